@@ -1,0 +1,35 @@
+# The two commands of the README's Quick start: `make demo` and `make test`.
+# Both create .venv/ on first use and install the pinned requirements plus this package into it.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+CORES ?= all
+
+.PHONY: demo test venv clean
+
+venv: $(INSTALLED)
+
+# pip (not uv/poetry): torch and torchvision come from local disk on the project's machines.
+$(INSTALLED): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+demo: $(INSTALLED)
+	$(BIN)/snakemake --cores $(CORES) --configfile config.yaml
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest
+	$(BIN)/snakefmt --check Snakefile rules
+	$(BIN)/snakemake --lint --configfile config.yaml
+	@for cfg in config.yaml configs/*.yaml; do \
+		case $$cfg in *schema*) continue;; esac; \
+		echo "dry run: $$cfg"; \
+		$(BIN)/snakemake --dry-run --quiet --configfile $$cfg || exit 1; \
+	done
+
+clean:
+	rm -rf results logs .snakemake

@@ -1,0 +1,1 @@
+"""LM track: word features from HuggingFace checkpoints and token-level probing tasks."""

@@ -1,0 +1,1 @@
+"""Vision track: agents trained on class subsets, their penultimate features, admin tasks."""
