@@ -25,17 +25,12 @@ from typing import Iterator, Mapping
 import h5py
 import numpy as np
 
+from .atomic import partial_path
 from .errors import TaskspaceError
 
 FORMAT = "taskspace-features"
 FORMAT_VERSION = 1
 ROW_CHUNK_BYTES = 1 << 20
-
-
-def partial_path(path: Path) -> Path:
-    """The hidden name a file is written under until it is complete."""
-    path = Path(path)
-    return path.with_name(f".{path.name}.partial")
 
 
 class FeatureWriter:

@@ -1,0 +1,73 @@
+"""Command line: ``taskspace mmi`` and ``taskspace kappa``. Keeps torch out so it starts fast."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from .errors import TaskspaceError
+
+
+def _mmi(args) -> None:
+    from .kappa import load_kappa
+    from .mmi import GaussianZoo
+
+    result = load_kappa(args.kappa, names=args.names)
+    zoo = GaussianZoo(result.kappa, result.members)
+    selection = zoo.greedy(args.k, hub_first=args.hub_init)
+    out = sys.stdout
+    out.write("rank\tindex\tmember\tcumulative_mi\n")
+    for rank, (index, mi) in enumerate(zip(selection.order, selection.cumulative_mi), start=1):
+        out.write(f"{rank}\t{index}\t{result.members[index]}\t{mi:.6f}\n")
+
+
+def _kappa(args) -> None:
+    from .kappa import kappa_from_feature_files, save_kappa
+
+    result = kappa_from_feature_files(args.features, set_name=args.set, debiased=args.debiased,
+                                      block_items=args.block_items)
+    save_kappa(result, args.output)
+    dropped = sum(result.meta["items_dropped"].values())
+    print(f"kappa of {len(result.members)} members over {result.n_items} {args.set} items "
+          f"({dropped} items dropped because some member lacked them) -> {args.output}", file=sys.stderr)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="taskspace", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+
+    mmi = commands.add_parser("mmi", help="greedy MMI picks from a kappa matrix, as TSV on stdout")
+    mmi.add_argument("kappa", help="a .npy matrix or a kappa file (.npz) written by taskspace")
+    mmi.add_argument("-k", type=int, required=True, help="number of members to pick")
+    mmi.add_argument("--names", help="member names, one per line, in kappa's row order")
+    mmi.add_argument("--hub-init", action="store_true", help="start from the member with the largest row sum")
+    mmi.set_defaults(run=_mmi)
+
+    kappa = commands.add_parser("kappa", help="kappa over feature files (one HDF5 per member), one pass")
+    kappa.add_argument("features", nargs="+", help="feature files, one per member")
+    kappa.add_argument("-o", "--output", required=True, help="kappa file to write (.npz)")
+    kappa.add_argument("--set", default="probe", help="feature set to align (default: probe)")
+    kappa.add_argument("--debiased", action="store_true", help="unbiased HSIC estimator instead of the plain one")
+    kappa.add_argument("--block-items", type=int, default=4096, help="items per block read (default 4096)")
+    kappa.set_defaults(run=_kappa)
+    return top
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda message, *rest: print(f"taskspace: warning: {message}", file=sys.stderr)
+        try:
+            args.run(args)
+        except TaskspaceError as error:
+            print(f"taskspace: error: {error}", file=sys.stderr)
+            return 2
+        except BrokenPipeError:
+            return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

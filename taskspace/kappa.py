@@ -1,0 +1,271 @@
+"""Task covariance kappa: linear kernel alignment (linear CKA) between every pair of members.
+
+For centred feature matrices X_i (n x d_i) and X_j (n x d_j) over the same n probe items::
+
+    kappa_ij = ||X_i^T X_j||_F^2 / (||X_i^T X_i||_F ||X_j^T X_j||_F)
+
+All pairs come from ONE pass over the items: blocks of items of all members are stacked side by side
+(n_b x D, D = sum of widths) and the cross-product matrix G = X^T X (D x D) is accumulated in float64 with a
+symmetric rank-k update. Each member's features are read once, however many members there are; the
+paper's pairwise loop re-read member j for every i.
+
+Centring in one pass: every member is shifted by the mean of its first block before accumulating, so that
+the final correction ``G - s s^T / n`` (s = column sums) does not cancel catastrophically.
+
+The debiased variant replaces HSIC by its unbiased estimator (Song et al. 2012), which needs, besides G and
+s, the squared row norms r of each member: ``R^T X`` (N x D) and ``R^T R`` (N x N). It is exactly invariant
+to the shift, so the same pass serves both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.linalg import blas
+
+from .errors import TaskspaceError
+
+
+@dataclass
+class KappaResult:
+    kappa: np.ndarray
+    members: list[str]
+    n_items: int
+    debiased: bool = False
+    meta: dict = field(default_factory=dict)
+
+
+class AlignmentAccumulator:
+    """Accumulate what kappa needs, block of items by block of items, for members of given widths.
+
+    ``device='cuda'`` keeps the accumulators on the GPU (torch); the default is numpy/BLAS on the CPU.
+    """
+
+    def __init__(self, widths, debiased: bool = False, device: str = "cpu", names=None):
+        self.widths = [int(w) for w in widths]
+        if not self.widths or min(self.widths) < 1:
+            raise ValueError(f"member widths must be positive, got {self.widths}")
+        self.names = list(names) if names is not None else [str(i) for i in range(len(self.widths))]
+        self.offsets = np.concatenate([[0], np.cumsum(self.widths)])
+        self.debiased = debiased
+        self.device = device
+        self.n = 0
+        self.shift = None
+        total = int(self.offsets[-1])
+        members = len(self.widths)
+        if device == "cpu":
+            # Fortran order lets BLAS update G in place; only its upper triangle is filled.
+            self.gram = np.zeros((total, total), order="F")
+            self.sums = np.zeros(total)
+            self.norms_x = np.zeros((members, total))
+            self.norms_norms = np.zeros((members, members))
+            self.norm_totals = np.zeros(members)
+        else:
+            import torch
+
+            self._torch = torch
+            options = dict(dtype=torch.float64, device=device)
+            self.gram = torch.zeros((total, total), **options)
+            self.sums = torch.zeros(total, **options)
+            self.norms_x = torch.zeros((members, total), **options)
+            self.norms_norms = torch.zeros((members, members), **options)
+            self.norm_totals = torch.zeros(members, **options)
+
+    def add(self, block) -> None:
+        """Add one block of items: a list with one (n_b x d_i) array per member, rows are the same items."""
+        if len(block) != len(self.widths):
+            raise ValueError(f"expected {len(self.widths)} member arrays, got {len(block)}")
+        rows = {len(x) for x in block}
+        if len(rows) != 1:
+            raise ValueError(f"members disagree on the number of items in a block: {sorted(rows)}")
+        if rows.pop() == 0:
+            return
+        for x, width, name in zip(block, self.widths, self.names):
+            if x.ndim != 2 or x.shape[1] != width:
+                raise ValueError(f"member {name!r}: block of shape {x.shape} for a member of width {width}")
+            bad = int((~np.isfinite(np.asarray(x))).sum()) if self.device == "cpu" else 0
+            if bad:
+                raise TaskspaceError(f"member {name!r}: {bad} NaN or infinite feature values")
+        if self.device == "cpu":
+            stacked = np.concatenate([np.asarray(x, dtype=np.float64) for x in block], axis=1)
+            if self.shift is None:
+                self.shift = stacked.mean(axis=0)
+            stacked -= self.shift
+            # G += X^T X as a symmetric rank-k update of the upper triangle, in place.
+            blas.dsyrk(1.0, stacked.T, beta=1.0, c=self.gram, trans=0, lower=0, overwrite_c=1)
+            self.sums += stacked.sum(axis=0)
+            if self.debiased:
+                norms = self._row_norms(stacked)
+                self.norms_x += norms.T @ stacked
+                self.norms_norms += norms.T @ norms
+                self.norm_totals += norms.sum(0)
+        else:
+            torch = self._torch
+            stacked = torch.cat([torch.as_tensor(x).to(self.gram.device, torch.float64) for x in block], dim=1)
+            if self.shift is None:
+                self.shift = stacked.mean(dim=0)
+            stacked -= self.shift
+            self.gram.addmm_(stacked.T, stacked)
+            self.sums += stacked.sum(dim=0)
+            if self.debiased:
+                norms = self._row_norms(stacked)
+                self.norms_x += norms.T @ stacked
+                self.norms_norms += norms.T @ norms
+                self.norm_totals += norms.sum(0)
+        self.n += len(stacked)
+
+    def _row_norms(self, stacked):
+        """Squared row norms of each member's part of a block: (n_b x N)."""
+        parts = [(stacked[:, a:b] ** 2).sum(1) for a, b in zip(self.offsets[:-1], self.offsets[1:])]
+        return np.stack(parts, axis=1) if self.device == "cpu" else self._torch.stack(parts, dim=1)
+
+    def _numpy(self, array) -> np.ndarray:
+        return array if self.device == "cpu" else array.cpu().numpy()
+
+    def _pair_moments(self):
+        """For every pair of members: ||G_ij||_F^2 and s_i^T G_ij s_j, from the upper triangle of G."""
+        members = len(self.widths)
+        bounds = list(zip(self.offsets[:-1], self.offsets[1:]))
+        sums = self._numpy(self.sums)
+        squares = np.zeros((members, members))
+        bilinear = np.zeros((members, members))
+        for i, (a, b) in enumerate(bounds):
+            for j in range(i, members):
+                c, d = bounds[j]
+                block = self._numpy(self.gram[a:b, c:d])
+                if i == j:
+                    block = np.triu(block) + np.triu(block, 1).T
+                squares[i, j] = squares[j, i] = (block**2).sum()
+                bilinear[i, j] = bilinear[j, i] = sums[a:b] @ block @ sums[c:d]
+        return squares, bilinear
+
+    def kappa(self) -> np.ndarray:
+        """The N x N alignment matrix (plain or debiased) from what has been accumulated."""
+        needed = 4 if self.debiased else 2
+        if self.n < needed:
+            raise TaskspaceError(f"kappa needs at least {needed} probe items, got {self.n}")
+        n = self.n
+        squares, bilinear = self._pair_moments()
+        sums = self._numpy(self.sums)
+        sum_squares = np.array([(sums[a:b] ** 2).sum() for a, b in zip(self.offsets[:-1], self.offsets[1:])])
+        if not self.debiased:
+            # ||(X - 1 m^T)^T (Y - 1 m'^T)||_F^2 expanded in the uncentred moments.
+            hsic = squares - 2.0 * bilinear / n + np.outer(sum_squares, sum_squares) / n**2
+        else:
+            norms_x = self._numpy(self.norms_x)
+            norms_norms = self._numpy(self.norms_norms)  # sum_a r_i[a] r_j[a]
+            ones_k_ones = sum_squares - self._numpy(self.norm_totals)  # 1^T K~ 1 per member
+            # cross[i, j] = (sum_a r_i[a] x_j[a]) . s_j
+            cross = np.array(
+                [[norms_x[i, a:b] @ sums[a:b] for a, b in zip(self.offsets[:-1], self.offsets[1:])]
+                 for i in range(len(self.widths))]
+            )
+            trace_kl = squares - norms_norms
+            ones_kl_ones = bilinear - cross - cross.T + norms_norms
+            hsic = (
+                trace_kl + np.outer(ones_k_ones, ones_k_ones) / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * ones_kl_ones
+            ) / (n * (n - 3))
+        scale = np.sqrt(np.clip(np.diag(hsic), 0, None))
+        if (scale <= 0).any():
+            name = self.names[int(np.argmin(scale))]
+            raise TaskspaceError(f"member {name!r}: zero-variance features on the probe items")
+        kappa = hsic / np.outer(scale, scale)
+        np.fill_diagonal(kappa, 1.0)
+        return (kappa + kappa.T) / 2
+
+
+def linear_cka(features, debiased: bool = False, block_items: int = 4096) -> np.ndarray:
+    """kappa of in-memory feature matrices (one n x d_i array per member, same items in the same order)."""
+    n = {len(x) for x in features}
+    if len(n) != 1:
+        raise ValueError(f"members have different numbers of items: {sorted(n)}")
+    accumulator = AlignmentAccumulator([x.shape[1] for x in features], debiased=debiased)
+    for start in range(0, n.pop(), block_items):
+        accumulator.add([x[start : start + block_items] for x in features])
+    return accumulator.kappa()
+
+
+def kappa_from_feature_files(paths, members=None, set_name: str = "probe", debiased: bool = False,
+                             block_items: int = 4096, device: str = "cpu") -> KappaResult:
+    """kappa over feature files, one per member, in one pass; items some member lacks are dropped for all."""
+    from .features import FeatureFile, aligned_blocks, common_items
+
+    paths = [str(p) for p in paths]
+    members = list(members) if members is not None else [None] * len(paths)
+    files = [FeatureFile(p) for p in paths]
+    try:
+        members = [m or f.provenance.get("member") or p for m, f, p in zip(members, files, paths)]
+        rows = common_items(files, set_name)
+        totals = [len(f.items(set_name)) for f in files]
+        n_items = len(rows[0])
+        if n_items == 0:
+            raise TaskspaceError(f"the feature files share no {set_name!r} items: {', '.join(paths)}")
+        widths = [f.width(set_name) for f in files]
+        accumulator = AlignmentAccumulator(widths, debiased=debiased, device=device, names=members)
+        for block in aligned_blocks(files, set_name, rows, block_items):
+            accumulator.add(block)
+        kappa = accumulator.kappa()
+    finally:
+        for f in files:
+            f.close()
+    dropped = {m: t - n_items for m, t in zip(members, totals) if t != n_items}
+    return KappaResult(kappa=kappa, members=members, n_items=n_items, debiased=debiased,
+                       meta={"items_dropped": dropped, "set": set_name})
+
+
+def save_kappa(result: KappaResult, path) -> None:
+    """The kappa file: matrix, member names in row order, number of probe items used (npz, atomic)."""
+    from .atomic import atomic_path
+
+    with atomic_path(path) as partial, open(partial, "wb") as handle:
+        np.savez(handle, kappa=result.kappa, members=np.array(result.members, dtype=str),
+                 n_items=result.n_items, debiased=result.debiased)
+
+
+def load_kappa(path, names=None) -> KappaResult:
+    """Read a kappa file of ours (.npz) or a bare matrix (.npy, optionally with a names file)."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.exists():
+        raise TaskspaceError(f"{path}: kappa file not found")
+    try:
+        if path.suffix == ".npy":
+            kappa = np.load(path, allow_pickle=False)
+            result = KappaResult(kappa=kappa, members=[str(i) for i in range(len(kappa))], n_items=0)
+        else:
+            with np.load(path, allow_pickle=False) as data:
+                result = KappaResult(kappa=data["kappa"], members=[str(m) for m in data["members"]],
+                                     n_items=int(data["n_items"]), debiased=bool(data["debiased"]))
+    except (ValueError, OSError, KeyError) as error:
+        raise TaskspaceError(f"{path}: not a kappa matrix (.npy) or kappa file (.npz): {error}") from None
+    if result.kappa.ndim != 2 or result.kappa.shape[0] != result.kappa.shape[1]:
+        raise TaskspaceError(f"{path}: kappa must be a square matrix, got shape {result.kappa.shape}")
+    if names is not None:
+        members = read_names(names)
+        if len(members) != len(result.kappa):
+            size = len(result.kappa)
+            raise TaskspaceError(f"{names}: {len(members)} member names for the {size} x {size} kappa in {path}")
+        result.members = members
+    return result
+
+
+def read_names(path) -> list[str]:
+    """Member names, one per line (blank lines ignored); duplicates are an error naming the line."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.exists():
+        raise TaskspaceError(f"{path}: names file not found")
+    names = []
+    seen = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        name = line.strip()
+        if not name:
+            continue
+        if name in seen:
+            raise TaskspaceError(f"{path}:{number}: member {name!r} repeats line {seen[name]}")
+        seen[name] = number
+        names.append(name)
+    return names

@@ -1,0 +1,115 @@
+import numpy as np
+import pytest
+from scipy.stats import ortho_group
+
+from taskspace.errors import TaskspaceError
+from taskspace.features import write_features
+from taskspace.kappa import AlignmentAccumulator, kappa_from_feature_files, linear_cka, load_kappa, save_kappa
+
+
+def pairwise_kappa(features):
+    """The definition, pair by pair."""
+    def alignment(a, b):
+        a = a - a.mean(0)
+        b = b - b.mean(0)
+        return np.linalg.norm(a.T @ b) ** 2 / (np.linalg.norm(a.T @ a) * np.linalg.norm(b.T @ b))
+    return np.array([[alignment(a, b) for b in features] for a in features])
+
+
+def unbiased_hsic_kappa(features):
+    """Song et al.'s unbiased HSIC in the n x n kernel domain, then normalised."""
+    def hsic(k, l):
+        n = len(k)
+        k, l = k.copy(), l.copy()
+        np.fill_diagonal(k, 0)
+        np.fill_diagonal(l, 0)
+        one = np.ones(n)
+        return (np.trace(k @ l) + (one @ k @ one) * (one @ l @ one) / ((n - 1) * (n - 2))
+                - 2 / (n - 2) * one @ k @ l @ one) / (n * (n - 3))
+    grams = [x @ x.T for x in features]
+    return np.array([[hsic(a, b) / np.sqrt(hsic(a, a) * hsic(b, b)) for b in grams] for a in grams])
+
+
+def members(seed=0, n=257, widths=(6, 11, 3, 8)):
+    rng = np.random.default_rng(seed)
+    shared = rng.standard_normal((n, 4))
+    # large offsets check that one-pass centring does not cancel catastrophically
+    return [shared @ rng.standard_normal((4, d)) + rng.uniform(0.3, 2) * rng.standard_normal((n, d)) + 100.0
+            for d in widths]
+
+
+@pytest.mark.parametrize("block_items", [1 << 20, 50, 7])
+def test_one_pass_equals_pairwise_formula(block_items):
+    features = members()
+    np.testing.assert_allclose(linear_cka(features, block_items=block_items), pairwise_kappa(features), atol=1e-10)
+
+
+def test_debiased_equals_kernel_domain_estimator():
+    features = members(seed=1, n=120)
+    np.testing.assert_allclose(linear_cka(features, debiased=True, block_items=33), unbiased_hsic_kappa(features),
+                               atol=1e-10)
+
+
+@pytest.mark.parametrize("debiased", [False, True])
+def test_properties_and_invariances(debiased):
+    features = members(seed=2)
+    kappa = linear_cka(features, debiased=debiased)
+    np.testing.assert_array_equal(np.diag(kappa), 1.0)
+    np.testing.assert_array_equal(kappa, kappa.T)
+    if not debiased:  # the debiased estimator need not be PSD on finite samples
+        assert np.linalg.eigvalsh(kappa).min() > -1e-12
+    rotation = ortho_group.rvs(features[1].shape[1], random_state=3)
+    transformed = list(features)
+    transformed[1] = 7.5 * features[1] @ rotation
+    np.testing.assert_allclose(linear_cka(transformed, debiased=debiased), kappa, atol=1e-10)
+
+
+def test_different_widths_and_identical_members():
+    features = members(seed=4, widths=(5, 5))
+    kappa = linear_cka([features[0], features[0].copy(), features[1]])
+    assert kappa[0, 1] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_zero_variance_member_is_named():
+    features = members(seed=5, widths=(3, 4))
+    features[1][:] = 2.0
+    accumulator = AlignmentAccumulator([3, 4], names=["good", "flat"])
+    accumulator.add(features)
+    with pytest.raises(TaskspaceError, match="member 'flat': zero-variance"):
+        accumulator.kappa()
+
+
+def test_feature_files_drop_items_some_member_lacks(tmp_path):
+    features = [x.astype(np.float32).astype(np.float64) for x in members(seed=6, n=90, widths=(4, 6, 5))]
+    keys = np.stack([np.arange(90) // 10, np.arange(90) % 10], axis=1)  # (sentence, word)
+    keep = [np.ones(90, bool), np.arange(90) % 10 < 8, np.arange(90) % 10 != 3]  # words cut off, lost
+    paths = []
+    for i, (x, mask) in enumerate(zip(features, keep)):
+        paths.append(tmp_path / f"m{i}.h5")
+        write_features(paths[-1], {"probe": (keys[mask], x[mask])}, {"member": f"m{i}"})
+    result = kappa_from_feature_files(paths, block_items=16)
+    common = keep[0] & keep[1] & keep[2]
+    assert result.n_items == common.sum() == 63
+    assert result.members == ["m0", "m1", "m2"]
+    assert result.meta["items_dropped"] == {"m0": 27, "m1": 9, "m2": 18}
+    np.testing.assert_allclose(result.kappa, pairwise_kappa([x[common] for x in features]), atol=1e-10)
+    save_kappa(result, tmp_path / "kappa.npz")
+    again = load_kappa(tmp_path / "kappa.npz")
+    assert again.members == result.members and again.n_items == 63
+    np.testing.assert_array_equal(again.kappa, result.kappa)
+
+
+def test_nan_features_name_member_and_count(tmp_path):
+    features = members(seed=7, n=30, widths=(3, 3))
+    features[1][[2, 5], 1] = np.nan
+    for i, x in enumerate(features):
+        write_features(tmp_path / f"m{i}.h5", {"probe": (np.arange(30), x)}, {"member": ["ok", "broken"][i]})
+    with pytest.raises(TaskspaceError, match="member 'broken': 2 NaN or infinite"):
+        kappa_from_feature_files([tmp_path / "m0.h5", tmp_path / "m1.h5"])
+
+
+def test_load_kappa_names_count_mismatch(tmp_path):
+    np.save(tmp_path / "k.npy", np.eye(3))
+    (tmp_path / "names.txt").write_text("a\nb\n")
+    with pytest.raises(TaskspaceError, match="names.txt: 2 member names for the 3 x 3 kappa"):
+        load_kappa(tmp_path / "k.npy", names=tmp_path / "names.txt")

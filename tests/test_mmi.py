@@ -1,0 +1,151 @@
+import numpy as np
+import pytest
+
+from taskspace.errors import TaskspaceError
+from taskspace.mmi import JITTER, GaussianZoo, NearSingularKappaWarning, greedy_mmi, validate_kappa
+
+
+def naive_greedy(kappa, k, hub_first=False):
+    """The paper's formula, literally: for every candidate y, var(y|A) / var(y|V minus A minus y)."""
+    m = len(kappa)
+    picked, mi, total = [], [], 0.0
+
+    def conditional_variance(y, given):
+        if not given:
+            return kappa[y, y]
+        s = kappa[np.ix_([y], given)]
+        return kappa[y, y] - (s @ np.linalg.solve(kappa[np.ix_(given, given)], s.T))[0, 0]
+
+    for step in range(k):
+        candidates = [y for y in range(m) if y not in picked]
+        ratios = []
+        for y in candidates:
+            rest = [z for z in candidates if z != y]
+            ratios.append(conditional_variance(y, picked) / conditional_variance(y, rest))
+        if step == 0 and hub_first:
+            best = int(np.argmax(kappa.sum(1)))
+            ratio = ratios[candidates.index(best)]
+        else:
+            best = candidates[int(np.argmax(ratios))]
+            ratio = max(ratios)
+        total += np.log(ratio)
+        picked.append(best)
+        mi.append(total)
+    return picked, np.array(mi)
+
+
+def random_kappa(rng, m, rank=None):
+    x = rng.standard_normal((m, rank or m + 3)) * rng.uniform(0.2, 2.0, size=(m, 1))
+    x += rng.standard_normal(rank or m + 3)  # shared component: realistic positive alignments
+    gram = x @ x.T
+    scale = np.sqrt(np.diag(gram))
+    return gram / np.outer(scale, scale)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_greedy_matches_naive_formula(seed):
+    rng = np.random.default_rng(seed)
+    m = int(rng.integers(2, 16))
+    kappa = random_kappa(rng, m)
+    hub_first = bool(seed % 2)
+    fast = greedy_mmi(kappa, m, hub_first=hub_first)
+    order, mi = naive_greedy(kappa, m, hub_first=hub_first)
+    assert list(fast.order) == order
+    np.testing.assert_allclose(fast.cumulative_mi, mi, atol=1e-8)
+    assert fast.jitter == 0.0
+
+
+def read_expected(folder):
+    runs, current = {}, None
+    for line in (folder / "expected_mmi.txt").read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 1:
+            current = runs.setdefault(parts[0], [])
+        elif parts:
+            current.append((int(parts[1]), parts[2], float(parts[3])))
+    return runs
+
+
+@pytest.mark.parametrize("variant", ["plain", "hub"])
+def test_paper_kappa_reproduces_published_order(paper_kappa_dir, variant):
+    kappa = np.load(paper_kappa_dir / "kappa.npy")
+    names = (paper_kappa_dir / "members.txt").read_text().split()
+    expected = read_expected(paper_kappa_dir)[variant]
+    selection = GaussianZoo(kappa, names).greedy(len(expected), hub_first=variant == "hub")
+    assert [names[i] for i in selection.order] == [name for _, name, _ in expected]
+    assert list(selection.order) == [index for index, _, _ in expected]
+    np.testing.assert_allclose(selection.cumulative_mi, [mi for _, _, mi in expected], atol=2e-6)
+
+
+def test_paper_top5(paper_kappa_dir):
+    kappa = np.load(paper_kappa_dir / "kappa.npy")
+    names = (paper_kappa_dir / "members.txt").read_text().split()
+    top5 = (paper_kappa_dir / "mmi_top5.txt").read_text().split()
+    assert [names[i] for i in greedy_mmi(kappa, 5).order] == top5
+
+
+def test_duplicate_members_warn_and_pick_deterministically():
+    rng = np.random.default_rng(3)
+    base = random_kappa(rng, 6)
+    kappa = np.ones((7, 7))
+    kappa[:6, :6] = base
+    kappa[6, :6] = kappa[:6, 6] = base[2]  # member 6 duplicates member 2
+    with pytest.warns(NearSingularKappaWarning, match="near-singular"):
+        first = greedy_mmi(kappa, 7)
+    with pytest.warns(NearSingularKappaWarning):
+        second = greedy_mmi(kappa, 7)
+    assert first.jitter == JITTER
+    assert list(first.order) == list(second.order)
+    assert np.isfinite(first.cumulative_mi).all()
+    # one twin first (the rest predicts it perfectly), the other twin last
+    assert {first.order[0], first.order[-1]} == {2, 6}
+    # the documented outcome equals the exact rule on the jittered matrix
+    jittered = (kappa + JITTER * np.eye(7)) / (1 + JITTER)
+    assert list(first.order) == naive_greedy(jittered, 7)[0]
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda k: k.__setitem__((0, 1), k[0, 1] + 0.1), "not symmetric"),
+        (lambda k: k.__setitem__((2, 2), 0.9), "diagonal must be 1"),
+        (lambda k: k.__setitem__((1, 3), np.nan), "NaN"),
+    ],
+)
+def test_bad_kappa_is_one_line_error(mutate, message):
+    kappa = random_kappa(np.random.default_rng(0), 5)
+    mutate(kappa)
+    with pytest.raises(TaskspaceError, match=message) as error:
+        greedy_mmi(kappa, 2)
+    assert "\n" not in str(error.value)
+
+
+def test_not_psd_is_error():
+    kappa = np.array([[1.0, 0.9, -0.9], [0.9, 1.0, 0.9], [-0.9, 0.9, 1.0]])
+    with pytest.raises(TaskspaceError, match="not positive semi-definite: smallest eigenvalue"):
+        greedy_mmi(kappa, 1)
+    with pytest.raises(TaskspaceError, match="not positive semi-definite"):
+        validate_kappa(kappa)
+
+
+@pytest.mark.parametrize("k", [0, -1, 6])
+def test_k_out_of_range(k):
+    with pytest.raises(TaskspaceError, match=f"k = {k}: must be between 1 and the number of members \\(5\\)"):
+        greedy_mmi(random_kappa(np.random.default_rng(1), 5), k)
+
+
+def test_score_of_greedy_order_equals_greedy_mi():
+    zoo = GaussianZoo(random_kappa(np.random.default_rng(5), 12))
+    greedy = zoo.greedy(6)
+    np.testing.assert_allclose(zoo.score(greedy.order).cumulative_mi, greedy.cumulative_mi, atol=1e-12)
+
+
+def test_subset_mi_is_log_determinant_identity():
+    """Cumulative MI of any subset A is log det K_AA + log det K_BB - log det K (twice Gaussian MI)."""
+    kappa = random_kappa(np.random.default_rng(9), 10)
+    zoo = GaussianZoo(kappa)
+    subset = [7, 1, 4]
+    rest = [i for i in range(10) if i not in subset]
+    logdet = lambda idx: np.linalg.slogdet(kappa[np.ix_(idx, idx)])[1]
+    expected = logdet(subset) + logdet(rest) - logdet(list(range(10)))
+    assert zoo.score(subset).cumulative_mi[-1] == pytest.approx(expected, abs=1e-10)
