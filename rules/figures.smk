@@ -1,0 +1,37 @@
+# figures: one rule per figure kind; every figure is a named target.
+
+
+rule figure_mi_gain:
+    """Cumulative MI against k for MMI and random subsets."""
+    input:
+        table="results/{space}/selection.tsv",
+    output:
+        figure_paths("results/figures/{space}/mi-gain"),
+    params:
+        title=lambda wildcards: f"{wildcards.space}: MI of the picked members",
+    log:
+        "logs/{space}/figure-mi-gain.log",
+    localrule: True
+    script:
+        "../scripts/figure_mi_gain.py"
+
+
+rule figure_kappa:
+    """The paper's Fig. 1: dendrogram of members and kappa reordered to match."""
+    input:
+        kappa="results/{space}/kappa.npz",
+    output:
+        figure_paths("results/figures/{space}/kappa-dendrogram"),
+    params:
+        title=lambda wildcards: f"{wildcards.space}: task covariance kappa",
+    log:
+        "logs/{space}/figure-kappa.log",
+    localrule: True
+    script:
+        "../scripts/figure_kappa.py"
+
+
+rule figures:
+    """Every figure."""
+    input:
+        all_figures(),

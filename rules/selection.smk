@@ -1,0 +1,24 @@
+# selection: which members MMI and the random baseline pick for every k.
+
+
+rule select_members:
+    """MMI picks for k = 1..k_max and distinct random k-subsets, with the MI of each."""
+    input:
+        kappa="results/{space}/kappa.npz",
+    output:
+        table="results/{space}/selection.tsv",
+    params:
+        selection=lambda wildcards: SPACES[wildcards.space],
+        seed=config["seed"],
+        version=VERSION,
+    log:
+        "logs/{space}/selection.log",
+    localrule: True
+    script:
+        "../scripts/select_members.py"
+
+
+rule selections:
+    """Every space's selection table."""
+    input:
+        selection_tables(),
