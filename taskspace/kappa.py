@@ -22,8 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg import blas
-
 from .errors import TaskspaceError
 
 
@@ -34,6 +32,21 @@ class KappaResult:
     n_items: int
     debiased: bool = False
     meta: dict = field(default_factory=dict)
+
+
+PANEL_COLUMNS = 2048
+
+
+def _add_upper_gram(gram: np.ndarray, x: np.ndarray) -> None:
+    """G += X^T X on the upper triangle only (half the work of a full product), panel by panel.
+
+    Column panel [a, b) gets rows [0, b): every upper-triangle entry is covered once. numpy's 64-bit-index
+    BLAS does the products; scipy's 32-bit-index dsyrk crashed at the paper's D of about 31,000.
+    """
+    width = x.shape[1]
+    for a in range(0, width, PANEL_COLUMNS):
+        b = min(a + PANEL_COLUMNS, width)
+        gram[:b, a:b] += x[:, :b].T @ x[:, a:b]
 
 
 class AlignmentAccumulator:
@@ -55,8 +68,7 @@ class AlignmentAccumulator:
         total = int(self.offsets[-1])
         members = len(self.widths)
         if device == "cpu":
-            # Fortran order lets BLAS update G in place; only its upper triangle is filled.
-            self.gram = np.zeros((total, total), order="F")
+            self.gram = np.zeros((total, total))  # only the upper triangle is filled
             self.sums = np.zeros(total)
             self.norms_x = np.zeros((members, total))
             self.norms_norms = np.zeros((members, members))
@@ -92,8 +104,7 @@ class AlignmentAccumulator:
             if self.shift is None:
                 self.shift = stacked.mean(axis=0)
             stacked -= self.shift
-            # G += X^T X as a symmetric rank-k update of the upper triangle, in place.
-            blas.dsyrk(1.0, stacked.T, beta=1.0, c=self.gram, trans=0, lower=0, overwrite_c=1)
+            _add_upper_gram(self.gram, stacked)
             self.sums += stacked.sum(axis=0)
             if self.debiased:
                 norms = self._row_norms(stacked)
