@@ -12,17 +12,26 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# The demo config unless the command line names one: a --configfile is never merged into the demo's keys.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 include: "rules/common.smk"
+
+
+wildcard_constraints:
+    space=space_pattern(),
+
+
 include: "rules/kappa.smk"
 include: "rules/selection.smk"
 include: "rules/figures.smk"
 
 
 rule all:
+    default_target: True
     input:
         selection_tables(),
         all_figures(),
-    default_target: True

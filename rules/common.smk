@@ -1,5 +1,5 @@
-# Config validation and the names every rule file shares. Nothing here reads results or data:
-# every cluster job re-parses the Snakefile.
+# Config validation and the names all rule files share. Nothing here reads results or data,
+# because every cluster job parses the Snakefile again.
 
 import re
 
@@ -25,10 +25,6 @@ def space_pattern():
     return "|".join(re.escape(space) for space in SPACES) or "(?!)"
 
 
-wildcard_constraints:
-    space=space_pattern(),
-
-
 def figure_paths(stem):
     """One path per configured figure format."""
     return [f"{stem}.{suffix}" for suffix in config["figure_formats"]]
@@ -44,3 +40,12 @@ def all_figures():
         paths += figure_paths(f"results/figures/{space}/mi-gain")
         paths += figure_paths(f"results/figures/{space}/kappa-dendrogram")
     return paths
+
+
+def given_inputs(wildcards):
+    """The user's kappa and, when the config names one, its member names file."""
+    entry = config["given"][wildcards.name]
+    inputs = {"kappa": entry["kappa"]}
+    if "members" in entry:
+        inputs["members"] = entry["members"]
+    return inputs

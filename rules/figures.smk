@@ -7,11 +7,13 @@ rule figure_mi_gain:
         table="results/{space}/selection.tsv",
     output:
         figure_paths("results/figures/{space}/mi-gain"),
-    params:
-        title=lambda wildcards: f"{wildcards.space}: MI of the picked members",
     log:
         "logs/{space}/figure-mi-gain.log",
     localrule: True
+    conda:
+        "../envs/taskspace.yaml"
+    params:
+        title=lambda wildcards: f"{wildcards.space}: MI of the picked members",
     script:
         "../scripts/figure_mi_gain.py"
 
@@ -22,11 +24,13 @@ rule figure_kappa:
         kappa="results/{space}/kappa.npz",
     output:
         figure_paths("results/figures/{space}/kappa-dendrogram"),
-    params:
-        title=lambda wildcards: f"{wildcards.space}: task covariance kappa",
     log:
         "logs/{space}/figure-kappa.log",
     localrule: True
+    conda:
+        "../envs/taskspace.yaml"
+    params:
+        title=lambda wildcards: f"{wildcards.space}: task covariance kappa",
     script:
         "../scripts/figure_kappa.py"
 

@@ -1,14 +1,6 @@
 # kappa: the task covariance of a space's members.
 
 
-def given_inputs(wildcards):
-    entry = config["given"][wildcards.name]
-    inputs = {"kappa": entry["kappa"]}
-    if "members" in entry:
-        inputs["members"] = entry["members"]
-    return inputs
-
-
 rule given_kappa:
     """A kappa the user supplies (e.g. the paper's published one), validated into a kappa file."""
     input:
@@ -18,5 +10,7 @@ rule given_kappa:
     log:
         "logs/given/{name}/kappa.log",
     localrule: True
+    conda:
+        "../envs/taskspace.yaml"
     script:
         "../scripts/given_kappa.py"

@@ -7,13 +7,15 @@ rule select_members:
         kappa="results/{space}/kappa.npz",
     output:
         table="results/{space}/selection.tsv",
+    log:
+        "logs/{space}/selection.log",
+    localrule: True
+    conda:
+        "../envs/taskspace.yaml"
     params:
         selection=lambda wildcards: SPACES[wildcards.space],
         seed=config["seed"],
         version=VERSION,
-    log:
-        "logs/{space}/selection.log",
-    localrule: True
     script:
         "../scripts/select_members.py"
 

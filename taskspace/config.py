@@ -13,7 +13,9 @@ import yaml
 
 from .errors import TaskspaceError
 
-SCHEMA = Path(__file__).resolve().parents[1] / "configs" / "schema.yaml"
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "configs" / "schema.yaml"
+REPO_CONFIGS = [REPO / "config.yaml"] + sorted(p for p in (REPO / "configs").glob("*.yaml") if p != SCHEMA)
 
 
 def load_schema(path=SCHEMA) -> dict:

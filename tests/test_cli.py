@@ -1,0 +1,70 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from taskspace.features import write_features
+from taskspace.kappa import load_kappa
+
+CLI = [sys.executable, "-m", "taskspace.cli"]
+
+
+def run(*args):
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True)
+
+
+def test_mmi_on_paper_kappa_prints_tsv(paper_kappa_dir):
+    result = run("mmi", paper_kappa_dir / "kappa.npy", "-k", 5, "--names", paper_kappa_dir / "members.txt")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "rank\tindex\tmember\tcumulative_mi"
+    assert [line.split("\t")[2] for line in lines[1:]] == (paper_kappa_dir / "mmi_top5.txt").read_text().split()
+    assert lines[1] == "1\t17\troberta-base\t2.451899"
+
+
+def test_mmi_hub_init_and_index_names(tmp_path):
+    np.save(tmp_path / "k.npy", np.array([[1, 0.9, 0.2], [0.9, 1, 0.5], [0.2, 0.5, 1.0]]))
+    result = run("mmi", tmp_path / "k.npy", "-k", 2, "--hub-init")
+    assert result.returncode == 0, result.stderr
+    assert [line.split("\t")[:3] for line in result.stdout.splitlines()[1:]][0] == ["1", "1", "1"]
+
+
+@pytest.mark.parametrize(
+    "make, args, message",
+    [
+        (lambda d: np.save(d / "k.npy", np.eye(3)), ["-k", "4"], "k = 4: must be between 1 and the number of members (3)"),
+        (lambda d: np.save(d / "k.npy", np.eye(3)), ["-k", "0"], "k = 0"),
+        (lambda d: np.save(d / "k.npy", np.array([[1, 0.5], [0.4, 1]])), ["-k", "1"], "not symmetric"),
+        (lambda d: np.save(d / "k.npy", np.array([[1, np.nan], [np.nan, 1]])), ["-k", "1"], "NaN"),
+        (lambda d: None, ["-k", "1"], "kappa file not found"),
+    ],
+)
+def test_errors_are_one_line_exit_2(tmp_path, make, args, message):
+    make(tmp_path)
+    result = run("mmi", tmp_path / "k.npy", *args)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and message in result.stderr
+
+
+def test_cli_does_not_import_torch(paper_kappa_dir):
+    """Start-up stays well under a second because torch (seconds to import) is never loaded."""
+    code = ("import sys; from taskspace.cli import main; "
+            f"main(['mmi', '{paper_kappa_dir / 'kappa.npy'}', '-k', '3']); "
+            "print('torch' in sys.modules, file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stderr.split() == ["False"]
+
+
+def test_kappa_command_over_feature_files(tmp_path):
+    rng = np.random.default_rng(0)
+    for name, width in [("a", 3), ("b", 5)]:
+        write_features(tmp_path / f"{name}.h5", {"probe": (np.arange(40), rng.standard_normal((40, width)))},
+                       {"member": name})
+    result = run("kappa", tmp_path / "a.h5", tmp_path / "b.h5", "-o", tmp_path / "kappa.npz")
+    assert result.returncode == 0, result.stderr
+    kappa = load_kappa(tmp_path / "kappa.npz")
+    assert kappa.members == ["a", "b"] and kappa.n_items == 40
+    follow_up = run("mmi", tmp_path / "kappa.npz", "-k", 2)
+    assert follow_up.stdout.splitlines()[1].split("\t")[2] in {"a", "b"}

@@ -1,0 +1,44 @@
+import pytest
+import yaml
+
+from taskspace.config import REPO_CONFIGS, load_config, validate_config
+from taskspace.errors import TaskspaceError
+
+
+def test_defaults_are_filled():
+    config = validate_config({"given": {"z": {"kappa": "k.npy"}}})
+    assert config["seed"] == 0 and config["device"] == "auto"
+    assert config["given"]["z"]["selection"] == {"k_max": 5, "hub_first": False, "random_rounds": 20}
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"sed": 1}, "config: unknown key 'sed' (allowed: device, figure_formats, given, seed)"),
+        ({"device": "gpu"}, "device: 'gpu' is not one of auto, cpu, cuda"),
+        ({"seed": "x"}, "seed: expected integer, got 'x'"),
+        ({"seed": -1}, "seed: -1 is less than the minimum of 0"),
+        ({"given": {"a/b": {"kappa": "k.npy"}}}, "given: 'a/b' is not a safe name"),
+        ({"given": {"z": {}}}, "given.z: 'kappa' is a required property"),
+        ({"given": {"z": {"kappa": "k", "selection": {"k_max": 0}}}}, "given.z.selection.k_max: 0 is less than"),
+        ({"given": {"z": {"kappa": "k", "selection": {"kmax": 3}}}}, "given.z.selection: unknown key 'kmax'"),
+    ],
+)
+def test_bad_config_names_the_key(config, message):
+    with pytest.raises(TaskspaceError) as error:
+        validate_config(config)
+    assert str(error.value).startswith(message)
+    assert "\n" not in str(error.value)
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("seed: 0\ndevice: [cpu\n")
+    with pytest.raises(TaskspaceError, match=r"c.yaml:\d+: not valid YAML"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("path", REPO_CONFIGS, ids=lambda p: p.name)
+def test_every_config_in_the_repo_is_valid(path):
+    assert isinstance(load_config(path), dict)
+    assert yaml.safe_load(path.read_text())  # not empty
