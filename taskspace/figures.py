@@ -53,10 +53,10 @@ def mi_gain(selection: pd.DataFrame, title: str):
             axes.plot(spread.index, spread[0.5], color=COLORS["random"], ls="--", label="random, median")
         axes.plot(mmi.k, mmi.cumulative_mi, color=COLORS["mmi"], marker="o", ms=3, label="MMI (greedy)")
         axes.set_xlabel("k, members picked")
-        axes.set_ylabel("MI(picked; rest)  [paper units: sum of log ratios]")
+        axes.set_ylabel("MI(picked; rest), paper units")
         axes.set_title(title)
         axes.xaxis.get_major_locator().set_params(integer=True)
-        axes.legend(loc="best")
+        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
         return figure
 
 
