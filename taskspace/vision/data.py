@@ -13,6 +13,7 @@ its pool (``train`` or ``test``); the split and the feature files refer to image
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,7 +74,9 @@ class ImageDataset:
         return digest.hexdigest()
 
 
-def load_dataset(name: str, root=None, download: bool = False, seed: int = 0, test_fraction: float = 0.3) -> ImageDataset:
+def load_dataset(
+    name: str, root=None, download: bool = False, seed: int = 0, test_fraction: float = 0.3
+) -> ImageDataset:
     """The dataset a config names. ``root``/``download`` are for cifar100, ``seed``/``test_fraction`` for digits."""
     if name == "cifar100":
         return load_cifar100(root, download=download)
@@ -85,7 +88,9 @@ def load_dataset(name: str, root=None, download: bool = False, seed: int = 0, te
 def load_cifar100(root, download: bool = False) -> ImageDataset:
     """CIFAR-100 (fine labels) from ``root``; ``root/cifar-100-python/{train,test,meta}`` after download."""
     if root is None or str(root) == "":
-        raise TaskspaceError("data_root: cifar100 needs a data folder (the folder that holds or will hold cifar-100-python/)")
+        raise TaskspaceError(
+            "data_root: cifar100 needs a data folder (the folder that holds or will hold cifar-100-python/)"
+        )
     root = Path(root).expanduser()
     folder = root / "cifar-100-python"
     import torchvision
@@ -101,40 +106,65 @@ def load_cifar100(root, download: bool = False) -> ImageDataset:
         for train in (True, False):
             # Only the first call may download; torchvision checks the md5 of every file it reads.
             source = torchvision.datasets.CIFAR100(root=str(root), train=train, download=download and train)
-            pools.append(ImagePool(np.ascontiguousarray(source.data, dtype=np.uint8), np.asarray(source.targets, dtype=np.int64)))
+            pools.append(
+                ImagePool(np.ascontiguousarray(source.data, dtype=np.uint8), np.asarray(source.targets, dtype=np.int64))
+            )
     except RuntimeError as error:  # torchvision: "Dataset not found or corrupted"
-        raise TaskspaceError(f"{root}: CIFAR-100 files are missing or corrupted ({error}); delete {folder} and download again") from None
+        raise TaskspaceError(
+            f"{root}: CIFAR-100 files are missing or corrupted ({error}); delete {folder} and download again"
+        ) from None
     except OSError as error:  # no network (URLError is an OSError), disk full, permissions
-        raise TaskspaceError(f"{root}: could not download CIFAR-100 into this folder ({error}); copy cifar-100-python/ there by hand") from None
+        raise TaskspaceError(
+            f"{root}: could not download CIFAR-100 into this folder ({error}); copy cifar-100-python/ there by hand"
+        ) from None
     return ImageDataset("cifar100", pools[0], pools[1], tuple(source.classes))
 
 
 def load_digits(seed: int = 0, test_fraction: float = 0.3) -> ImageDataset:
     """scikit-learn's 8x8 digits as one-channel uint8 images, split into train/test pools.
 
-    The split is stratified (every digit keeps its share in both pools) and seeded, so the same seed gives
-    the same pools on every machine.
+    The split is stratified (every digit keeps its share, ``test_fraction``, in the test pool) and seeded,
+    so the same seed gives the same pools on every machine.
     """
-    if not 0.0 < float(test_fraction) < 1.0:
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0.0 < test_fraction < 1.0:
         raise TaskspaceError(f"test_fraction: {test_fraction!r} must lie strictly between 0 and 1")
-    from sklearn.datasets import load_digits as sklearn_digits
-    from sklearn.model_selection import train_test_split
-
-    bunch = sklearn_digits()
+    pixels, labels = _bundled_digits()
     # Pixel values are 0..16; stretch to 0..255 so both sources share the uint8 convention.
-    images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
-    labels = bunch.target.astype(np.int64)
-    train_rows, test_rows = train_test_split(
-        np.arange(len(labels)), test_size=float(test_fraction), random_state=int(seed), stratify=labels
-    )
-    # Sorted rows keep image ids stable in the order scikit-learn ships them.
-    train_rows, test_rows = np.sort(train_rows), np.sort(test_rows)
+    images = np.rint(pixels * (255.0 / 16.0)).astype(np.uint8).reshape(-1, 8, 8, 1)
+    rng = np.random.default_rng(int(seed))
+    test_rows = []
+    for c in np.unique(labels):
+        rows = np.flatnonzero(labels == c)
+        n_test = min(max(1, int(round(test_fraction * len(rows)))), len(rows) - 1)
+        test_rows.append(rng.permutation(rows)[:n_test])
+    is_test = np.zeros(len(labels), dtype=bool)
+    is_test[np.concatenate(test_rows)] = True
+    # Rows stay in the order scikit-learn ships them, so image ids are stable.
     return ImageDataset(
         "digits",
-        ImagePool(np.ascontiguousarray(images[train_rows]), labels[train_rows]),
-        ImagePool(np.ascontiguousarray(images[test_rows]), labels[test_rows]),
-        tuple(str(name) for name in bunch.target_names),
+        ImagePool(np.ascontiguousarray(images[~is_test]), labels[~is_test]),
+        ImagePool(np.ascontiguousarray(images[is_test]), labels[is_test]),
+        tuple(str(c) for c in range(10)),
     )
+
+
+def _bundled_digits() -> tuple[np.ndarray, np.ndarray]:
+    """(pixels ``(1797, 64)`` in 0..16, labels) of the digits file that scikit-learn ships.
+
+    Read straight from the package's data folder when it is where scikit-learn keeps it: importing
+    ``sklearn.datasets`` costs about a second, paid by every job of the workflow that loads the data.
+    """
+    spec = importlib.util.find_spec("sklearn")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(location) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            table = np.loadtxt(path, delimiter=",")
+            if table.shape == (1797, 65):
+                return table[:, :-1], table[:, -1].astype(np.int64)
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    bunch = sklearn_digits()
+    return bunch.data, bunch.target.astype(np.int64)
 
 
 def to_float_tensor(images: np.ndarray):

@@ -1,0 +1,552 @@
+"""Agents: image classifiers each trained on its own subset of classes, saved as safetensors + JSON.
+
+Models:
+
+* ``resnet18`` / ``resnet50``: torchvision ResNets with the CIFAR stem (3x3 conv, stride 1, no max-pool),
+  as in the paper; the stock 7x7/stride-2 stem and max-pool would shrink a 32x32 image to 8x8 at once.
+* ``digits_cnn``: a three-conv network for 8x8 digits (the offline demo), small enough to train in seconds.
+
+The penultimate layer (the globally pooled vector before the classifier) is the agent's feature.
+
+Training follows the paper: SGD (lr 0.1, momentum 0.9, weight decay 5e-4), a linear warm-up over the first
+epoch, then the learning rate times ``gamma`` at each milestone epoch; augmentation by random crop with
+zero padding, optional horizontal flip and random rotation. Each agent normalises inputs with the channel
+mean/std of its own training images. Augmentation is one batched affine resampling (``grid_sample``) with
+parameters drawn from a seeded CPU generator, so it runs on the GPU when there is one and a CPU run is
+exactly reproducible from its seed.
+
+Files: ``<name>.safetensors`` holds the weights only (loading never runs code from a file) and
+``<name>.json`` the classes, normalisation, architecture, training settings and final accuracies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .. import __version__
+from ..device import resolve_device
+from ..errors import TaskspaceError
+from .data import to_float_tensor
+
+log = logging.getLogger(__name__)
+
+ARCHITECTURES = ("resnet18", "resnet50", "digits_cnn")
+FORMAT = "taskspace-vision-agent"
+FORMAT_VERSION = 1
+
+
+# --- models ----------------------------------------------------------------------------------------
+
+
+class CifarResNet(nn.Module):
+    """A torchvision ResNet with the CIFAR stem. ``features`` gives the pooled penultimate vector."""
+
+    def __init__(self, architecture: str, num_classes: int, in_channels: int = 3):
+        super().__init__()
+        import torchvision
+
+        net = getattr(torchvision.models, architecture)(weights=None, num_classes=num_classes)
+        net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        net.maxpool = nn.Identity()
+        self.net = net
+
+    @property
+    def feature_width(self) -> int:
+        return self.net.fc.in_features
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        n = self.net  # torchvision's ResNet._forward_impl without the final fc
+        x = n.maxpool(n.relu(n.bn1(n.conv1(x))))
+        x = n.layer4(n.layer3(n.layer2(n.layer1(x))))
+        return torch.flatten(n.avgpool(x), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.fc(self.features(x))
+
+
+class DigitsCNN(nn.Module):
+    """conv-conv-pool-conv on 8x8 inputs, global average pool to ``4 * width`` features, linear classifier."""
+
+    def __init__(self, num_classes: int, in_channels: int = 1, width: int = 32):
+        super().__init__()
+
+        def block(cin, cout):
+            return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+        self.body = nn.Sequential(
+            *block(in_channels, width),
+            *block(width, 2 * width),
+            nn.MaxPool2d(2),
+            *block(2 * width, 4 * width),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        )
+        self.fc = nn.Linear(4 * width, num_classes)
+
+    @property
+    def feature_width(self) -> int:
+        return self.fc.in_features
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.body(x))
+
+
+def build_model(architecture: str, num_classes: int, in_channels: int, width: int = 32) -> nn.Module:
+    if architecture in ("resnet18", "resnet50"):
+        return CifarResNet(architecture, num_classes, in_channels)
+    if architecture == "digits_cnn":
+        return DigitsCNN(num_classes, in_channels, width)
+    raise TaskspaceError(f"architecture: {architecture!r} is not one of {', '.join(ARCHITECTURES)}")
+
+
+# --- training settings -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Agent training keys. Defaults are the paper's CIFAR-100 recipe."""
+
+    architecture: str = "resnet18"
+    epochs: int = 200
+    milestones: tuple[int, ...] = (60, 120, 160)
+    gamma: float = 0.2
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    warmup_epochs: int = 1
+    batch_size: int = 128
+    crop_padding: int | None = None  # None: 4 pixels at 32 px, scaled with the image size (1 at 8 px)
+    flip: bool = True  # horizontal flip; off for digits, where a flip changes what the digit is
+    rotation: float = 15.0  # degrees, uniform in [-rotation, rotation]
+    width: int = 32  # digits_cnn only: channels of the first conv
+    amp: bool = True  # bfloat16 autocast on CUDA only; CPU runs stay float32 and exactly reproducible
+    seed: int = 0
+
+    def __post_init__(self):
+        if isinstance(self.milestones, list):  # YAML gives lists; a tuple keeps the config hashable
+            object.__setattr__(self, "milestones", tuple(self.milestones))
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, object], where: str = "") -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        for key in mapping:
+            if key not in known:
+                raise TaskspaceError(f"{where}{key}: unknown agent training key (known: {', '.join(sorted(known))})")
+        config = cls(**dict(mapping))
+        config.validate(where)
+        return config
+
+    def validate(self, where: str = "") -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise TaskspaceError(f"{where}architecture: {self.architecture!r} is not one of {', '.join(ARCHITECTURES)}")
+        for key, low in (("epochs", 1), ("batch_size", 2), ("warmup_epochs", 0), ("width", 1), ("seed", 0)):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise TaskspaceError(f"{where}{key}: {value!r} is not an integer >= {low}")
+        if self.crop_padding is not None and (not isinstance(self.crop_padding, int) or self.crop_padding < 0):
+            raise TaskspaceError(f"{where}crop_padding: {self.crop_padding!r} is not an integer >= 0")
+        if (
+            not isinstance(self.milestones, tuple)
+            or any(
+                isinstance(m, bool) or not isinstance(m, (int, np.integer)) or not 0 < m < self.epochs
+                for m in self.milestones
+            )
+            or list(self.milestones) != sorted(set(self.milestones))
+        ):
+            raise TaskspaceError(
+                f"{where}milestones: {list(self.milestones)!r} must be increasing epochs between 1 and epochs-1 ({self.epochs - 1})"
+            )
+        for key in ("gamma", "lr", "momentum", "weight_decay", "rotation"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise TaskspaceError(f"{where}{key}: {value!r} is not a number >= 0")
+        for key in ("flip", "amp"):
+            if not isinstance(getattr(self, key), bool):
+                raise TaskspaceError(f"{where}{key}: {getattr(self, key)!r} is not true or false")
+
+    def padding_for(self, image_size: int) -> int:
+        if self.crop_padding is not None:
+            return self.crop_padding
+        return max(1, round(4 * image_size / 32))
+
+
+def default_train_config(dataset: str, **overrides) -> TrainConfig:
+    """The paper's recipe for CIFAR-100; for digits the small CNN and a schedule that trains in seconds."""
+    if dataset == "digits":
+        base = dict(architecture="digits_cnn", epochs=15, milestones=(8, 12), batch_size=32, flip=False, width=32)
+    else:
+        base = {}
+    config = TrainConfig(**{**base, **overrides})
+    config.validate()
+    return config
+
+
+def learning_rate(config: TrainConfig, epoch: int, step: int, steps_per_epoch: int) -> float:
+    """Linear warm-up over the first ``warmup_epochs`` (per step), then x``gamma`` at every milestone passed."""
+    warm_steps = config.warmup_epochs * steps_per_epoch
+    done = epoch * steps_per_epoch + step
+    if done < warm_steps:
+        return config.lr * (done + 1) / warm_steps
+    return config.lr * config.gamma ** sum(epoch >= m for m in config.milestones)
+
+
+# --- augmentation and rotation ---------------------------------------------------------------------
+
+
+def affine_resample(
+    images: torch.Tensor,
+    angles_deg: torch.Tensor,
+    shifts: torch.Tensor | None = None,
+    flips: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Rotate (counter-clockwise, about the centre), flip and shift a batch ``(N, C, H, W)`` in one resampling.
+
+    ``shifts`` are ``(N, 2)`` whole pixels (x, y), equivalent to a random crop of the zero-padded image;
+    uncovered pixels become 0 (black, before normalisation), as torchvision's crop and rotation fill them.
+    Bilinear interpolation; a pure shift lands exactly on pixel centres and so copies pixels unchanged.
+    """
+    n, _, h, w = images.shape
+    theta = torch.deg2rad(angles_deg.to(torch.float32))
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    # The grid maps each output pixel to the input position it reads. Image y points down, so a
+    # counter-clockwise turn of the picture reads the input at the output position turned clockwise.
+    matrix = torch.zeros(n, 2, 3)
+    matrix[:, 0, 0], matrix[:, 0, 1] = cos, -sin * h / w
+    matrix[:, 1, 0], matrix[:, 1, 1] = sin * w / h, cos
+    if flips is not None:
+        matrix[:, :, 0] = torch.where(flips[:, None], -matrix[:, :, 0], matrix[:, :, 0])
+    if shifts is not None:
+        matrix[:, 0, 2] = shifts[:, 0].float() * 2.0 / w
+        matrix[:, 1, 2] = shifts[:, 1].float() * 2.0 / h
+    grid = F.affine_grid(matrix.to(images.device), list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid.to(images.dtype), mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def augment(images: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
+    """Random crop (as a shift of up to the padding), optional flip, random rotation; parameters from ``generator``."""
+    n, _, size, _ = images.shape
+    pad = config.padding_for(size)
+    shifts = torch.randint(-pad, pad + 1, (n, 2), generator=generator)
+    flips = torch.rand(n, generator=generator) < 0.5 if config.flip else None
+    angles = (torch.rand(n, generator=generator) * 2 - 1) * config.rotation
+    return affine_resample(images, angles, shifts, flips)
+
+
+# --- agents -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Agent:
+    """A model and the facts about it that the JSON file records."""
+
+    model: nn.Module
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.meta["name"]
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        mean = torch.tensor(self.meta["normalization"]["mean"], device=x.device, dtype=x.dtype)[None, :, None, None]
+        std = torch.tensor(self.meta["normalization"]["std"], device=x.device, dtype=x.dtype)[None, :, None, None]
+        return (x - mean) / std
+
+    @torch.inference_mode()
+    def features(self, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+        """Penultimate features (float32, on the model's device) of float images in [0, 1] ``(N, C, H, W)``."""
+        return self._run(images, batch_size, self.model.features)
+
+    @torch.inference_mode()
+    def logits(self, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+        return self._run(images, batch_size, self.model)
+
+    def _run(self, images, batch_size, function):
+        self.model.eval()
+        device = next(self.model.parameters()).device
+        out = [
+            function(self.normalize(images[i : i + batch_size].to(device))).float()
+            for i in range(0, len(images), batch_size)
+        ]
+        return torch.cat(out) if out else torch.zeros(0, self.model.feature_width, device=device)
+
+    def accuracy(self, images: torch.Tensor, local_labels: torch.Tensor, batch_size: int = 512) -> float:
+        if len(images) == 0:
+            return float("nan")
+        predicted = self.logits(images, batch_size).argmax(1).cpu()
+        return float((predicted == local_labels.cpu()).float().mean())
+
+
+def train_agent(
+    images: np.ndarray,
+    labels: np.ndarray,
+    classes,
+    config: TrainConfig,
+    name: str = "agent",
+    held_out: tuple[np.ndarray, np.ndarray] | None = None,
+    device: str = "auto",
+    extra_meta: Mapping[str, object] | None = None,
+) -> Agent:
+    """Train one agent on uint8 images ``(N, H, W, C)`` whose dataset labels are all in ``classes``.
+
+    The model predicts ``len(classes)`` outputs, class ``classes[i]`` as output ``i`` (classes sorted).
+    ``held_out`` (images, dataset labels) gives the held-out accuracy recorded with the agent.
+    """
+    config.validate()
+    classes = sorted(int(c) for c in classes)
+    local = _local_labels(labels, classes, name)
+    device = resolve_device(device)
+    start = time.perf_counter()
+    x = to_float_tensor(images).to(device)
+    y = torch.from_numpy(local).to(device)
+    n, channels, size, _ = x.shape
+    if n < 2:
+        raise TaskspaceError(f"agent {name}: {n} training image(s); at least 2 are needed")
+    # Per-agent normalisation: channel statistics of this agent's own training images.
+    mean = x.mean(dim=(0, 2, 3)).tolist()
+    std = x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
+
+    # fork_rng: the seed fixes this agent's initial weights without touching the caller's global RNG.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = build_model(config.architecture, len(classes), channels, config.width)
+    model.to(device)
+    use_amp = config.amp and device == "cuda"
+    if device == "cuda":
+        model.to(memory_format=torch.channels_last)
+        torch.backends.cudnn.benchmark = True
+    agent = Agent(model, {"normalization": {"mean": mean, "std": std}, "name": name})
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+    generator = torch.Generator().manual_seed(config.seed)  # CPU generator: same draws on every device
+    batches = _batches(n, config.batch_size)
+    log.info(
+        "agent %s: %s on %d images of %d classes, %d epochs of %d steps, device %s",
+        name,
+        config.architecture,
+        n,
+        len(classes),
+        config.epochs,
+        len(batches),
+        device,
+    )
+
+    for epoch in range(config.epochs):
+        model.train()
+        epoch_start = time.perf_counter()
+        order = torch.randperm(n, generator=generator).to(device)
+        loss_sum, correct = 0.0, 0
+        for step, (low, high) in enumerate(batches):
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(config, epoch, step, len(batches))
+            rows = order[low:high]
+            batch = agent.normalize(augment(x[rows], config, generator))
+            if device == "cuda":
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
+                out = model(batch)
+                loss = F.cross_entropy(out.float(), y[rows])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += float(loss.detach()) * (high - low)
+            correct += int((out.argmax(1) == y[rows]).sum())
+        seen = batches[-1][1]
+        elapsed = time.perf_counter() - start
+        rate = seen / max(time.perf_counter() - epoch_start, 1e-9)
+        eta = elapsed / (epoch + 1) * (config.epochs - epoch - 1)
+        log.info(
+            "agent %s epoch %d/%d loss %.4f acc %.3f lr %.4g %.0f img/s ETA %s",
+            name,
+            epoch + 1,
+            config.epochs,
+            loss_sum / seen,
+            correct / seen,
+            optimizer.param_groups[0]["lr"],
+            rate,
+            _clock(eta),
+        )
+
+    train_acc = agent.accuracy(x, y)
+    held_acc, n_held = float("nan"), 0
+    if held_out is not None:
+        held_x = to_float_tensor(held_out[0])
+        held_y = torch.from_numpy(_local_labels(held_out[1], classes, name))
+        held_acc, n_held = agent.accuracy(held_x, held_y), len(held_y)
+    seconds = time.perf_counter() - start
+    log.info(
+        "agent %s done in %.1f s: train accuracy %.3f, held-out accuracy %.3f (%d images)",
+        name,
+        seconds,
+        train_acc,
+        held_acc,
+        n_held,
+    )
+    agent.meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "architecture": config.architecture,
+        "classes": classes,
+        "num_classes": len(classes),
+        "in_channels": channels,
+        "image_size": size,
+        "feature_width": model.feature_width,
+        "normalization": {"mean": mean, "std": std},
+        "train_config": _jsonable(asdict(config)),
+        "train_images": n,
+        "held_out_images": n_held,
+        "train_accuracy": train_acc,
+        "held_out_accuracy": None if math.isnan(held_acc) else held_acc,
+        "train_seconds": round(seconds, 3),
+        "device": device,
+        "versions": library_versions(),
+        **dict(extra_meta or {}),
+    }
+    model.to(memory_format=torch.contiguous_format)
+    return agent
+
+
+def train_split_agent(data, split, agent: str | int, config: TrainConfig, device: str = "auto") -> Agent:
+    """Train one agent of a split: its training images, held-out test-pool images, the split's hash.
+
+    Agent number i trains with seed ``config.seed + i``: agents differ in initial weights and augmentation
+    draws as well as in classes (one shared seed would start every agent from the same weights).
+    """
+    split.check_dataset(data)
+    classes = split.agent_classes(agent)
+    name = agent if isinstance(agent, str) else split.agent_names[agent]
+    index = split.agent_names.index(name)
+    train_ids, test_ids = split.agent_ids(agent, "train"), split.agent_ids(agent, "test")
+    return train_agent(
+        data.train.images[train_ids],
+        data.train.labels[train_ids],
+        classes,
+        replace(config, seed=config.seed + index),
+        name=name,
+        held_out=(data.test.images[test_ids], data.test.labels[test_ids]),
+        device=device,
+        extra_meta={
+            "dataset": data.name,
+            "split_hash": split.hash,
+            "class_names": [data.class_names[c] for c in classes],
+        },
+    )
+
+
+# --- files ------------------------------------------------------------------------------------------
+
+
+def meta_path_for(weights_path) -> Path:
+    return Path(weights_path).with_suffix(".json")
+
+
+def save_agent(agent: Agent, weights_path, meta_path=None) -> None:
+    """Weights to safetensors, facts to JSON; each written under a temporary name and renamed when done."""
+    from safetensors.torch import save_file
+
+    weights_path = Path(weights_path)
+    meta_path = Path(meta_path) if meta_path is not None else meta_path_for(weights_path)
+    weights_path.parent.mkdir(parents=True, exist_ok=True)
+    state = {key: value.detach().cpu().contiguous() for key, value in agent.model.state_dict().items()}
+    tmp_weights = weights_path.with_name(f".{weights_path.name}.partial")
+    tmp_meta = meta_path.with_name(f".{meta_path.name}.partial")
+    save_file(state, str(tmp_weights), metadata={"format": FORMAT, "architecture": agent.meta["architecture"]})
+    tmp_meta.write_text(json.dumps(agent.meta, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp_weights, weights_path)
+    os.replace(tmp_meta, meta_path)
+
+
+def load_agent(weights_path, meta_path=None, device: str = "cpu") -> Agent:
+    """An agent from its safetensors weights and JSON facts, in eval mode on ``device``."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    weights_path = Path(weights_path)
+    meta_path = Path(meta_path) if meta_path is not None else meta_path_for(weights_path)
+    for path in (weights_path, meta_path):
+        if not path.is_file():
+            raise TaskspaceError(f"{path}: agent file not found")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as error:
+        raise TaskspaceError(f"{meta_path}: not valid JSON ({error})") from None
+    if meta.get("format") != FORMAT:
+        raise TaskspaceError(f"{meta_path}: not a taskspace agent file")
+    width = meta.get("train_config", {}).get("width", 32)
+    model = build_model(meta["architecture"], int(meta["num_classes"]), int(meta["in_channels"]), int(width))
+    try:
+        state = load_file(str(weights_path))
+    except (SafetensorError, OSError) as error:
+        raise TaskspaceError(f"{weights_path}: not a readable safetensors file ({error})") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        first = str(error).splitlines()[0]
+        raise TaskspaceError(
+            f"{weights_path}: weights do not fit a {meta['architecture']} with {meta['num_classes']} classes ({first})"
+        ) from None
+    model.to(resolve_device(device)).eval()
+    return Agent(model, meta)
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+
+def library_versions() -> dict:
+    import torchvision
+
+    # str(): torch.__version__ is a str subclass that h5py cannot store as an attribute.
+    versions = {
+        "taskspace": __version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+    }
+    return {name: str(version) for name, version in versions.items()}
+
+
+def _local_labels(labels: np.ndarray, classes: list[int], name: str) -> np.ndarray:
+    labels = np.asarray(labels, dtype=np.int64)
+    local = np.searchsorted(np.asarray(classes), labels)
+    if len(labels) and (
+        local.max() >= len(classes) or np.any(np.asarray(classes)[np.minimum(local, len(classes) - 1)] != labels)
+    ):
+        raise TaskspaceError(f"agent {name}: an image's label is not one of the agent's classes {classes}")
+    return local
+
+
+def _batches(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """Row ranges of an epoch; a last batch of one image is dropped (BatchNorm cannot train on it)."""
+    bounds = [(low, min(low + batch_size, n)) for low in range(0, n, batch_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < 2:
+        bounds.pop()
+    return bounds
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _jsonable(value):
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
