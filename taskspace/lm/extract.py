@@ -1,0 +1,434 @@
+"""Word features: sentences (lists of words) -> one vector per word, from a loaded zoo member.
+
+The pipeline, per window of sentences (a bounded number of words, so memory stays flat):
+
+1. tokenise the window once with the fast tokenizer (``is_split_into_words=True``) and keep each
+   sub-word's word index (``word_ids()``) as one flat integer array;
+2. sentences longer than the model's maximum are re-tokenised with truncation; a word whose sub-words are
+   not all kept is dropped (counted in ``n_words_dropped``), the words before it are kept;
+3. sort the window's sentences by length and cut batches by a token budget (padded batch size x length),
+   so little compute goes to padding;
+4. one forward pass per batch under ``torch.inference_mode`` (half precision on CUDA);
+5. pool sub-word vectors into word vectors (first, last or mean sub-word) with index arithmetic on the
+   whole batch: no Python loop over words;
+6. restore (sentence, word) order and append to the feature file.
+
+Item keys are (sentence index, word index) with int64 entries, counted from 0 within each set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Iterator, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import TaskspaceError
+from ..features import FeatureWriter
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_TOKENS = {"cpu": 4096, "cuda": 65536}
+DEFAULT_WINDOW_WORDS = 32768
+MAX_BATCH_SENTENCES = 512
+
+
+@dataclass
+class ExtractStats:
+    """What happened to the words of one set."""
+
+    n_sentences: int = 0
+    n_words: int = 0
+    n_words_kept: int = 0
+    n_words_dropped: int = 0  # truncated by the maximum length, or no sub-words at all
+    n_words_truncated: int = 0
+    n_words_empty: int = 0  # words the tokenizer turned into nothing (e.g. control characters)
+    n_tokens: int = 0
+    n_padded_tokens: int = 0
+    seconds: float = 0.0
+
+    def add(self, other: "ExtractStats") -> None:
+        for key in self.__dataclass_fields__:
+            setattr(self, key, getattr(self, key) + getattr(other, key))
+
+
+@dataclass
+class Batch:
+    """A padded batch of token ids and where each sub-word's word sits."""
+
+    sentences: np.ndarray  # (B,) sentence index within the set
+    input_ids: np.ndarray  # (B, T)
+    attention_mask: np.ndarray  # (B, T)
+    word_ids: np.ndarray  # (B, T) word index within its sentence; -1 for specials, padding, dropped words
+    token_type_ids: np.ndarray | None = None
+    n_words: np.ndarray = field(default=None)  # (B,) words in each sentence (for unique keys)
+    padding_side: str = "right"
+
+
+def text_hash(sentences: Sequence[Sequence[str]]) -> str:
+    """SHA-256 of the words and sentence boundaries: the provenance of a feature set's text."""
+    digest = hashlib.sha256()
+    for words in sentences:
+        digest.update("\x1f".join(words).encode("utf-8"))
+        digest.update(b"\x1e")
+    return digest.hexdigest()
+
+
+def library_versions() -> dict:
+    import tokenizers
+    import torch
+    import transformers
+
+    from .. import __version__
+
+    # str(): torch's version is a str subclass that HDF5 attributes do not take.
+    return {
+        "taskspace_version": str(__version__), "torch_version": str(torch.__version__),
+        "transformers_version": str(transformers.__version__), "tokenizers_version": str(tokenizers.__version__),
+    }
+
+
+def sets_hash(sets: Mapping[str, Sequence[Sequence[str]]]) -> str:
+    """One hash over named sets of sentences (the file-level ``text_hash``)."""
+    return hashlib.sha256("".join(f"{name}={text_hash(s)};" for name, s in sets.items()).encode()).hexdigest()
+
+
+def expected_provenance(entry, sets: Mapping[str, Sequence[Sequence[str]]]) -> dict:
+    """What a feature file made from this member entry and text must record, without loading the model.
+
+    For ``FeatureFile.check_provenance``: a file made for another member, layer, pooling or text is stale.
+    """
+    from .members import MemberSpec
+
+    spec = MemberSpec.from_entry(entry)
+    return {
+        "member": spec.name, "source": spec.source, "revision": spec.revision or "", "layer": spec.layer,
+        "pooling": spec.pooling, "text_hash": sets_hash(sets),
+    }
+
+
+def provenance(member, sets: Mapping[str, Sequence[Sequence[str]]]) -> dict:
+    """The attributes a feature file records before extraction (counts are added when it finishes)."""
+    return {
+        **expected_provenance(member.spec, sets), "commit": str(member.commit or ""),
+        "layer_index": member.layer_index, "n_layers": member.n_layers, "stack": member.stack,
+        "max_length": member.max_length, "compute_dtype": str(member.dtype).replace("torch.", ""),
+        **library_versions(),
+    }
+
+
+def extract_features(
+    member,
+    sets: Mapping[str, Sequence[Sequence[str]]],
+    path,
+    *,
+    dtype: str = "float32",
+    batch_tokens: int | None = None,
+    window_words: int = DEFAULT_WINDOW_WORDS,
+    log_every: float = 30.0,
+) -> dict[str, ExtractStats]:
+    """Embed every word of every set and write one feature file at ``path``.
+
+    ``sets`` maps a set name (``probe``, ``train``, ...) to its sentences, each a list of words. The
+    file is written under a partial name and moved into place only when complete (a killed job leaves no
+    finished-looking file, and a rerun starts over cleanly). Provenance: member, source, revision,
+    layer, pooling, text hash, dropped-word counts (file total and per set) and library versions.
+    Returns the statistics per set.
+    """
+    stats = {}
+    with FeatureWriter(path, provenance(member, sets), dtype=dtype) as writer:
+        for set_name, sentences in sets.items():
+            set_stats = ExtractStats()
+            wrote = False
+            for items, vectors in word_vectors(
+                member, sentences, batch_tokens=batch_tokens, window_words=window_words, stats=set_stats,
+                log_every=log_every, label=f"{member.name}/{set_name}",
+            ):
+                writer.append(set_name, items, vectors)
+                wrote = True
+            if not wrote:  # every word dropped, or no sentences: an empty set, not a missing one
+                writer.append(set_name, np.zeros((0, 2), np.int64), np.zeros((0, member.width), np.float32))
+            group = writer.h5[set_name]
+            group.attrs["text_hash"] = text_hash(sentences)
+            for key in ("n_sentences", "n_words", "n_words_kept", "n_words_dropped", "n_words_truncated", "n_words_empty"):
+                group.attrs[key] = getattr(set_stats, key)
+            stats[set_name] = set_stats
+        total = ExtractStats()
+        for s in stats.values():
+            total.add(s)
+        writer.h5.attrs["n_words_dropped"] = total.n_words_dropped
+        writer.h5.attrs["n_words_truncated"] = total.n_words_truncated
+        writer.h5.attrs["n_words_empty"] = total.n_words_empty
+    return stats
+
+
+def word_vectors(
+    member,
+    sentences: Sequence[Sequence[str]],
+    *,
+    pooling: str | None = None,
+    batch_tokens: int | None = None,
+    window_words: int = DEFAULT_WINDOW_WORDS,
+    padding_side: str | None = None,
+    stats: ExtractStats | None = None,
+    log_every: float = 30.0,
+    label: str | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (items, vectors) window by window, in (sentence, word) order.
+
+    items: int64 (n, 2) of (sentence index, word index); vectors: float32 (n, width). Words cut off by
+    the maximum length, and words with no sub-words, are left out and counted in ``stats``.
+    ``padding_side`` overrides the tokenizer's (tests use it; the family's own side is the default).
+    """
+    import torch
+
+    pooling = pooling or member.spec.pooling
+    if pooling not in ("first", "last", "mean"):
+        raise TaskspaceError(f"member {member.name}: pooling {pooling!r} is not one of first, last, mean")
+    batch_tokens = batch_tokens or DEFAULT_BATCH_TOKENS.get(member.device, 4096)
+    padding_side = padding_side or member.tokenizer.padding_side
+    if member.stack == "decoder":
+        # A decoder reads the sentence shifted right behind a start token: padding must come after it.
+        padding_side = "right"
+    stats = stats if stats is not None else ExtractStats()
+    progress = _Progress(label or member.name, len(sentences), log_every)
+    n_bad = 0
+    for start, stop in _windows(sentences, window_words):
+        t0 = time.perf_counter()
+        window = sentences[start:stop]
+        encoded = encode(member, window, stats)
+        keys, parts = [], []
+        with torch.inference_mode():
+            for batch in batches(encoded, batch_tokens, padding_side, member.tokenizer):
+                stats.n_padded_tokens += batch.input_ids.size
+                hidden = member.hidden(_to_device(member, batch))
+                items, vectors = pool(hidden, batch, pooling)
+                n_bad += int((~torch.isfinite(vectors)).sum())
+                keys.append(items)
+                parts.append(vectors.float().cpu().numpy())
+        if n_bad:
+            dtype = str(member.dtype).replace("torch.", "")
+            hint = "; compute it in float32 or bfloat16 (load_member dtype=)" if dtype == "float16" else ""
+            raise TaskspaceError(f"member {member.name}: {n_bad} feature values are NaN or Inf (computed in {dtype}){hint}")
+        if keys:
+            items = np.concatenate(keys)
+            items[:, 0] += start
+            vectors = np.concatenate(parts)
+            order = np.lexsort((items[:, 1], items[:, 0]))
+            stats.n_words_kept += len(order)
+            yield items[order], vectors[order]
+        stats.seconds += time.perf_counter() - t0
+        progress.update(stop, stats)
+
+
+@dataclass
+class Encoded:
+    """A window's sub-words, flat: ``ids[offsets[i]:offsets[i+1]]`` are sentence i's tokens."""
+
+    ids: np.ndarray
+    word_ids: np.ndarray  # -1 for specials and for sub-words of dropped words
+    type_ids: np.ndarray | None
+    offsets: np.ndarray  # (n + 1,)
+    n_words: np.ndarray  # (n,)
+
+
+def encode(member, sentences: Sequence[Sequence[str]], stats: ExtractStats | None = None) -> Encoded:
+    """Tokenise sentences (lists of words) in one call; truncate the overlong ones, dropping cut words."""
+    tokenizer = member.tokenizer
+    stats = stats if stats is not None else ExtractStats()
+    want_types = "token_type_ids" in member.input_names
+    sentences = [list(words) for words in sentences]
+    n_words = np.fromiter((len(w) for w in sentences), dtype=np.int64, count=len(sentences))
+    stats.n_sentences += len(sentences)
+    stats.n_words += int(n_words.sum())
+    # Empty sentences have nothing to embed, and the tokenizer refuses them as pre-split input.
+    present = np.flatnonzero(n_words > 0)
+    encodings = [None] * len(sentences)
+    if len(present):
+        batch = tokenizer([sentences[i] for i in present], is_split_into_words=True, add_special_tokens=True,
+                          truncation=False, verbose=False)
+        for j, i in enumerate(present):
+            encodings[i] = batch.encodings[j]
+    lengths = np.array([len(e.ids) if e is not None else 0 for e in encodings], dtype=np.int64)
+    long = np.flatnonzero(lengths > member.max_length)
+    truncated = {}
+    if len(long):
+        # Only overlong sentences are tokenised twice; the tokenizer puts the specials where the family
+        # wants them (XLNet's go at the end) and drops sub-words from the end.
+        again = tokenizer([sentences[i] for i in long], is_split_into_words=True, add_special_tokens=True,
+                          truncation=True, max_length=member.max_length, verbose=False)
+        for j, i in enumerate(long):
+            truncated[i] = (encodings[i], again.encodings[j])
+            encodings[i] = again.encodings[j]
+        lengths[long] = [len(encodings[i].ids) for i in long]
+    offsets = np.zeros(len(sentences) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    chain = itertools.chain.from_iterable
+    used = [e for e in encodings if e is not None]
+    ids = np.fromiter(chain(e.ids for e in used), dtype=np.int64, count=int(offsets[-1]))
+    # word_ids hold None for specials: as float, None becomes NaN, then -1.
+    word_ids = np.array(list(chain(e.word_ids for e in used)), dtype=np.float64)
+    word_ids = np.where(np.isnan(word_ids), -1, word_ids).astype(np.int64)
+    type_ids = np.fromiter(chain(e.type_ids for e in used), dtype=np.int64, count=len(ids)) if want_types else None
+
+    n_truncated = 0
+    for i, (full, cut) in truncated.items():
+        full_counts = np.bincount([w for w in full.word_ids if w is not None], minlength=n_words[i])
+        cut_ids = word_ids[offsets[i]:offsets[i + 1]]  # a view: edits below reach word_ids
+        cut_counts = np.bincount(cut_ids[cut_ids >= 0], minlength=n_words[i])
+        partial = (cut_counts != full_counts) & (full_counts > 0)  # cut in part or entirely
+        n_truncated += int(partial.sum())
+        cut_ids[partial[np.maximum(cut_ids, 0)] & (cut_ids >= 0)] = -1  # a half-kept word is no word
+    # Every word that no kept sub-word points to is dropped: truncated ones (counted above), and the
+    # rest, which the tokenizer turned into nothing at all.
+    valid = word_ids >= 0
+    sentence_of = np.repeat(np.arange(len(sentences)), lengths)
+    base = np.zeros(len(sentences) + 1, dtype=np.int64)
+    np.cumsum(n_words, out=base[1:])
+    seen = np.zeros(int(base[-1]), dtype=bool)
+    seen[base[sentence_of[valid]] + word_ids[valid]] = True
+    n_empty = int((~seen).sum()) - n_truncated
+    stats.n_words_empty += n_empty
+    stats.n_words_truncated += n_truncated
+    stats.n_words_dropped += n_empty + n_truncated
+    stats.n_tokens += len(ids)
+    return Encoded(ids, word_ids, type_ids, offsets, n_words)
+
+
+def batches(encoded: Encoded, batch_tokens: int, padding_side: str, tokenizer) -> Iterator[Batch]:
+    """Padded batches of similar-length sentences, longest first, each within ``batch_tokens``.
+
+    Sentences without any word left are skipped. Longest first: the largest batch runs first, so a
+    token budget that does not fit in memory fails at once, not at the end of a long job.
+    """
+    lengths = np.diff(encoded.offsets)
+    has_words = np.zeros(len(lengths), dtype=bool)
+    has_words[np.repeat(np.arange(len(lengths)), lengths)[encoded.word_ids >= 0]] = True
+    order = np.flatnonzero(has_words)
+    order = order[np.argsort(-lengths[order], kind="stable")]
+    pad_id = tokenizer.pad_token_id
+    pad_type = getattr(tokenizer, "pad_token_type_id", 0) or 0
+    start = 0
+    while start < len(order):
+        longest = int(lengths[order[start]])
+        size = int(max(1, min(MAX_BATCH_SENTENCES, batch_tokens // max(1, longest))))
+        chosen = order[start:start + size]
+        start += size
+        yield _pad(encoded, chosen, lengths[chosen], longest, padding_side, pad_id, pad_type)
+
+
+def _pad(encoded: Encoded, chosen, lengths, width, side, pad_id, pad_type) -> Batch:
+    """Scatter the chosen sentences' tokens into (B, width) arrays, left- or right-aligned."""
+    rows = np.repeat(np.arange(len(chosen)), lengths)
+    within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    source = np.repeat(encoded.offsets[chosen], lengths) + within
+    cols = within + (np.repeat(width - lengths, lengths) if side == "left" else 0)
+    shape = (len(chosen), width)
+    ids = np.full(shape, pad_id, dtype=np.int64)
+    ids[rows, cols] = encoded.ids[source]
+    mask = np.zeros(shape, dtype=np.int64)
+    mask[rows, cols] = 1
+    words = np.full(shape, -1, dtype=np.int64)
+    words[rows, cols] = encoded.word_ids[source]
+    types = None
+    if encoded.type_ids is not None:
+        types = np.full(shape, pad_type, dtype=np.int64)
+        types[rows, cols] = encoded.type_ids[source]
+    return Batch(chosen, ids, mask, words, types, encoded.n_words[chosen], side)
+
+
+def pool(hidden, batch: Batch, pooling: str):
+    """Word vectors from a batch's hidden states (B, T, D): the first, last or mean sub-word of each word.
+
+    Returns (items (n, 2) int64 numpy with sentence index within the window and word index, vectors
+    (n, D) tensor on the hidden states' device, float32 for ``mean``).
+    """
+    import torch
+
+    flat_words = batch.word_ids.reshape(-1)
+    positions = np.flatnonzero(flat_words >= 0)  # row-major: sentence by sentence, left to right
+    rows = positions // batch.word_ids.shape[1]
+    words = flat_words[positions]
+    # One key per (row, word); within a row word indices never decrease, so keys are sorted already.
+    base = np.zeros(len(batch.sentences), dtype=np.int64)
+    np.cumsum(batch.n_words[:-1], out=base[1:])
+    keys = base[rows] + words
+    if len(keys) > 1 and np.any(keys[1:] < keys[:-1]):  # defensive: a tokenizer that reorders words
+        order = np.argsort(keys, kind="stable")
+        positions, rows, words, keys = positions[order], rows[order], words[order], keys[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
+    items = np.stack([batch.sentences[rows[starts]], words[starts]], axis=1).astype(np.int64)
+    flat = hidden.reshape(-1, hidden.shape[-1])
+    device = hidden.device
+    if pooling == "first":
+        vectors = flat[torch.from_numpy(positions[starts]).to(device)]
+    elif pooling == "last":
+        ends = np.r_[starts[1:], len(keys)] - 1
+        vectors = flat[torch.from_numpy(positions[ends]).to(device)]
+    else:
+        counts = np.diff(np.r_[starts, len(keys)])
+        segment = torch.from_numpy(np.repeat(np.arange(len(starts)), counts)).to(device)
+        sums = torch.zeros((len(starts), flat.shape[1]), dtype=torch.float32, device=device)
+        sums.index_add_(0, segment, flat[torch.from_numpy(positions).to(device)].float())
+        vectors = sums / torch.from_numpy(counts).to(device=device, dtype=torch.float32)[:, None]
+    return items, vectors
+
+
+def _to_device(member, batch: Batch) -> dict:
+    import torch
+
+    arrays = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
+    if batch.token_type_ids is not None:
+        arrays["token_type_ids"] = batch.token_type_ids
+    inputs = {k: torch.from_numpy(v).to(member.device) for k, v in arrays.items() if k in member.input_names}
+    if batch.padding_side == "left" and member.takes_position_ids:
+        # Models with absolute positions count from the first column; behind left padding the first
+        # real token must still be position 0, or a sentence's vectors would depend on its batch.
+        positions = np.maximum(np.cumsum(batch.attention_mask, axis=1) - 1, 0)
+        inputs["position_ids"] = torch.from_numpy(positions).to(member.device)
+    return inputs
+
+
+def _windows(sentences, window_words: int) -> Iterator[tuple[int, int]]:
+    """Consecutive (start, stop) ranges of sentences holding about ``window_words`` words each."""
+    counts = np.fromiter((len(s) for s in sentences), dtype=np.int64, count=len(sentences))
+    ends = np.cumsum(counts)
+    start = 0
+    while start < len(sentences):
+        done = ends[start - 1] if start else 0
+        stop = int(np.searchsorted(ends, done + window_words, side="right"))
+        stop = max(stop, start + 1)
+        yield start, stop
+        start = stop
+
+
+class _Progress:
+    """Log sentences done, words per second and the time left, at most every ``every`` seconds."""
+
+    def __init__(self, label: str, total: int, every: float):
+        self.label, self.total, self.every = label, total, every
+        self.begin = self.last = time.perf_counter()
+
+    def update(self, done: int, stats: ExtractStats) -> None:
+        now = time.perf_counter()
+        if self.every is None or (now - self.last < self.every and done < self.total):
+            return
+        self.last = now
+        elapsed = max(now - self.begin, 1e-9)
+        rate = stats.n_words / elapsed
+        eta = (self.total - done) * elapsed / max(done, 1)
+        log.info(
+            "%s: %d/%d sentences, %.0f words/s, %d words dropped, ETA %s",
+            self.label, done, self.total, rate, stats.n_words_dropped, _duration(eta),
+        )
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"

@@ -1,0 +1,225 @@
+"""Small zoo members of several model families, built locally and deterministically.
+
+The offline demo and the tests need members of families other than BERT so that every tokenizer and
+alignment path runs (byte-level BPE, SentencePiece-style Unigram, WordPiece, left padding, encoder-decoder
+models) without downloading anything. Each member here is what a hub checkpoint is, only small and
+random: a tokenizer trained with the ``tokenizers`` library on the given text, wrapped in the family's own
+``transformers`` tokenizer class, and a randomly initialised model of the family's base class, both saved
+with ``save_pretrained`` (weights as safetensors). They load through the same path as hub checkpoints
+(:func:`taskspace.lm.members.load_member`).
+
+Same family, text, seed and sizes give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable
+
+from ..errors import TaskspaceError
+
+# family -> what it exercises
+FAMILIES = {
+    "bert": "WordPiece, absolute positions, [CLS]/[SEP] specials, token type ids",
+    "gpt2": "byte-level BPE, no pad token, causal attention",
+    "roberta": "byte-level BPE with <s>/</s>, positions offset by the pad index",
+    "bart": "byte-level BPE encoder-decoder (features from the decoder, as the paper)",
+    "t5": "SentencePiece-style Unigram, encoder-decoder (features from the encoder), relative positions",
+    "xlnet": "SentencePiece-style Unigram, left padding, specials at the end, token type id 2 for <cls>",
+}
+
+
+def build_tiny_member(
+    family: str,
+    out_dir,
+    texts: Iterable[str],
+    *,
+    seed: int = 0,
+    vocab_size: int = 400,
+    hidden: int = 64,
+    layers: int = 2,
+    heads: int = 2,
+    max_length: int = 128,
+) -> Path:
+    """Train a tokenizer on ``texts`` and save it with a random small model of ``family`` in ``out_dir``.
+
+    ``texts`` are lines of plain text. ``max_length`` is the model's maximum number of tokens (position
+    table size; also the tokenizer's ``model_max_length``). Returns ``out_dir``.
+    """
+    if family not in FAMILIES:
+        raise TaskspaceError(f"tiny member family {family!r} is not one of {', '.join(FAMILIES)}")
+    texts = [line.strip() for line in texts if line.strip()]
+    if not texts:
+        raise TaskspaceError(f"tiny member {family}: no text to train its tokenizer on")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = _TOKENIZERS[family](texts, vocab_size, max_length)
+    model = _model(family, len(tokenizer), hidden, layers, heads, max_length, tokenizer, seed)
+    tokenizer.save_pretrained(out_dir)
+    model.save_pretrained(out_dir)
+    return out_dir
+
+
+# --- tokenizers: train the family's pipeline, then wrap the vocabulary in the family's class ---------
+
+
+def _train(tokenizer, trainer, texts):
+    tokenizer.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    return json.loads(tokenizer.to_str())["model"]
+
+
+def _byte_level_bpe(texts, vocab_size, specials):
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    model = _train(tokenizer, trainer, texts)
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    return model["vocab"], merges
+
+
+def _unigram(texts, vocab_size, specials, unk_token, lowercase=False):
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.Unigram())
+    steps = [normalizers.NFKD(), normalizers.StripAccents()] + ([normalizers.Lowercase()] if lowercase else [])
+    tokenizer.normalizer = normalizers.Sequence(steps)
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")]
+    )
+    trainer = trainers.UnigramTrainer(
+        vocab_size=vocab_size, special_tokens=specials, unk_token=unk_token, show_progress=False
+    )
+    scores = dict(_train(tokenizer, trainer, texts)["vocab"])
+    # The trainer is not deterministic in three ways (hash maps and parallel sums inside): scores wobble
+    # in the last digits, the piece order changes, and characters it had pruned come back with scores
+    # min, min + 1e-4, min + 2e-4, ... handed out in hash order. Sharing those tail scores out in sorted
+    # character order, rounding, and sorting the pieces make the saved tokenizer a function of the text.
+    low = min(scores.values())
+    tail = sorted(p for p in scores if len(p) == 1 and p not in specials and scores[p] <= low + 1e-4 * len(scores))
+    for piece, score in zip(tail, sorted((scores[p] for p in tail), reverse=True)):
+        scores[piece] = score
+    scores = {piece: round(score, 4) for piece, score in scores.items()}
+    rest = sorted((p for p in scores if p not in specials), key=lambda p: (-scores[p], p))
+    return [(p, scores[p]) for p in specials] + [(p, scores[p]) for p in rest]
+
+
+def _bert_tokenizer(texts, vocab_size, max_length):
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from transformers import BertTokenizer
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False)
+    trained = _train(tokenizer, trainer, texts)["vocab"]
+    # The learnt token set is stable but its ids are not (hash-map order); WordPiece does not depend on
+    # ids, so number the tokens in sorted order to make the files a function of the text.
+    ordered = specials + sorted(t for t in trained if t not in specials)
+    vocab = {token: i for i, token in enumerate(ordered)}
+    return BertTokenizer(vocab=vocab, do_lower_case=True, model_max_length=max_length)
+
+
+def _gpt2_tokenizer(texts, vocab_size, max_length):
+    from transformers import GPT2Tokenizer
+
+    vocab, merges = _byte_level_bpe(texts, vocab_size, ["<|endoftext|>"])
+    # Like the hub's gpt2: no pad token (the loader adds one).
+    return GPT2Tokenizer(vocab=vocab, merges=merges, model_max_length=max_length)
+
+
+def _roberta_tokenizer(texts, vocab_size, max_length):
+    from transformers import RobertaTokenizer
+
+    vocab, merges = _byte_level_bpe(texts, vocab_size, ["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    return RobertaTokenizer(vocab=vocab, merges=merges, model_max_length=max_length)
+
+
+def _t5_tokenizer(texts, vocab_size, max_length):
+    from transformers import T5Tokenizer
+
+    # T5's layout: <pad>=0, </s>=1, <unk>=2, then the pieces (the class hard-codes unk id 2).
+    vocab = _unigram(texts, vocab_size, ["<pad>", "</s>", "<unk>"], "<unk>")
+    return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=max_length)
+
+
+def _xlnet_tokenizer(texts, vocab_size, max_length):
+    from transformers import XLNetTokenizer
+
+    specials = ["<unk>", "<s>", "</s>", "<cls>", "<sep>", "<pad>", "<mask>", "<eod>", "<eop>"]
+    vocab = _unigram(texts, vocab_size, specials, "<unk>")
+    return XLNetTokenizer(vocab=vocab, unk_id=0, model_max_length=max_length)
+
+
+_TOKENIZERS = {
+    "bert": _bert_tokenizer,
+    "gpt2": _gpt2_tokenizer,
+    "roberta": _roberta_tokenizer,
+    "bart": _roberta_tokenizer,
+    "t5": _t5_tokenizer,
+    "xlnet": _xlnet_tokenizer,
+}
+
+
+# --- models: the family's base class, random weights from a fixed seed --------------------------------
+
+
+def _model(family, vocab_size, hidden, layers, heads, max_length, tokenizer, seed):
+    import torch
+    import transformers as tf
+
+    ffn = 2 * hidden
+    if family == "bert":
+        config = tf.BertConfig(
+            vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+            intermediate_size=ffn, max_position_embeddings=max_length, pad_token_id=tokenizer.pad_token_id,
+        )
+        cls = tf.BertModel
+    elif family == "gpt2":
+        config = tf.GPT2Config(
+            vocab_size=vocab_size, n_embd=hidden, n_layer=layers, n_head=heads, n_positions=max_length,
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        )
+        cls = tf.GPT2Model
+    elif family == "roberta":
+        # RoBERTa numbers positions from pad_token_id + 1, so the table is two rows longer.
+        config = tf.RobertaConfig(
+            vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+            intermediate_size=ffn, max_position_embeddings=max_length + 2, type_vocab_size=1,
+            pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+        cls = tf.RobertaModel
+    elif family == "bart":
+        config = tf.BartConfig(
+            vocab_size=vocab_size, d_model=hidden, encoder_layers=layers, decoder_layers=layers,
+            encoder_attention_heads=heads, decoder_attention_heads=heads, encoder_ffn_dim=ffn,
+            decoder_ffn_dim=ffn, max_position_embeddings=max_length, pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            decoder_start_token_id=tokenizer.eos_token_id, forced_eos_token_id=tokenizer.eos_token_id,
+        )
+        cls = tf.BartModel
+    elif family == "t5":
+        config = tf.T5Config(
+            vocab_size=vocab_size, d_model=hidden, d_kv=hidden // heads, d_ff=ffn, num_layers=layers,
+            num_decoder_layers=layers, num_heads=heads, pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id,
+        )
+        cls = tf.T5Model
+    else:  # xlnet
+        config = tf.XLNetConfig(
+            vocab_size=vocab_size, d_model=hidden, n_layer=layers, n_head=heads, d_inner=ffn,
+            pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+        cls = tf.XLNetModel
+    torch.manual_seed(seed)
+    model = cls(config)
+    model.eval()
+    return model

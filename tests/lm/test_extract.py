@@ -1,0 +1,216 @@
+"""Word features: sub-word -> word alignment per family, truncation, padding side, files, resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from taskspace.errors import TaskspaceError
+from taskspace.features import FeatureFile, partial_path
+from taskspace.lm.extract import ExtractStats, expected_provenance, extract_features, text_hash, word_vectors
+
+torch.set_num_threads(1)
+
+MEMBERS = ("bert", "gpt2", "roberta", "bart", "t5", "xlnet", "minilm")
+
+
+def _keys(items):
+    return [tuple(int(x) for x in row) for row in items]
+
+
+@pytest.mark.parametrize("name", MEMBERS)
+def test_word_alignment_matches_a_per_word_reference(zoo, probe_sentences, reference_word_vectors, collect_windows, name):
+    """Batched, bucketed, vectorised pooling == one sentence at a time with a Python loop over words.
+
+    A small token budget and window force many batches of mixed lengths; max_length 40 truncates the
+    long sentences, so kept words next to cut ones are checked as well.
+    """
+    member = dataclasses.replace(zoo[name], max_length=40)
+    for pooling in ("first", "last", "mean"):
+        stats = ExtractStats()
+        items, vectors = collect_windows(word_vectors(
+            member, probe_sentences, pooling=pooling, batch_tokens=200, window_words=150, stats=stats, log_every=None,
+        ))
+        expected = reference_word_vectors(member, probe_sentences, pooling, max_length=40)
+        assert _keys(items) == sorted(expected), (name, pooling)
+        assert vectors.dtype == np.float32 and vectors.shape == (len(expected), member.width)
+        np.testing.assert_allclose(vectors, np.stack([expected[k] for k in _keys(items)]), atol=1e-5, rtol=0)
+        assert stats.n_words == sum(len(s) for s in probe_sentences)
+        assert stats.n_words_kept + stats.n_words_dropped == stats.n_words
+        assert stats.n_words_dropped == stats.n_words - len(expected)
+        assert stats.n_words_truncated > 0  # the 45- and 70-word sentences do not fit in 40 tokens
+
+
+def test_pooling_differs_where_words_have_several_sub_words(zoo, collect_windows):
+    member = zoo["minilm"]
+    sentence = [["Unbelievably", "catastrophic", "bushfires", "a"]]
+    first = collect_windows(word_vectors(member, sentence, pooling="first", log_every=None))[1]
+    last = collect_windows(word_vectors(member, sentence, pooling="last", log_every=None))[1]
+    mean = collect_windows(word_vectors(member, sentence, pooling="mean", log_every=None))[1]
+    assert not np.allclose(first[0], last[0])
+    np.testing.assert_array_equal(first[3], last[3])  # "a" is one sub-word
+    np.testing.assert_allclose(mean[3], first[3], atol=1e-6)
+
+
+def test_truncation_drops_cut_words_and_keeps_the_rest(zoo, reference_word_vectors, collect_windows):
+    member = dataclasses.replace(zoo["minilm"], max_length=16)
+    words = ("Hundreds of people have been forced to vacate their homes in the Southern Highlands of New South "
+             "Wales as strong winds today pushed a huge bushfire towards the town").split()
+    short = ["A", "short", "one"]
+    tokens = member.tokenizer([words], is_split_into_words=True, truncation=True, max_length=16).word_ids(0)
+    full = member.tokenizer([words], is_split_into_words=True).word_ids(0)
+    complete = [w for w in range(len(words)) if tokens.count(w) == full.count(w) and w in tokens]
+    assert 0 < len(complete) < len(words) - 10
+    stats = ExtractStats()
+    items, vectors = collect_windows(word_vectors(member, [short, words], stats=stats, log_every=None))
+    assert _keys(items) == [(0, 0), (0, 1), (0, 2)] + [(1, w) for w in complete]
+    assert complete == list(range(len(complete)))  # the words kept are the leading ones
+    assert stats.n_words_truncated == stats.n_words_dropped == len(words) - len(complete)
+    expected = reference_word_vectors(member, [short, words], "last", max_length=16)
+    np.testing.assert_allclose(vectors, np.stack([expected[k] for k in _keys(items)]), atol=1e-5)
+
+
+def test_words_without_sub_words_and_empty_sentences_are_dropped(zoo, collect_windows):
+    stats = ExtractStats()
+    items, _ = collect_windows(word_vectors(zoo["minilm"], [["a", "\x00", "b"], [], ["c"]], stats=stats, log_every=None))
+    assert _keys(items) == [(0, 0), (0, 2), (2, 0)]
+    assert (stats.n_words_empty, stats.n_words_dropped, stats.n_sentences) == (1, 1, 3)
+
+
+@pytest.mark.parametrize("name", MEMBERS)
+def test_left_and_right_padding_give_the_same_vectors(zoo, probe_sentences, collect_windows, name):
+    """Padding side is the family's (XLNet: left); a sentence's vectors never depend on its batch."""
+    member = zoo[name]
+    left = collect_windows(word_vectors(member, probe_sentences, padding_side="left", batch_tokens=400, log_every=None))
+    right = collect_windows(word_vectors(member, probe_sentences, padding_side="right", batch_tokens=400, log_every=None))
+    assert _keys(left[0]) == _keys(right[0])
+    np.testing.assert_allclose(left[1], right[1], atol=1e-5, rtol=0)
+
+
+def test_batch_budget_and_windows_do_not_change_results(zoo, probe_sentences, collect_windows):
+    member = zoo["xlnet"]
+    one = collect_windows(word_vectors(member, probe_sentences, batch_tokens=64, window_words=10, log_every=None))
+    many = collect_windows(word_vectors(member, probe_sentences, batch_tokens=100_000, log_every=None))
+    assert _keys(one[0]) == _keys(many[0])
+    np.testing.assert_allclose(one[1], many[1], atol=1e-5, rtol=0)
+
+
+def test_feature_file_holds_vectors_items_and_provenance(zoo, probe_sentences, tmp_path):
+    member = zoo["gpt2"]
+    sets = {"probe": probe_sentences[:12], "train": probe_sentences[12:20], "none": []}
+    path = tmp_path / "gpt2.h5"
+    stats = extract_features(member, sets, path, dtype="float16", log_every=None)
+    with FeatureFile(path) as features:
+        prov = features.provenance
+        assert prov["member"] == "tiny-gpt2" and prov["source"] == member.spec.source
+        assert (prov["revision"], prov["layer"], prov["layer_index"], prov["pooling"]) == ("", -1, 2, "last")
+        assert prov["n_words_dropped"] == sum(s.n_words_dropped for s in stats.values())
+        assert {"torch_version", "transformers_version", "tokenizers_version", "taskspace_version"} <= set(prov)
+        assert len(prov["text_hash"]) == 64
+        assert features.sets == ["none", "probe", "train"]
+        for name, sentences in sets.items():
+            items = features.items(name)
+            assert items.dtype == np.int64 and items.shape == (stats[name].n_words_kept, 2)
+            assert _keys(items) == sorted(_keys(items))  # (sentence, word) order, for aligned reading
+            assert features.vectors(name).dtype == np.float16
+            assert features.width(name) == member.width
+            attrs = features.h5[name].attrs
+            assert attrs["text_hash"] == text_hash(sentences)
+            assert attrs["n_words_dropped"] == stats[name].n_words_dropped
+        # A rule can tell a stale file from the config alone, without loading the model.
+        entry = {"name": "tiny-gpt2", "source": member.spec.source}
+        features.check_provenance(expected_provenance(entry, sets))
+        with pytest.raises(TaskspaceError, match="pooling is 'last', expected 'mean'"):
+            features.check_provenance(expected_provenance({**entry, "pooling": "mean"}, sets))
+        with pytest.raises(TaskspaceError, match="text_hash"):
+            features.check_provenance(expected_provenance(entry, {**sets, "none": [["x"]]}))
+    assert not partial_path(path).exists()
+
+
+def test_text_hash_sees_words_and_boundaries():
+    assert text_hash([["a", "b"], ["c"]]) != text_hash([["a"], ["b", "c"]])
+    assert text_hash([["a", "b"]]) != text_hash([["a b"]])
+    assert text_hash([["a", "b"]]) == text_hash([("a", "b")])
+
+
+def test_non_finite_features_name_the_member_and_leave_no_file(zoo, probe_sentences, tmp_path, monkeypatch):
+    member = dataclasses.replace(zoo["bert"])
+    real = member.hidden
+
+    def broken(inputs):
+        hidden = real(inputs).clone()
+        hidden[0, :, :3] = float("nan")  # every word of the batch's first sentence
+        return hidden
+
+    monkeypatch.setattr(member, "hidden", broken)
+    path = tmp_path / "nan.h5"
+    with pytest.raises(TaskspaceError, match=r"member tiny-bert: \d+ feature values are NaN or Inf"):
+        extract_features(member, {"probe": probe_sentences}, path, log_every=None)
+    assert not path.exists() and not partial_path(path).exists()
+
+
+def test_progress_is_logged(zoo, probe_sentences, caplog):
+    with caplog.at_level("INFO", logger="taskspace.lm.extract"):
+        list(word_vectors(zoo["t5"], probe_sentences, window_words=50, log_every=0.0, label="t5/probe"))
+    assert any("t5/probe:" in r.message and "words/s" in r.message and "ETA" in r.message for r in caplog.records)
+
+
+KILLED_RUN = textwrap.dedent(
+    """
+    import os, signal, sys
+    import torch
+    torch.set_num_threads(1)
+    from taskspace.features import FeatureWriter
+    from taskspace.lm.extract import extract_features
+    from taskspace.lm.members import load_member
+
+    member = load_member({"name": "tiny-roberta", "source": sys.argv[1]})
+    sentences = [line.split()[:20] for line in open(sys.argv[3]).read().splitlines() if line.strip()]
+    append = FeatureWriter.append
+    calls = []
+
+    def append_then_die(self, *args, **kwargs):
+        append(self, *args, **kwargs)
+        self.h5.flush()
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGKILL)  # as a cluster's OOM killer or scancel -9 would
+
+    FeatureWriter.append = append_then_die
+    extract_features(member, {"probe": sentences}, sys.argv[2], window_words=60, log_every=None)
+    """
+)
+
+
+def test_killed_extraction_leaves_no_finished_file_and_reruns_cleanly(tmp_path, tiny_member_dir, zoo):
+    text = tmp_path / "text.txt"
+    lines = [" ".join(f"w{i}x{j}" for j in range(i % 7 + 3)) for i in range(40)]
+    text.write_text("\n".join(lines))
+    target = tmp_path / "features" / "roberta.h5"
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, str(tiny_member_dir / "roberta"), str(target), str(text)],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=120,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert not target.exists()
+    assert partial_path(target).exists()  # what the killed job left behind
+    with pytest.raises(TaskspaceError):
+        FeatureFile(partial_path(target))  # and it does not pass for a finished file
+
+    sentences = [line.split()[:20] for line in lines]
+    extract_features(zoo["roberta"], {"probe": sentences}, target, log_every=None)  # the rerun
+    assert not partial_path(target).exists()
+    clean = tmp_path / "clean.h5"
+    extract_features(zoo["roberta"], {"probe": sentences}, clean, log_every=None)
+    with FeatureFile(target) as resumed, FeatureFile(clean) as fresh:
+        np.testing.assert_array_equal(resumed.items("probe"), fresh.items("probe"))
+        np.testing.assert_array_equal(resumed.vectors("probe")[()], fresh.vectors("probe")[()])
+        assert resumed.provenance == fresh.provenance
