@@ -1,0 +1,314 @@
+"""Benchmark: the vision demo's head grid trained (a) batched, one call per task, vs (b) one head at a time.
+
+The grid is shaped like the vision demo: digits images, ``--members`` zoo members, ``--tasks`` admin tasks of
+``--ways`` classes with ``--shots`` training images per class (``--val-per-class`` of them held out for epoch
+selection), and per task the heads of MMI (1 ordering) + random (``--random-seeds`` subsets per k) + peek
+(1 ordering) for k = 1..``--k-max``: 12 heads per k with the defaults, 1200 heads in all.
+
+The members are random two-layer ReLU networks on the pixels (fixed seeds), not trained agents: this
+benchmark measures head training, and random features give the heads the same shapes and a realistic spread
+of accuracies without training 20 CNNs first. MMI picks come from the real kappa/MMI code on probe images.
+
+(b) is measured two ways:
+- ``per-head calls``: ``train_heads`` called once per head in this process (no start-up cost at all);
+- ``one process per head``: the per-head call times plus, for every head, the start-up cost of a fresh Python
+  process (interpreter, torch and taskspace imports, reading the task's features), measured by spawning
+  ``--spawn`` real subprocesses that each train one head; ``--spawn-all`` spawns one process for every head
+  instead and reports the measured total (slow: about a second or more per head).
+
+Both modes use the same config, seed and thread count, and the benchmark checks that they give the same
+accuracies. Usage::
+
+    .venv/bin/python benchmarks/heads.py                   # the demo grid, 1 thread, CPU
+    .venv/bin/python benchmarks/heads.py --tasks 2 --spawn 3  # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--members", type=int, default=20)
+    p.add_argument("--width", type=int, default=32, help="feature width of every member")
+    p.add_argument("--tasks", type=int, default=10)
+    p.add_argument("--ways", type=int, default=5)
+    p.add_argument("--shots", type=int, default=10, help="training images per class (before the validation holdout)")
+    p.add_argument("--val-per-class", type=int, default=2)
+    p.add_argument("--probe-per-class", type=int, default=10)
+    p.add_argument("--k-max", type=int, default=10)
+    p.add_argument("--random-seeds", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-2)
+    p.add_argument("--threads", type=int, default=1, help="torch threads, the same for both modes")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--spawn", type=int, default=5, help="subprocesses spawned to measure per-process start-up")
+    p.add_argument("--spawn-all", action="store_true", help="spawn one process for every head (slow)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--one-head", help=argparse.SUPPRESS)  # worker mode: JSON job file
+    return p.parse_args(argv)
+
+
+# ----------------------------------------------------------------------------------------------------- data
+
+
+def build_grid(args):
+    """Features of every task's splits and, per task, the list of heads (method, seed, k, members)."""
+    from sklearn.datasets import load_digits
+
+    from taskspace.head import stratified_holdout
+    from taskspace.kappa import linear_cka
+    from taskspace.mmi import greedy_mmi
+
+    images, labels = load_digits(return_X_y=True)
+    images = images / 16.0
+    rng = np.random.default_rng(args.seed)
+    hidden = 64
+    nets = [(rng.normal(size=(64, hidden)) / 8, rng.normal(size=(hidden, args.width)) / np.sqrt(hidden))
+            for _ in range(args.members)]
+
+    def embed(x):
+        return np.concatenate([np.maximum(np.maximum(x @ a, 0) @ b, 0) for a, b in nets], axis=1).astype(np.float32)
+
+    # Disjoint roles: probe images, then per class a pool for admin training and the rest for testing.
+    order = rng.permutation(len(labels))
+    probe = np.concatenate([order[labels[order] == c][: args.probe_per_class] for c in range(10)])
+    rest = np.setdiff1d(order, probe)
+    rest = rest[rng.permutation(len(rest))]
+    train_pool = {c: rest[labels[rest] == c][: args.shots] for c in range(10)}
+    test_pool = {c: rest[labels[rest] == c][args.shots:] for c in range(10)}
+
+    features = embed(images)
+    widths = [args.width] * args.members
+    probe_blocks = [features[probe][:, m * args.width:(m + 1) * args.width] for m in range(args.members)]
+    kappa = linear_cka(probe_blocks)
+    mmi = [int(i) for i in greedy_mmi(kappa, args.k_max, hub_first=True).order]
+
+    tasks = []
+    for t in range(args.tasks):
+        classes = np.sort(rng.choice(10, size=args.ways, replace=False))
+        train_idx = np.concatenate([train_pool[c] for c in classes])
+        test_idx = np.concatenate([test_pool[c] for c in classes])
+        remap = {c: i for i, c in enumerate(classes)}
+        y_train = np.array([remap[c] for c in labels[train_idx]])
+        y_test = np.array([remap[c] for c in labels[test_idx]])
+        fit, val = stratified_holdout(y_train, args.val_per_class, seed=args.seed + t)
+        tasks.append({
+            "classes": classes.tolist(),
+            "train": (features[train_idx][fit], y_train[fit]),
+            "dev": (features[train_idx][val], y_train[val]),
+            "test": (features[test_idx], y_test),
+        })
+    return tasks, widths, mmi
+
+
+def peek_order(args, tasks, widths, config):
+    """The peek baseline: members ranked by single-member test accuracy on task 0 (as the vision track does)."""
+    from taskspace.head import Split, train_heads
+
+    task = tasks[0]
+    results = train_heads(*(Split(*task[s]) for s in ("train", "dev", "test")), widths,
+                          [(m,) for m in range(len(widths))], config=config)
+    return [int(i) for i in np.argsort([-r.test_paper_protocol for r in results], kind="stable")]
+
+
+def heads_of(args, mmi, peek, n_members):
+    from taskspace.selection import random_subsets
+
+    heads = []
+    for k in range(1, args.k_max + 1):
+        heads.append(("mmi", 0, k, tuple(mmi[:k])))
+        for seed, subset in enumerate(random_subsets(n_members, k, args.random_seeds, args.seed)):
+            heads.append(("random", seed, k, tuple(subset)))
+        heads.append(("peek", 0, k, tuple(peek[:k])))
+    return heads
+
+
+# ---------------------------------------------------------------------------------------------------- modes
+
+
+def config_of(args):
+    from taskspace.head import HeadConfig
+
+    return HeadConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, device=args.device,
+                      seed=args.seed, log_every_s=3600)
+
+
+def run_batched(tasks, widths, heads, config):
+    from taskspace.head import Split, train_heads
+
+    out = []
+    start = time.perf_counter()
+    for task in tasks:
+        splits = [Split(*task[s]) for s in ("train", "dev", "test")]
+        out.append(train_heads(*splits, widths, [h[3] for h in heads], config=config))
+    return out, time.perf_counter() - start
+
+
+def run_per_head(tasks, widths, heads, config):
+    from taskspace.head import Split, train_heads
+
+    out, times = [], []
+    for task in tasks:
+        splits = [Split(*task[s]) for s in ("train", "dev", "test")]
+        row = []
+        for head in heads:
+            start = time.perf_counter()
+            row.append(train_heads(*splits, widths, [head[3]], config=config)[0])
+            times.append(time.perf_counter() - start)
+        out.append(row)
+    return out, np.array(times)
+
+
+def write_job(folder: Path, args, task, widths, members, name) -> Path:
+    data = folder / f"{name}.npz"
+    if not data.exists():
+        np.savez(data, **{f"{s}_{part}": task[s][i] for s in ("train", "dev", "test") for i, part in enumerate("xy")})
+    job = folder / f"{name}-{'-'.join(map(str, members))}.json"
+    job.write_text(json.dumps({"data": str(data), "widths": widths, "members": list(members),
+                               "args": {k: v for k, v in vars(args).items() if k != "one_head"}}))
+    return job
+
+
+def spawn(job: Path, threads: int) -> tuple[float, dict]:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, __file__, "--one-head", str(job)], capture_output=True, text=True,
+                          env=env, cwd=REPO, check=True)
+    wall = time.perf_counter() - start
+    return wall, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def worker(job_path: str) -> None:
+    """One head in a fresh process: what a one-process-per-head workflow job would do."""
+    import torch
+
+    from taskspace.head import Split, train_heads
+
+    job = json.loads(Path(job_path).read_text())
+    args = argparse.Namespace(**job["args"])
+    torch.set_num_threads(args.threads)
+    data = np.load(job["data"])
+    splits = [Split(data[f"{s}_x"], data[f"{s}_y"]) for s in ("train", "dev", "test")]
+    start = time.perf_counter()
+    (result,) = train_heads(*splits, job["widths"], [job["members"]], config=config_of(args))
+    print(json.dumps({"train_s": time.perf_counter() - start, "test": result.test, "best_epoch": result.best_epoch}))
+
+
+# ---------------------------------------------------------------------------------------------------- report
+
+
+def machine(args) -> str:
+    import torch
+
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if args.device == "cuda" else "none used"
+    return (f"{cpu}, {os.cpu_count()} logical cores visible, torch {torch.__version__} with {args.threads} "
+            f"thread(s), device {args.device} (GPU: {gpu}), Python {platform.python_version()}, {platform.system()}")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.one_head:
+        worker(args.one_head)
+        return
+    import torch
+
+    torch.set_num_threads(args.threads)
+    config = config_of(args)
+    tasks, widths, mmi = build_grid(args)
+    peek = peek_order(args, tasks, widths, config)
+    heads = heads_of(args, mmi, peek, len(widths))
+    n_heads = len(heads) * len(tasks)
+    print(f"grid: {len(tasks)} tasks x {len(heads)} heads = {n_heads} heads; {args.members} members of width "
+          f"{args.width}; {len(tasks[0]['train'][1])} train / {len(tasks[0]['dev'][1])} validation / "
+          f"{len(tasks[0]['test'][1])} test images per task; {args.epochs} epochs, batch {args.batch_size}, "
+          f"Adam lr {args.lr}", flush=True)
+
+    batched, batched_s = run_batched(tasks, widths, heads, config)
+    print(f"(a) batched: {batched_s:.1f} s", flush=True)
+    single, single_times = run_per_head(tasks, widths, heads, config)
+    print(f"(b) per-head calls: {single_times.sum():.1f} s", flush=True)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        if args.spawn_all:
+            jobs = [(t, h) for t in range(len(tasks)) for h in range(len(heads))]
+        else:
+            rng = np.random.default_rng(args.seed)
+            picks = rng.choice(n_heads, size=min(args.spawn, n_heads), replace=False)
+            jobs = [(int(p) // len(heads), int(p) % len(heads)) for p in picks]
+        overheads, spawned_wall = [], 0.0
+        for t, h in jobs:
+            job = write_job(folder, args, tasks[t], widths, heads[h][3], f"task{t}")
+            wall, result = spawn(job, args.threads)
+            spawned_wall += wall
+            overheads.append(wall - result["train_s"])
+            assert abs(result["test"] - single[t][h].test) < 1e-9, "a spawned head disagrees with its in-process twin"
+    startup = float(np.mean(overheads))
+    if args.spawn_all:
+        per_process_s, how = spawned_wall, f"measured, {len(jobs)} processes"
+    else:
+        per_process_s = single_times.sum() + n_heads * startup
+        how = f"per-head calls + {n_heads} x {startup:.2f} s start-up (mean of {len(jobs)} spawned processes)"
+
+    a = np.array([[r.test for r in row] for row in batched])
+    b = np.array([[r.test for r in row] for row in single])
+    a_paper = np.array([[r.test_paper_protocol for r in row] for row in batched])
+    b_paper = np.array([[r.test_paper_protocol for r in row] for row in single])
+    same_epoch = np.mean([[x.best_epoch == y.best_epoch for x, y in zip(r1, r2)] for r1, r2 in zip(batched, single)])
+    steps = {r.steps for row in batched + single for r in row}
+
+    print()
+    print(f"Machine: {machine(args)}")
+    print()
+    print("| mode | heads | wall s | heads/s | slower than (a) |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, seconds in (("(a) batched: one `train_heads` call per task", batched_s),
+                          ("(b) one `train_heads` call per head, one process", single_times.sum()),
+                          (f"(b) one process per head ({how})", per_process_s)):
+        print(f"| {name} | {n_heads} | {seconds:.1f} | {n_heads / seconds:.1f} | {seconds / batched_s:.1f}x |")
+    print()
+    print("| accuracy check | value |")
+    print("| --- | ---: |")
+    print(f"| max abs difference in test accuracy at the selected epoch, (a) vs (b) | {np.abs(a - b).max():.2e} |")
+    print(f"| max abs difference in paper-protocol test accuracy | {np.abs(a_paper - b_paper).max():.2e} |")
+    print(f"| heads with the same selected epoch | {same_epoch:.1%} |")
+    print(f"| mean test accuracy (a) / (b) | {a.mean():.4f} / {b.mean():.4f} |")
+    print(f"| optimiser steps per head (all heads) | {sorted(steps)} |")
+    print()
+    print("| method | " + " | ".join(f"k={k}" for k in range(1, args.k_max + 1)) + " |")
+    print("| --- |" + " ---: |" * args.k_max)
+    for method in ("mmi", "random", "peek"):
+        cells = []
+        for k in range(1, args.k_max + 1):
+            cols = [i for i, h in enumerate(heads) if h[0] == method and h[2] == k]
+            cells.append(f"{a[:, cols].mean():.3f}")
+        print(f"| {method} (mean test acc over tasks{' and seeds' if method == 'random' else ''}) | "
+              + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
