@@ -22,9 +22,11 @@ include: "rules/common.smk"
 
 
 wildcard_constraints:
-    space=space_pattern(),
+    space=pattern(SPACES),
+    experiment=pattern(VISION),
 
 
+include: "rules/vision.smk"
 include: "rules/kappa.smk"
 include: "rules/selection.smk"
 include: "rules/figures.smk"
@@ -35,3 +37,4 @@ rule all:
     input:
         selection_tables(),
         all_figures(),
+        vision_targets(),

@@ -14,3 +14,29 @@ rule given_kappa:
         "../envs/taskspace.yaml"
     script:
         "../scripts/given_kappa.py"
+
+
+rule kappa:
+    """kappa of a space from its members' probe features: one pass, each feature file read once."""
+    input:
+        features=probe_features,
+    output:
+        kappa="results/{space}/kappa.npz",
+    log:
+        "logs/{space}/kappa.log",
+    benchmark:
+        "results/benchmarks/{space}/kappa.tsv"
+    wildcard_constraints:
+        space=pattern(FEATURE_SPACES),
+    conda:
+        "../envs/taskspace.yaml"
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        members=lambda wildcards: FEATURE_SPACES[wildcards.space],
+        debiased=False,
+        device=config["device"],
+        version=VERSION,
+    script:
+        "../scripts/kappa_features.py"

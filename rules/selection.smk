@@ -2,9 +2,9 @@
 
 
 rule select_members:
-    """MMI picks for k = 1..k_max and distinct random k-subsets, with the MI of each."""
+    """MMI picks for k = 1..k_max, distinct random k-subsets and ranked baselines, with the MI of each."""
     input:
-        kappa="results/{space}/kappa.npz",
+        unpack(selection_inputs),
     output:
         table="results/{space}/selection.tsv",
     log:

@@ -1,17 +1,24 @@
-"""Selection table of one space: MMI picks and random k-subsets for k = 1..k_max."""
+"""Selection table of one space: MMI picks and random k-subsets for k = 1..k_max, plus ranked baselines."""
+
+import pandas as pd
 
 from taskspace.atomic import write_table
 from taskspace.kappa import load_kappa
+from taskspace.mmi import GaussianZoo
 from taskspace.scripting import run
-from taskspace.selection import selection_table
+from taskspace.selection import ranked_table, selection_table
 
 
 def main(snakemake):
     result = load_kappa(snakemake.input.kappa)
     options = snakemake.params.selection
-    table = selection_table(result.kappa, result.members, k_max=options["k_max"], hub_first=options["hub_first"],
-                            random_rounds=options["random_rounds"], seed=snakemake.params.seed)
-    write_table(table, snakemake.output.table)
+    zoo = GaussianZoo(result.kappa, result.members)
+    tables = [selection_table(result.kappa, result.members, k_max=options["k_max"], hub_first=options["hub_first"],
+                              random_rounds=options["random_rounds"], seed=snakemake.params.seed, zoo=zoo)]
+    if "ranking" in snakemake.input.keys():  # peek: the members' order in a ranking table, best first
+        ranking = pd.read_csv(snakemake.input.ranking, sep="\t")
+        tables.append(ranked_table("peek", ranking.iloc[:, 0], result.members, options["k_max"], zoo=zoo))
+    write_table(pd.concat(tables, ignore_index=True), snakemake.output.table)
 
 
 run(main, snakemake)  # noqa: F821

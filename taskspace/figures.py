@@ -83,3 +83,53 @@ def kappa_dendrogram(kappa: np.ndarray, members: list[str], title: str):
         figure.colorbar(image, ax=[tree_axes, heat_axes], shrink=0.6, label="kappa (linear kernel alignment)")
         tree_axes.set_title(title)
         return figure
+
+
+def accuracy_vs_k(metrics: pd.DataFrame, title: str, column: str = "test_acc"):
+    """Mean over tasks of the head accuracy against k: MMI and peek lines, random median and 5-95% band.
+
+    The band is over random rounds: each round's accuracy is first averaged over the tasks.
+    """
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(figsize=(4.5, 3.2))
+        per_round = metrics.groupby(["method", "seed", "k"])[column].mean().reset_index()
+        random = per_round[per_round.method == "random"]
+        if len(random):
+            spread = random.groupby("k")[column].quantile([0.05, 0.5, 0.95]).unstack()
+            axes.fill_between(spread.index, spread[0.05], spread[0.95], color=COLORS["random"], alpha=0.25,
+                              label=f"random, 5-95% of {random.seed.nunique()} rounds")
+            axes.plot(spread.index, spread[0.5], color=COLORS["random"], ls="--", label="random, median")
+        for method, marker in (("peek", "s"), ("mmi", "o")):
+            line = per_round[per_round.method == method].sort_values("k")
+            if len(line):
+                axes.plot(line.k, line[column], color=COLORS[method], marker=marker, ms=3,
+                          label={"mmi": "MMI", "peek": "peek (oracle on task 0)"}[method])
+        axes.set_xlabel("k, members picked")
+        axes.set_ylabel(f"{column.replace('_', ' ')}, mean over {metrics.task.nunique()} tasks")
+        axes.set_title(title)
+        axes.xaxis.get_major_locator().set_params(integer=True)
+        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+        return figure
+
+
+def gain_over_random(metrics: pd.DataFrame, title: str, column: str = "test_acc"):
+    """Accuracy of MMI (and peek) minus the mean accuracy of the random rounds, per task and k."""
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(figsize=(4.5, 3.2))
+        random_mean = metrics[metrics.method == "random"].groupby(["task", "k"])[column].mean()
+        axes.axhline(0, color="black", lw=0.8)
+        for method, offset in (("peek", 0.12), ("mmi", -0.12)):
+            rows = metrics[metrics.method == method].set_index(["task", "k"])[column]
+            if not len(rows):
+                continue
+            gain = (rows - random_mean.reindex(rows.index)).reset_index()
+            axes.scatter(gain.k + offset, gain[column], s=6, color=COLORS[method], alpha=0.4)
+            mean = gain.groupby("k")[column].mean()
+            axes.plot(mean.index + offset, mean.values, color=COLORS[method], marker="o", ms=3,
+                      label=f"{'MMI' if method == 'mmi' else 'peek'}: mean over tasks (dots: tasks)")
+        axes.set_xlabel("k, members picked")
+        axes.set_ylabel(f"{column.replace('_', ' ')} - random mean")
+        axes.set_title(title)
+        axes.xaxis.get_major_locator().set_params(integer=True)
+        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)
+        return figure

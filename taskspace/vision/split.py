@@ -177,6 +177,17 @@ class Split:
         os.replace(tmp, path)
 
 
+def agent_names(count: int) -> list[str]:
+    """agent000, agent001, ...: known from the config alone, so the workflow names jobs without the split."""
+    digits = max(3, len(str(count - 1)))
+    return [f"agent{i:0{digits}d}" for i in range(count)]
+
+
+def task_names(count: int) -> list[str]:
+    digits = max(2, len(str(count - 1)))
+    return [f"task{i:0{digits}d}" for i in range(count)]
+
+
 def load_split(path) -> Split:
     path = Path(path)
     if not path.is_file():
@@ -284,7 +295,6 @@ def make_split(data: ImageDataset, config: SplitConfig, where: str = "") -> Spli
         if is_agent[c]:
             agent_test_by_class[c] = ids.tolist()
 
-    width_t, width_a = max(2, len(str(len(tasks) - 1))), max(3, len(str(len(agents) - 1)))
     content = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -297,8 +307,8 @@ def make_split(data: ImageDataset, config: SplitConfig, where: str = "") -> Spli
         "probe": sorted(int(i) for i in probe),  # sorted: the order says nothing about the labels
         "admin_train": _parallel(admin_train, admin_train_labels),
         "admin_test": _parallel(admin_test, admin_test_labels),
-        "tasks": [{"name": f"task{i:0{width_t}d}", "classes": list(s)} for i, s in enumerate(tasks)],
-        "agents": [{"name": f"agent{i:0{width_a}d}", "classes": list(s)} for i, s in enumerate(agents)],
+        "tasks": [{"name": name, "classes": list(s)} for name, s in zip(task_names(len(tasks)), tasks)],
+        "agents": [{"name": name, "classes": list(s)} for name, s in zip(agent_names(len(agents)), agents)],
         "agent_train_by_class": agent_train_by_class,
         "agent_test_by_class": agent_test_by_class,
     }

@@ -1,0 +1,225 @@
+# The vision track (the paper's Section 5.2): agents trained on class subsets, their features, heads on
+# the admin's tasks. kappa and selection come from the shared rules (space vision/<experiment>).
+
+
+def experiment_of(wildcards):
+    return VISION[wildcards.experiment]
+
+
+def agent_features(wildcards):
+    return [
+        f"results/vision/{wildcards.experiment}/features/{agent}.h5"
+        for agent in VISION[wildcards.experiment]["agent_names"]
+    ]
+
+
+def evaluation_options(wildcards):
+    return VISION[wildcards.experiment]["evaluation"]
+
+
+rule vision_split:
+    """Probe images, admin tasks and training images, agents and their classes: one seeded JSON."""
+    output:
+        split="results/vision/{experiment}/split.json",
+    log:
+        "logs/vision/{experiment}/split.log",
+    localrule: True
+    conda:
+        "../envs/taskspace.yaml"
+    params:
+        experiment=experiment_of,
+        seed=config["seed"],
+    script:
+        "../scripts/vision_split.py"
+
+
+rule vision_agent:
+    """Train one agent on its C classes (one job per agent)."""
+    input:
+        split="results/vision/{experiment}/split.json",
+    output:
+        weights="results/vision/{experiment}/agents/{agent}.safetensors",
+        meta="results/vision/{experiment}/agents/{agent}.json",
+    log:
+        "logs/vision/{experiment}/agents/{agent}.log",
+    benchmark:
+        "results/benchmarks/vision/{experiment}/agents/{agent}.tsv"
+    wildcard_constraints:
+        agent="agent[0-9]+",
+    conda:
+        "../envs/taskspace.yaml"
+    threads: 1
+    resources:
+        **GPU,
+        mem_mb=4000,
+        runtime=240,
+    params:
+        experiment=experiment_of,
+        seed=config["seed"],
+        device=config["device"],
+        version=VERSION,
+    script:
+        "../scripts/vision_agent.py"
+
+
+rule vision_features:
+    """Penultimate features of one agent: rotated probe images, admin train and test images."""
+    input:
+        split="results/vision/{experiment}/split.json",
+        weights="results/vision/{experiment}/agents/{agent}.safetensors",
+        meta="results/vision/{experiment}/agents/{agent}.json",
+    output:
+        features="results/vision/{experiment}/features/{agent}.h5",
+    log:
+        "logs/vision/{experiment}/features/{agent}.log",
+    benchmark:
+        "results/benchmarks/vision/{experiment}/features/{agent}.tsv"
+    wildcard_constraints:
+        agent="agent[0-9]+",
+    conda:
+        "../envs/taskspace.yaml"
+    threads: 1
+    resources:
+        **GPU,
+        mem_mb=4000,
+        runtime=30,
+    params:
+        experiment=experiment_of,
+        seed=config["seed"],
+        device=config["device"],
+        version=VERSION,
+    script:
+        "../scripts/vision_features.py"
+
+
+rule vision_peek:
+    """The peek ranking: single-agent heads on one admin task, best test accuracy first."""
+    input:
+        split="results/vision/{experiment}/split.json",
+        features=agent_features,
+    output:
+        ranking="results/vision/{experiment}/peek.tsv",
+    log:
+        "logs/vision/{experiment}/peek.log",
+    conda:
+        "../envs/taskspace.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        agents=lambda wildcards: VISION[wildcards.experiment]["agent_names"],
+        evaluation=evaluation_options,
+        seed=config["seed"],
+        device=config["device"],
+        version=VERSION,
+    script:
+        "../scripts/vision_peek.py"
+
+
+rule vision_heads:
+    """Every (method, seed, k) head of one admin task, trained together with the same budget."""
+    input:
+        split="results/vision/{experiment}/split.json",
+        selection="results/vision/{experiment}/selection.tsv",
+        features=agent_features,
+    output:
+        metrics="results/vision/{experiment}/tasks/{task}.tsv",
+    log:
+        "logs/vision/{experiment}/tasks/{task}.log",
+    benchmark:
+        "results/benchmarks/vision/{experiment}/tasks/{task}.tsv"
+    wildcard_constraints:
+        task="task[0-9]+",
+    group:
+        "evaluation"
+    conda:
+        "../envs/taskspace.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        agents=lambda wildcards: VISION[wildcards.experiment]["agent_names"],
+        evaluation=evaluation_options,
+        seed=config["seed"],
+        device=config["device"],
+        version=VERSION,
+    script:
+        "../scripts/vision_heads.py"
+
+
+rule vision_metrics:
+    """The experiment's tidy metrics table (task, method, seed, k, members, val_acc, test_acc, ...)."""
+    input:
+        tasks=lambda wildcards: [
+            f"results/vision/{wildcards.experiment}/tasks/{task}.tsv"
+            for task in VISION[wildcards.experiment]["task_names"]
+        ],
+    output:
+        metrics="results/vision/{experiment}/metrics.tsv",
+    log:
+        "logs/vision/{experiment}/metrics.log",
+    localrule: True
+    conda:
+        "../envs/taskspace.yaml"
+    script:
+        "../scripts/collect_metrics.py"
+
+
+rule vision_agents_table:
+    """Every agent's classes, training and held-out accuracy, training time."""
+    input:
+        meta=lambda wildcards: [
+            f"results/vision/{wildcards.experiment}/agents/{agent}.json"
+            for agent in VISION[wildcards.experiment]["agent_names"]
+        ],
+    output:
+        table="results/vision/{experiment}/agents.tsv",
+    log:
+        "logs/vision/{experiment}/agents-table.log",
+    localrule: True
+    conda:
+        "../envs/taskspace.yaml"
+    script:
+        "../scripts/vision_agents_table.py"
+
+
+rule figure_vision_accuracy:
+    """Head accuracy against k: MMI and peek lines, random 5-95% band (the paper's Figs 4-6)."""
+    input:
+        metrics="results/vision/{experiment}/metrics.tsv",
+    output:
+        figure_paths("results/figures/vision/{experiment}/accuracy"),
+    log:
+        "logs/vision/{experiment}/figure-accuracy.log",
+    localrule: True
+    conda:
+        "../envs/taskspace.yaml"
+    params:
+        kind="accuracy",
+    script:
+        "../scripts/figure_vision.py"
+
+
+rule figure_vision_gain:
+    """Gain of MMI (and peek) over the mean of the random rounds, per task and k."""
+    input:
+        metrics="results/vision/{experiment}/metrics.tsv",
+    output:
+        figure_paths("results/figures/vision/{experiment}/gain"),
+    log:
+        "logs/vision/{experiment}/figure-gain.log",
+    localrule: True
+    conda:
+        "../envs/taskspace.yaml"
+    params:
+        kind="gain",
+    script:
+        "../scripts/figure_vision.py"
+
+
+rule vision:
+    """The whole vision track: metrics, agents table and figures of every experiment."""
+    input:
+        vision_targets(),

@@ -1,0 +1,22 @@
+"""Heads of one admin task: every (method, seed, k) of the selection table, trained together."""
+
+import pandas as pd
+
+from taskspace.atomic import write_table
+from taskspace.head import HeadConfig
+from taskspace.scripting import run
+from taskspace.vision.evaluate import evaluate_task
+from taskspace.vision.split import load_split
+
+
+def main(snakemake):
+    options = snakemake.params.evaluation
+    heads = HeadConfig.from_mapping({"seed": snakemake.params.seed, "device": snakemake.params.device,
+                                     **options["heads"]})
+    selection = pd.read_csv(snakemake.input.selection, sep="\t")
+    table = evaluate_task(snakemake.input.features, snakemake.params.agents, load_split(snakemake.input.split),
+                          snakemake.wildcards.task, selection, heads, options["val_per_class"], snakemake.params.seed)
+    write_table(table, snakemake.output.metrics)
+
+
+run(main, snakemake)  # noqa: F821

@@ -1,0 +1,20 @@
+"""The peek ranking: agents ordered by single-agent head accuracy on one admin task."""
+
+from taskspace.atomic import write_table
+from taskspace.head import HeadConfig
+from taskspace.scripting import run
+from taskspace.vision.evaluate import peek_ranking
+from taskspace.vision.split import load_split
+
+
+def main(snakemake):
+    options = snakemake.params.evaluation
+    split = load_split(snakemake.input.split)
+    heads = HeadConfig.from_mapping({"seed": snakemake.params.seed, "device": snakemake.params.device,
+                                     **options["heads"]})
+    table = peek_ranking(snakemake.input.features, snakemake.params.agents, split, split.task_names[options["peek_task"]],
+                         heads, options["val_per_class"], snakemake.params.seed)
+    write_table(table, snakemake.output.ranking)
+
+
+run(main, snakemake)  # noqa: F821
