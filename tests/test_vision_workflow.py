@@ -1,0 +1,83 @@
+"""The vision track through Snakemake on a tiny digits experiment."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from taskspace.features import FeatureFile
+from taskspace.kappa import load_kappa
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.workflow
+
+TINY = {
+    "seed": 3,
+    "device": "cpu",
+    "figure_formats": ["png"],
+    "vision": {
+        "experiments": {
+            "tiny": {
+                "dataset": {"name": "digits"},
+                "split": {"probe_per_class": 3, "admin_train_per_class": 4, "tasks": 2, "task_classes": 3,
+                          "agents": 4, "agent_classes": 3, "agent_train_per_class": 10},
+                "agents": {"architecture": "digits_cnn", "width": 8, "epochs": 2, "milestones": [1],
+                           "batch_size": 16, "flip": False},
+                "selection": {"k_max": 3, "hub_first": True, "random_rounds": 3},
+                "evaluation": {"val_per_class": 1, "heads": {"epochs": 20, "lr": 0.01, "eval_every": 5}},
+            }
+        }
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("vision")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(TINY))
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+         "--configfile", str(workdir / "config.yaml"), "--cores", "2"],
+        capture_output=True, text=True, cwd=workdir,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir / "results"
+
+
+def test_metrics_table_schema_and_equal_budget(tiny_run):
+    metrics = pd.read_csv(tiny_run / "vision/tiny/metrics.tsv", sep="\t")
+    assert list(metrics.columns) == ["task", "method", "seed", "k", "members", "val_acc", "test_acc",
+                                     "test_acc_paper_protocol", "best_epoch", "epochs", "steps"]
+    # per task: MMI and peek for k = 1..3, 3 random rounds for each k
+    assert metrics.groupby("task").size().tolist() == [3 + 3 + 9, 3 + 3 + 9]
+    assert metrics.steps.nunique() == 1 and metrics.epochs.nunique() == 1  # the same budget for every method
+    assert (metrics.test_acc_paper_protocol >= metrics.test_acc - 1e-12).all()
+    assert metrics.test_acc.between(0, 1).all()
+    assert (metrics.members.str.count(r"\+") + 1 == metrics.k).all()
+
+
+def test_kappa_selection_and_features(tiny_run):
+    kappa = load_kappa(tiny_run / "vision/tiny/kappa.npz")
+    assert kappa.members == ["agent000", "agent001", "agent002", "agent003"]
+    assert kappa.n_items == 3 * 10 * 7  # P per class x 10 classes x (original + 6 rotations)
+    np.testing.assert_allclose(np.diag(kappa.kappa), 1.0)
+    selection = pd.read_csv(tiny_run / "vision/tiny/selection.tsv", sep="\t")
+    first = selection[(selection.method == "mmi") & (selection["rank"] == 1)].member.iloc[0]
+    assert first == kappa.members[int(np.argmax(kappa.kappa.sum(1)))]  # hub-first
+    assert set(selection.method) == {"mmi", "random", "peek"}
+    with FeatureFile(tiny_run / "vision/tiny/features/agent002.h5") as features:
+        assert features.sets == ["probe", "test", "train"]
+        assert features.provenance["member"] == "agent002"
+        assert len(features.items("train")) == 4 * 10  # S admin images for each of the 10 classes
+
+
+def test_figures_and_agents_table(tiny_run):
+    for name in ("accuracy", "gain", "mi-gain", "kappa-dendrogram"):
+        assert (tiny_run / f"figures/vision/tiny/{name}.png").stat().st_size > 5_000
+    agents = pd.read_csv(tiny_run / "vision/tiny/agents.tsv", sep="\t")
+    assert list(agents.agent) == ["agent000", "agent001", "agent002", "agent003"]
+    assert agents.classes.str.split().map(len).eq(3).all()
