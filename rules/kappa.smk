@@ -33,6 +33,7 @@ rule kappa:
     resources:
         mem_mb=8000,
         runtime=60,
+        **GPU,
     params:
         members=lambda wildcards: FEATURE_SPACES[wildcards.space],
         debiased=False,
