@@ -24,9 +24,12 @@ include: "rules/common.smk"
 wildcard_constraints:
     space=pattern(SPACES),
     experiment=pattern(VISION),
+    member=pattern(LM_MEMBERS),
+    task=pattern(LM_TASKS) + "|task[0-9]+",
 
 
 include: "rules/vision.smk"
+include: "rules/lm.smk"
 include: "rules/kappa.smk"
 include: "rules/selection.smk"
 include: "rules/figures.smk"
@@ -38,3 +41,4 @@ rule all:
         selection_tables(),
         all_figures(),
         vision_targets(),
+        lm_targets(),

@@ -43,16 +43,64 @@ def vision_experiments():
 
 VISION = vision_experiments()
 
+# The LM track: members by name, tasks by name.
+LM = config.get("lm")
+LM_MEMBERS = {entry["name"]: entry for entry in LM["members"]} if LM else {}
+LM_TASKS = LM["tasks"] if LM else {}
+
+
+SPLITS = ("train", "dev", "test")
+DEMO_FORMATS = ("bigram_shift", "word_replacement")
+
+
+def lm_task_paths(task):
+    """A task's train/dev/test files: from the config, or made by lm_demo_task for demo formats."""
+    entry = LM_TASKS[task]
+    if entry["format"] in DEMO_FORMATS:
+        return {part: f"results/lm/tasks/{task}/{part}.conllx" for part in SPLITS}
+    return {part: entry[part] for part in SPLITS}
+
+
+def lm_task_files(wildcards):
+    return lm_task_paths(wildcards.task)
+
+
+def lm_feature_inputs(wildcards):
+    """The text a member embeds (probe text or task files) and, for a built member, its folder."""
+    if wildcards.dataset == "probe":
+        inputs = {"text": "results/lm/probe.txt"}
+    else:
+        inputs = lm_task_paths(wildcards.dataset)
+    if "build" in LM_MEMBERS[wildcards.member]:
+        inputs["folder"] = f"results/lm/members/{wildcards.member}"
+    return inputs
+
+
+def lm_member_entry(name):
+    """The member's entry as the loader takes it: a built member's source is the folder a rule makes."""
+    entry = dict(LM_MEMBERS[name])
+    if "build" in entry:
+        entry["source"] = f"results/lm/members/{name}"
+        entry.pop("build")
+        entry.pop("seed", None)
+    return entry
+
+
 # A space is one zoo with its own kappa: results/<space>/kappa.npz, selection.tsv, figures.
 SPACES = {
     **{f"given/{name}": entry["selection"] for name, entry in config["given"].items()},
     **{
         f"vision/{name}": experiment["selection"] for name, experiment in VISION.items()
     },
+    **({"lm": LM["selection"]} if LM else {}),
 }
 # Spaces whose kappa comes from their members' probe features, with those members.
 FEATURE_SPACES = {
-    f"vision/{name}": experiment["agent_names"] for name, experiment in VISION.items()
+    **{
+        f"vision/{name}": experiment["agent_names"]
+        for name, experiment in VISION.items()
+    },
+    **({"lm": list(LM_MEMBERS)} if LM else {}),
 }
 
 
@@ -78,7 +126,7 @@ def probe_features(wildcards):
             f"results/vision/{experiment}/features/{agent}.h5"
             for agent in FEATURE_SPACES[wildcards.space]
         ]
-    raise WorkflowError(f"no feature files known for space {wildcards.space}")
+    return [f"results/lm/features/{member}/probe.h5" for member in LM_MEMBERS]
 
 
 def selection_inputs(wildcards):
@@ -87,6 +135,11 @@ def selection_inputs(wildcards):
     if wildcards.space.startswith("vision/"):
         inputs["ranking"] = f"results/{wildcards.space}/peek.tsv"
     return inputs
+
+
+def selection_baselines(wildcards):
+    """Single-member baselines of a space (the LM track's `baselines`)."""
+    return LM["baselines"] if wildcards.space == "lm" else []
 
 
 def vision_targets():
@@ -116,3 +169,16 @@ def given_inputs(wildcards):
     if "members" in entry:
         inputs["members"] = entry["members"]
     return inputs
+
+
+def lm_targets():
+    if not LM:
+        return []
+    paths = ["results/lm/metrics.tsv", "results/lm/table2.tsv", "results/lm/table2.md"]
+    if LM["probe"]["convergence"]:
+        paths += ["results/lm/convergence.tsv"] + figure_paths(
+            "results/figures/lm/convergence"
+        )
+    for task in LM_TASKS:
+        paths += figure_paths(f"results/figures/lm/task-{task}")
+    return paths

@@ -31,9 +31,9 @@ rule kappa:
     conda:
         "../envs/taskspace.yaml"
     resources:
+        **GPU,
         mem_mb=8000,
         runtime=60,
-        **GPU,
     params:
         members=lambda wildcards: FEATURE_SPACES[wildcards.space],
         debiased=False,

@@ -14,6 +14,7 @@ rule select_members:
         "../envs/taskspace.yaml"
     params:
         selection=lambda wildcards: SPACES[wildcards.space],
+        baselines=selection_baselines,
         seed=config["seed"],
         version=VERSION,
     script:

@@ -6,7 +6,7 @@ from taskspace.atomic import write_table
 from taskspace.kappa import load_kappa
 from taskspace.mmi import GaussianZoo
 from taskspace.scripting import run
-from taskspace.selection import ranked_table, selection_table
+from taskspace.selection import ranked_table, selection_table, single_table
 
 
 def main(snakemake):
@@ -18,6 +18,8 @@ def main(snakemake):
     if "ranking" in snakemake.input.keys():  # peek: the members' order in a ranking table, best first
         ranking = pd.read_csv(snakemake.input.ranking, sep="\t")
         tables.append(ranked_table("peek", ranking.iloc[:, 0], result.members, options["k_max"], zoo=zoo))
+    if snakemake.params.baselines:
+        tables.append(single_table(snakemake.params.baselines, result.members, zoo=zoo))
     write_table(pd.concat(tables, ignore_index=True), snakemake.output.table)
 
 

@@ -133,3 +133,57 @@ def gain_over_random(metrics: pd.DataFrame, title: str, column: str = "test_acc"
         axes.xaxis.get_major_locator().set_params(integer=True)
         axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)
         return figure
+
+
+def convergence(table: pd.DataFrame, title: str):
+    """The paper's Fig. 2: KL(kappa_full || kappa_n) and correlation to the full kappa against words used."""
+    from matplotlib.ticker import NullFormatter
+
+    with plt.rc_context(STYLE):
+        figure, (kl_axes, corr_axes) = plt.subplots(1, 2, figsize=(7.5, 3.2))
+        kl = table.kl.clip(lower=1e-12)  # the last n can equal the full probe set: KL 0 on a log axis
+        kl_axes.plot(table.words, kl, marker="o", ms=3, color=COLORS["mmi"], label="kappa on the first n sentences")
+        kl_axes.axhline(table.identity_kl.iloc[0], color=COLORS["random"], ls="--", label="identity (isotropic) kappa")
+        kl_axes.set_yscale("log")
+        kl_axes.set_ylabel("KL(kappa_full || kappa_n), nats")
+        kl_axes.legend(loc="lower left")
+        corr_axes.plot(table.words, table.correlation, marker="o", ms=3, color=COLORS["peek"])
+        corr_axes.set_ylabel("correlation with the full kappa")
+        for axes in (kl_axes, corr_axes):
+            axes.set_xscale("log")
+            axes.xaxis.set_minor_formatter(NullFormatter())
+            axes.set_xlabel("probe words used")
+        figure.suptitle(title)
+        figure.tight_layout(rect=(0, 0, 1, 0.93))
+        return figure
+
+
+def lm_task(metrics: pd.DataFrame, task: str, title: str):
+    """The paper's Fig. 3 for one task: MMI line over k, random subsets as violins, single members as markers."""
+    rows = metrics[metrics.task == task]
+    metric_name = rows.metric.iloc[0]
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(figsize=(4.5, 3.2))
+        random = rows[rows.method == "random"]
+        ks = sorted(random.k.unique())
+        if ks:
+            parts = axes.violinplot([random[random.k == k].test.values for k in ks], positions=ks, widths=0.7,
+                                    showmedians=True)
+            for body in parts["bodies"]:
+                body.set_facecolor(COLORS["random"])
+                body.set_alpha(0.35)
+            for key in ("cbars", "cmins", "cmaxes", "cmedians"):
+                parts[key].set_color(COLORS["random"])
+            axes.plot([], [], color=COLORS["random"], lw=6, alpha=0.35, label=f"random ({random.seed.nunique()} subsets per k)")
+        mmi = rows[rows.method == "mmi"].sort_values("k")
+        axes.plot(mmi.k, mmi.test, color=COLORS["mmi"], marker="o", ms=3, label="MMI")
+        markers = iter("sD^v<>")
+        for _, single in rows[rows.method == "single"].iterrows():
+            axes.scatter([1], [single.test], marker=next(markers, "x"), s=28, color=COLORS["single"], zorder=3,
+                         label=f"single: {single.members}")
+        axes.set_xlabel("k, members picked")
+        axes.set_ylabel(f"test {metric_name}")
+        axes.set_title(title)
+        axes.xaxis.get_major_locator().set_params(integer=True)
+        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+        return figure

@@ -280,3 +280,56 @@ def read_names(path) -> list[str]:
         seen[name] = number
         names.append(name)
     return names
+
+
+def gaussian_kl(reference: np.ndarray, estimate: np.ndarray) -> float:
+    """KL(N(0, reference) || N(0, estimate)) in nats, the paper's convergence measure."""
+    m = len(reference)
+    _, logdet_reference = np.linalg.slogdet(reference)
+    _, logdet_estimate = np.linalg.slogdet(estimate)
+    return 0.5 * (np.trace(np.linalg.solve(estimate, reference)) - m + logdet_estimate - logdet_reference)
+
+
+def kappa_convergence(paths, sentence_counts, members=None, set_name: str = "probe", block_items: int = 4096):
+    """kappa on the first n sentences for every n, in ONE pass (snapshots of the running accumulator).
+
+    Returns the full kappa and a table: sentences, words, KL(kappa_full || kappa_n), the Pearson
+    correlation of their off-diagonal entries, and the isotropic baseline KL(kappa_full || I).
+    Items are (sentence, word) keys; the first file's order (sentence order) sets the stream.
+    """
+    import pandas as pd
+
+    from .features import FeatureFile, aligned_blocks, common_items
+
+    files = [FeatureFile(p) for p in paths]
+    try:
+        names = list(members) if members is not None else [f.provenance.get("member", str(p)) for f, p in zip(files, paths)]
+        rows = common_items(files, set_name)
+        sentence = files[0].items(set_name)[rows[0], 0]
+        if len(sentence) and np.any(np.diff(sentence) < 0):
+            raise TaskspaceError(f"{paths[0]}: {set_name!r} items are not in sentence order")
+        counts = sorted({int(n) for n in sentence_counts if n > 0})
+        stops = [int(np.searchsorted(sentence, n)) for n in counts]  # rows of the first n sentences
+        accumulator = AlignmentAccumulator([f.width(set_name) for f in files], names=names)
+        snapshots, done = {}, 0
+        for stop, n in zip(stops + [len(sentence)], counts + [None]):
+            if stop > done:
+                cut = [r[done:stop] for r in rows]
+                for block in aligned_blocks(files, set_name, cut, block_items):
+                    accumulator.add(block)
+                done = stop
+            if n is not None and accumulator.n >= 2:
+                snapshots[n] = (accumulator.n, accumulator.kappa())
+        full = accumulator.kappa()
+    finally:
+        for f in files:
+            f.close()
+    off = ~np.eye(len(full), dtype=bool)
+    identity_kl = gaussian_kl(full, np.eye(len(full)))
+    table = pd.DataFrame(
+        [dict(sentences=n, words=words, kl=gaussian_kl(full, kappa),
+              correlation=float(np.corrcoef(full[off], kappa[off])[0, 1]) if len(full) > 2 else np.nan,
+              identity_kl=identity_kl)
+         for n, (words, kappa) in sorted(snapshots.items())]
+    )
+    return full, table

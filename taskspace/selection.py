@@ -100,3 +100,19 @@ def subsets(table: pd.DataFrame) -> dict[tuple[str, int, int], list[str]]:
     """{(method, seed, k): members in pick order} from a selection table."""
     table = table.sort_values(["method", "seed", "k", "rank"])
     return {key: list(group["member"]) for key, group in table.groupby(["method", "seed", "k"], sort=True)}
+
+
+def single_table(baselines, members, zoo: GaussianZoo | None = None) -> pd.DataFrame:
+    """Single-member baselines (the paper's bert-base-uncased, bert-large-cased): method 'single', k = 1.
+
+    ``seed`` numbers the baselines in config order; ``member`` says which one it is.
+    """
+    index = {name: i for i, name in enumerate(members)}
+    missing = [name for name in baselines if name not in index]
+    if missing:
+        raise TaskspaceError(f"baselines: {', '.join(missing)} not among the members")
+    rows = []
+    for number, name in enumerate(baselines):
+        rows += _rows("single", number, members, zoo, [index[name]]) if zoo is not None else [
+            dict(method="single", seed=number, k=1, rank=1, member=name, index=index[name], cumulative_mi=np.nan)]
+    return pd.DataFrame(rows, columns=COLUMNS)

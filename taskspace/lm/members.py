@@ -28,6 +28,7 @@ word of a pre-split sentence is tokenised as if a space preceded it.
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import json
 import logging
@@ -215,9 +216,23 @@ def load_member(entry, *, device: str = "auto", dtype: str = "auto") -> LoadedMe
 # --- pieces of load_member -------------------------------------------------------------------------
 
 
+PACKAGE_PREFIX = "package:"
+
+
+def _package_folder(spec: MemberSpec) -> Path | None:
+    """``package:NAME/SUBFOLDER``: a checkpoint shipped inside an installed Python package (no download)."""
+    if not spec.source.startswith(PACKAGE_PREFIX):
+        return None
+    package, _, folder = spec.source[len(PACKAGE_PREFIX):].partition("/")
+    found = importlib.util.find_spec(package) if package else None
+    if found is None or not found.submodule_search_locations:
+        raise TaskspaceError(f"member {spec.name}: Python package {package!r} of source {spec.source} is not installed")
+    return Path(list(found.submodule_search_locations)[0]) / folder
+
+
 def _local_folder(spec: MemberSpec) -> Path | None:
     """The member's local folder after checking it holds a config and weights; None for a hub id."""
-    path = Path(spec.source).expanduser()
+    path = _package_folder(spec) or Path(spec.source).expanduser()
     if path.exists():
         if not path.is_dir():
             raise TaskspaceError(f"member {spec.name}: source {spec.source} is a file, not a checkpoint folder")

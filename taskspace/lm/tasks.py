@@ -451,3 +451,21 @@ def get_task(name: str) -> TaskSpec:
     if name not in TASKS:
         raise TaskspaceError(f"task: {name!r} is not one of {', '.join(TASKS)}")
     return TASKS[name]
+
+
+def task_spec(fmt: str) -> TaskSpec:
+    """The reader and metric of a task format: one of the paper's 8 tasks or a demo task."""
+    from .demo_tasks import DEMO_TASKS
+
+    if fmt in DEMO_TASKS:
+        return DEMO_TASKS[fmt]
+    return get_task(fmt)
+
+
+def read_task(fmt: str, path) -> TokenSplit:
+    return task_spec(fmt).read(path)
+
+
+def read_sentences(fmt: str, path) -> list[list[str]]:
+    """Only the words of a task file, for feature extraction."""
+    return read_task(fmt, path).sentences

@@ -1,0 +1,191 @@
+# The LM track (the paper's Section 5.1): word features of every member on the probe text and on the
+# tasks, kappa with its convergence study, token probes on the picks. kappa and selection come from the
+# shared rules (space lm).
+
+
+rule lm_probe_text:
+    """The probe sentences, filtered by min_words (and max_sentences), one a line."""
+    output:
+        text="results/lm/probe.txt",
+    log:
+        "logs/lm/probe-text.log",
+    localrule: True
+    conda:
+        "../envs/taskspace.yaml"
+    params:
+        probe=LM["probe"] if LM else {},
+    script:
+        "../scripts/lm_probe_text.py"
+
+
+rule lm_demo_task:
+    """A demo token task made from English text (bigram shift or word replacement), as CoNLL-X."""
+    output:
+        **{part: f"results/lm/tasks/{{task}}/{part}.conllx" for part in SPLITS},
+    log:
+        "logs/lm/tasks/{task}.log",
+    localrule: True
+    conda:
+        "../envs/taskspace.yaml"
+    params:
+        format=lambda wildcards: LM_TASKS[wildcards.task]["format"],
+        demo=LM["demo_tasks"] if LM else {},
+        seed=config["seed"],
+    script:
+        "../scripts/lm_demo_task.py"
+
+
+rule lm_build_member:
+    """A small member of another family built locally with a fixed seed (for offline runs)."""
+    input:
+        text="results/lm/probe.txt",
+    output:
+        folder=directory("results/lm/members/{member}"),
+    log:
+        "logs/lm/members/{member}.log",
+    conda:
+        "../envs/taskspace.yaml"
+    params:
+        entry=lambda wildcards: LM_MEMBERS[wildcards.member],
+        seed=config["seed"],
+    script:
+        "../scripts/lm_build_member.py"
+
+
+rule lm_features:
+    """Word features of one member on one dataset: the probe text or one task's train/dev/test."""
+    input:
+        unpack(lm_feature_inputs),
+    output:
+        features="results/lm/features/{member}/{dataset}.h5",
+    log:
+        "logs/lm/features/{member}/{dataset}.log",
+    benchmark:
+        "results/benchmarks/lm/features/{member}/{dataset}.tsv"
+    wildcard_constraints:
+        dataset=pattern(["probe", *LM_TASKS]),
+    conda:
+        "../envs/taskspace.yaml"
+    threads: 2
+    resources:
+        **GPU,
+        mem_mb=8000,
+        runtime=120,
+    params:
+        entry=lambda wildcards: lm_member_entry(wildcards.member),
+        format=lambda wildcards: LM_TASKS.get(wildcards.dataset, {}).get("format"),
+        batch_tokens=LM["extraction"]["batch_tokens"] if LM else None,
+        device=config["device"],
+        version=VERSION,
+    script:
+        "../scripts/lm_features.py"
+
+
+rule lm_convergence:
+    """The paper's Fig. 2: KL and correlation of kappa on the first n sentences against the full kappa."""
+    input:
+        features=[f"results/lm/features/{member}/probe.h5" for member in LM_MEMBERS],
+    output:
+        table="results/lm/convergence.tsv",
+        figure=figure_paths("results/figures/lm/convergence"),
+    log:
+        "logs/lm/convergence.log",
+    conda:
+        "../envs/taskspace.yaml"
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        sentences=LM["probe"]["convergence"] if LM else [],
+        members=list(LM_MEMBERS),
+        version=VERSION,
+    script:
+        "../scripts/lm_convergence.py"
+
+
+rule lm_probes:
+    """Every (method, seed, k) token probe of one task, trained together with the same budget."""
+    input:
+        unpack(lm_task_files),
+        selection="results/lm/selection.tsv",
+        features=lambda wildcards: [
+            f"results/lm/features/{member}/{wildcards.task}.h5"
+            for member in LM_MEMBERS
+        ],
+    output:
+        metrics="results/lm/metrics/{task}.tsv",
+    log:
+        "logs/lm/probes/{task}.log",
+    benchmark:
+        "results/benchmarks/lm/probes/{task}.tsv"
+    group:
+        "evaluation"
+    conda:
+        "../envs/taskspace.yaml"
+    threads: 1
+    resources:
+        **GPU,
+        mem_mb=8000,
+        # a packed group job runs its members one after another: cover the profile's 8 members
+        runtime=8 * 60,
+    params:
+        format=lambda wildcards: LM_TASKS[wildcards.task]["format"],
+        members=list(LM_MEMBERS),
+        probes=LM["probes"] if LM else {},
+        seed=config["seed"],
+        device=config["device"],
+        version=VERSION,
+    script:
+        "../scripts/lm_probes.py"
+
+
+rule lm_metrics:
+    """The tidy LM metrics table (task, method, seed, k, members, metric, dev, test, best_epoch, ...)."""
+    input:
+        tasks=[f"results/lm/metrics/{task}.tsv" for task in LM_TASKS],
+    output:
+        metrics="results/lm/metrics.tsv",
+    log:
+        "logs/lm/metrics.log",
+    localrule: True
+    conda:
+        "../envs/taskspace.yaml"
+    script:
+        "../scripts/collect_metrics.py"
+
+
+rule lm_table2:
+    """The paper's Table 2: per task and k, MMI, random mean and spread, single members (TSV and Markdown)."""
+    input:
+        metrics="results/lm/metrics.tsv",
+    output:
+        tsv="results/lm/table2.tsv",
+        md="results/lm/table2.md",
+    log:
+        "logs/lm/table2.log",
+    localrule: True
+    conda:
+        "../envs/taskspace.yaml"
+    script:
+        "../scripts/lm_report.py"
+
+
+rule figure_lm_task:
+    """The paper's Fig. 3 for one task."""
+    input:
+        metrics="results/lm/metrics.tsv",
+    output:
+        figure_paths("results/figures/lm/task-{task}"),
+    log:
+        "logs/lm/figure-task-{task}.log",
+    localrule: True
+    conda:
+        "../envs/taskspace.yaml"
+    script:
+        "../scripts/figure_lm_task.py"
+
+
+rule lm:
+    """The whole LM track: metrics, Table 2 and figures."""
+    input:
+        lm_targets(),

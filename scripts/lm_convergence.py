@@ -1,0 +1,15 @@
+"""The paper's Fig. 2 data: kappa on the first n probe sentences against the full kappa, in one pass."""
+
+from taskspace import figures
+from taskspace.atomic import write_table
+from taskspace.kappa import kappa_convergence
+from taskspace.scripting import run
+
+
+def main(snakemake):
+    _, table = kappa_convergence(snakemake.input.features, snakemake.params.sentences, members=snakemake.params.members)
+    write_table(table, snakemake.output.table)
+    figures.save(figures.convergence(table, title="lm: convergence of kappa with probe size"), snakemake.output.figure)
+
+
+run(main, snakemake)  # noqa: F821

@@ -1,0 +1,23 @@
+"""Word features of one member on one dataset (the probe text, or a task's train/dev/test), one HDF5."""
+
+from taskspace.lm.extract import extract_features
+from taskspace.lm.members import load_member
+from taskspace.lm.tasks import read_sentences
+from taskspace.lm.text import read_probe_text
+from taskspace.scripting import run
+
+
+def main(snakemake):
+    import torch
+
+    torch.set_num_threads(snakemake.threads)
+    if snakemake.wildcards.dataset == "probe":
+        sets = {"probe": read_probe_text(snakemake.input.text)}
+    else:
+        fmt = snakemake.params.format
+        sets = {name: read_sentences(fmt, getattr(snakemake.input, name)) for name in ("train", "dev", "test")}
+    member = load_member(snakemake.params.entry, device=snakemake.params.device)
+    extract_features(member, sets, snakemake.output.features, batch_tokens=snakemake.params.batch_tokens)
+
+
+run(main, snakemake)  # noqa: F821

@@ -1,0 +1,24 @@
+"""Token probes of one task: every (method, seed, k) head of the selection table, trained together."""
+
+import pandas as pd
+
+from taskspace.atomic import write_table
+from taskspace.head import HeadConfig
+from taskspace.lm.evaluate import probe_task
+from taskspace.lm.tasks import read_task, task_spec
+from taskspace.scripting import run
+
+
+def main(snakemake):
+    fmt = snakemake.params.format
+    spec = task_spec(fmt)
+    splits = {name: read_task(fmt, getattr(snakemake.input, name)) for name in ("train", "dev", "test")}
+    heads = HeadConfig.from_mapping({"seed": snakemake.params.seed, "device": snakemake.params.device,
+                                     **snakemake.params.probes})
+    selection = pd.read_csv(snakemake.input.selection, sep="\t")
+    table = probe_task(snakemake.input.features, snakemake.params.members, snakemake.wildcards.task, spec, splits,
+                       selection, heads)
+    write_table(table, snakemake.output.metrics)
+
+
+run(main, snakemake)  # noqa: F821

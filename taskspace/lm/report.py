@@ -1,0 +1,29 @@
+"""The paper's Table 2 from the LM metrics table: per task, single members, random and MMI at each k."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def table2(metrics: pd.DataFrame) -> pd.DataFrame:
+    """One row per task and k: MMI, random mean and std over subsets, and each single-member baseline."""
+    rows = []
+    for (task, metric), group in metrics.groupby(["task", "metric"], sort=True):
+        singles = {f"single {row.members}": row.test for row in group[group.method == "single"].itertuples()}
+        for k in sorted(group[group.method == "mmi"].k.unique()):
+            random = group[(group.method == "random") & (group.k == k)].test
+            mmi = group[(group.method == "mmi") & (group.k == k)].test
+            rows.append({"task": task, "metric": metric, "k": int(k), "mmi": float(mmi.iloc[0]),
+                         "random_mean": random.mean(), "random_std": random.std(ddof=1), "random_n": len(random),
+                         **singles})
+    return pd.DataFrame(rows)
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """The table as GitHub Markdown, three decimals."""
+    columns = list(table.columns)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in table.itertuples(index=False):
+        cells = [f"{v:.3f}" if isinstance(v, float) else str(v) for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
