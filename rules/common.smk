@@ -1,6 +1,7 @@
 # Config validation and the names all rule files share. Nothing here reads results or data,
 # because every cluster job parses the Snakefile again.
 
+import os
 import re
 
 import taskspace
@@ -61,8 +62,34 @@ def lm_task_paths(task):
     return {part: entry[part] for part in SPLITS}
 
 
+def existing(paths):
+    """Only the user's data files that exist: a dry run lists every job without the data, and a missing
+    file is reported by the job that reads it, naming the file."""
+    return {key: path for key, path in paths.items() if os.path.exists(path)}
+
+
+def shared_datasets():
+    """Task -> the dataset whose features it uses: tasks reading the same files (the paper's parent,
+    grandparent and great-grandparent tasks all read the same trees) share one extraction.
+    """
+    first_with_files, dataset_of = {}, {}
+    for task in LM_TASKS:
+        files = tuple(lm_task_paths(task).values())
+        dataset_of[task] = first_with_files.setdefault(files, task)
+    return dataset_of
+
+
+LM_DATASET_OF = shared_datasets()
+LM_DATASETS = sorted(set(LM_DATASET_OF.values()))
+
+
+def lm_task_inputs(task):
+    paths = lm_task_paths(task)
+    return paths if LM_TASKS[task]["format"] in DEMO_FORMATS else existing(paths)
+
+
 def lm_task_files(wildcards):
-    return lm_task_paths(wildcards.task)
+    return lm_task_inputs(wildcards.task)
 
 
 def lm_feature_inputs(wildcards):
@@ -70,7 +97,7 @@ def lm_feature_inputs(wildcards):
     if wildcards.dataset == "probe":
         inputs = {"text": "results/lm/probe.txt"}
     else:
-        inputs = lm_task_paths(wildcards.dataset)
+        inputs = lm_task_inputs(wildcards.dataset)
     if "build" in LM_MEMBERS[wildcards.member]:
         inputs["folder"] = f"results/lm/members/{wildcards.member}"
     return inputs

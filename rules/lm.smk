@@ -63,7 +63,7 @@ rule lm_features:
     benchmark:
         "results/benchmarks/lm/features/{member}/{dataset}.tsv"
     wildcard_constraints:
-        dataset=pattern(["probe", *LM_TASKS]),
+        dataset=pattern(["probe", *LM_DATASETS]),
     conda:
         "../envs/taskspace.yaml"
     threads: 2
@@ -74,6 +74,9 @@ rule lm_features:
     params:
         entry=lambda wildcards: lm_member_entry(wildcards.member),
         format=lambda wildcards: LM_TASKS.get(wildcards.dataset, {}).get("format"),
+        files=lambda wildcards: (
+            lm_task_paths(wildcards.dataset) if wildcards.dataset in LM_TASKS else {}
+        ),
         batch_tokens=LM["extraction"]["batch_tokens"] if LM else None,
         device=config["device"],
         version=VERSION,
@@ -109,7 +112,7 @@ rule lm_probes:
         unpack(lm_task_files),
         selection="results/lm/selection.tsv",
         features=lambda wildcards: [
-            f"results/lm/features/{member}/{wildcards.task}.h5"
+            f"results/lm/features/{member}/{LM_DATASET_OF[wildcards.task]}.h5"
             for member in LM_MEMBERS
         ],
     output:
@@ -130,6 +133,7 @@ rule lm_probes:
         runtime=8 * 60,
     params:
         format=lambda wildcards: LM_TASKS[wildcards.task]["format"],
+        files=lambda wildcards: lm_task_paths(wildcards.task),
         members=list(LM_MEMBERS),
         probes=LM["probes"] if LM else {},
         seed=config["seed"],

@@ -15,7 +15,7 @@ def main(snakemake):
         sets = {"probe": read_probe_text(snakemake.input.text)}
     else:
         fmt = snakemake.params.format
-        sets = {name: read_sentences(fmt, getattr(snakemake.input, name)) for name in ("train", "dev", "test")}
+        sets = {name: read_sentences(fmt, path) for name, path in snakemake.params.files.items()}
     member = load_member(snakemake.params.entry, device=snakemake.params.device)
     extract_features(member, sets, snakemake.output.features, batch_tokens=snakemake.params.batch_tokens)
 

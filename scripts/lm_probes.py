@@ -12,7 +12,7 @@ from taskspace.scripting import run
 def main(snakemake):
     fmt = snakemake.params.format
     spec = task_spec(fmt)
-    splits = {name: read_task(fmt, getattr(snakemake.input, name)) for name in ("train", "dev", "test")}
+    splits = {name: read_task(fmt, path) for name, path in snakemake.params.files.items()}
     heads = HeadConfig.from_mapping({"seed": snakemake.params.seed, "device": snakemake.params.device,
                                      **snakemake.params.probes})
     selection = pd.read_csv(snakemake.input.selection, sep="\t")
