@@ -209,3 +209,18 @@ def lm_targets():
     for task in LM_TASKS:
         paths += figure_paths(f"results/figures/lm/task-{task}")
     return paths
+
+
+def experiment_of(wildcards):
+    return VISION[wildcards.experiment]
+
+
+def agent_features(wildcards):
+    return [
+        f"results/vision/{wildcards.experiment}/features/{agent}.h5"
+        for agent in VISION[wildcards.experiment]["agent_names"]
+    ]
+
+
+def evaluation_options(wildcards):
+    return VISION[wildcards.experiment]["evaluation"]

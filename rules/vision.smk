@@ -2,21 +2,6 @@
 # the admin's tasks. kappa and selection come from the shared rules (space vision/<experiment>).
 
 
-def experiment_of(wildcards):
-    return VISION[wildcards.experiment]
-
-
-def agent_features(wildcards):
-    return [
-        f"results/vision/{wildcards.experiment}/features/{agent}.h5"
-        for agent in VISION[wildcards.experiment]["agent_names"]
-    ]
-
-
-def evaluation_options(wildcards):
-    return VISION[wildcards.experiment]["evaluation"]
-
-
 rule vision_split:
     """Probe images, admin tasks and training images, agents and their classes: one seeded JSON."""
     output:
