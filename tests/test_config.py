@@ -14,7 +14,7 @@ def test_defaults_are_filled():
 @pytest.mark.parametrize(
     "config, message",
     [
-        ({"sed": 1}, "config: unknown key 'sed' (allowed: device, figure_formats, given, seed)"),
+        ({"sed": 1}, "config: unknown key 'sed' (allowed: device, figure_formats, given, lm, seed, vision)"),
         ({"device": "gpu"}, "device: 'gpu' is not one of auto, cpu, cuda"),
         ({"seed": "x"}, "seed: expected integer, got 'x'"),
         ({"seed": -1}, "seed: -1 is less than the minimum of 0"),
@@ -42,3 +42,20 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path):
 def test_every_config_in_the_repo_is_valid(path):
     assert isinstance(load_config(path), dict)
     assert yaml.safe_load(path.read_text())  # not empty
+
+
+def test_schema_sections_match_the_library_dataclasses():
+    """The schema documents exactly the keys the library accepts (split, agents, heads)."""
+    from dataclasses import fields
+
+    from taskspace.config import load_schema
+    from taskspace.head import HeadConfig
+    from taskspace.vision.agents import TrainConfig
+    from taskspace.vision.split import SplitConfig
+
+    schema = load_schema()
+    experiment = schema["$defs"]["vision_experiment"]["properties"]
+    assert set(experiment["split"]["properties"]) == {f.name for f in fields(SplitConfig)}
+    assert set(experiment["agents"]["properties"]) == {f.name for f in fields(TrainConfig)}
+    # seed and device come from the config's top level
+    assert set(schema["$defs"]["heads"]["properties"]) == {f.name for f in fields(HeadConfig)} - {"seed", "device"}

