@@ -19,7 +19,9 @@ $(INSTALLED): requirements.txt pyproject.toml
 	touch $@
 
 demo: $(INSTALLED)
-	$(BIN)/snakemake --cores $(CORES) --configfile config.yaml
+	HF_HUB_OFFLINE=1 $(BIN)/snakemake --cores $(CORES) --configfile config.yaml
+	$(BIN)/snakemake --configfile config.yaml --report results/report.html
+	@echo "taskspace demo done: figures in results/figures/, report in results/report.html"
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest

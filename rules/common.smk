@@ -141,6 +141,15 @@ def figure_paths(stem):
     return [f"{stem}.{suffix}" for suffix in config["figure_formats"]]
 
 
+def figure_outputs(stem, caption, category):
+    """A figure's paths, the PNG (or the first format) shown in the Snakemake report with its caption."""
+    paths = figure_paths(stem)
+    shown = next((i for i, path in enumerate(paths) if path.endswith(".png")), 0)
+    caption_file = f"../report/{caption}.rst"
+    paths[shown] = report(paths[shown], caption=caption_file, category=category)
+    return paths
+
+
 def selection_tables():
     return [f"results/{space}/selection.tsv" for space in SPACES]
 

@@ -6,7 +6,7 @@ rule figure_mi_gain:
     input:
         table="results/{space}/selection.tsv",
     output:
-        figure_paths("results/figures/{space}/mi-gain"),
+        figure_outputs("results/figures/{space}/mi-gain", "mi-gain", "{space}"),
     log:
         "logs/{space}/figure-mi-gain.log",
     localrule: True
@@ -23,7 +23,9 @@ rule figure_kappa:
     input:
         kappa="results/{space}/kappa.npz",
     output:
-        figure_paths("results/figures/{space}/kappa-dendrogram"),
+        figure_outputs(
+            "results/figures/{space}/kappa-dendrogram", "kappa-dendrogram", "{space}"
+        ),
     log:
         "logs/{space}/figure-kappa.log",
     localrule: True

@@ -90,7 +90,7 @@ rule lm_convergence:
         features=[f"results/lm/features/{member}/probe.h5" for member in LM_MEMBERS],
     output:
         table="results/lm/convergence.tsv",
-        figure=figure_paths("results/figures/lm/convergence"),
+        figure=figure_outputs("results/figures/lm/convergence", "lm-convergence", "lm"),
     log:
         "logs/lm/convergence.log",
     conda:
@@ -163,7 +163,9 @@ rule lm_table2:
     input:
         metrics="results/lm/metrics.tsv",
     output:
-        tsv="results/lm/table2.tsv",
+        tsv=report(
+            "results/lm/table2.tsv", caption="../report/table.rst", category="lm"
+        ),
         md="results/lm/table2.md",
     log:
         "logs/lm/table2.log",
@@ -179,7 +181,7 @@ rule figure_lm_task:
     input:
         metrics="results/lm/metrics.tsv",
     output:
-        figure_paths("results/figures/lm/task-{task}"),
+        figure_outputs("results/figures/lm/task-{task}", "lm-task", "lm"),
     log:
         "logs/lm/figure-task-{task}.log",
     localrule: True

@@ -142,7 +142,11 @@ rule vision_metrics:
             for task in VISION[wildcards.experiment]["task_names"]
         ],
     output:
-        metrics="results/vision/{experiment}/metrics.tsv",
+        metrics=report(
+            "results/vision/{experiment}/metrics.tsv",
+            caption="../report/table.rst",
+            category="vision/{experiment}",
+        ),
     log:
         "logs/vision/{experiment}/metrics.log",
     localrule: True
@@ -160,7 +164,11 @@ rule vision_agents_table:
             for agent in VISION[wildcards.experiment]["agent_names"]
         ],
     output:
-        table="results/vision/{experiment}/agents.tsv",
+        table=report(
+            "results/vision/{experiment}/agents.tsv",
+            caption="../report/table.rst",
+            category="vision/{experiment}",
+        ),
     log:
         "logs/vision/{experiment}/agents-table.log",
     localrule: True
@@ -175,7 +183,11 @@ rule figure_vision_accuracy:
     input:
         metrics="results/vision/{experiment}/metrics.tsv",
     output:
-        figure_paths("results/figures/vision/{experiment}/accuracy"),
+        figure_outputs(
+            "results/figures/vision/{experiment}/accuracy",
+            "vision-accuracy",
+            "vision/{experiment}",
+        ),
     log:
         "logs/vision/{experiment}/figure-accuracy.log",
     localrule: True
@@ -192,7 +204,11 @@ rule figure_vision_gain:
     input:
         metrics="results/vision/{experiment}/metrics.tsv",
     output:
-        figure_paths("results/figures/vision/{experiment}/gain"),
+        figure_outputs(
+            "results/figures/vision/{experiment}/gain",
+            "vision-gain",
+            "vision/{experiment}",
+        ),
     log:
         "logs/vision/{experiment}/figure-gain.log",
     localrule: True
