@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv clean rulegraph
 
 venv: $(INSTALLED)
 
@@ -32,6 +32,10 @@ test: $(INSTALLED)
 		echo "dry run: $$cfg"; \
 		$(BIN)/snakemake --dry-run --quiet --configfile $$cfg || exit 1; \
 	done
+
+# Refresh the rule graph in the README (tests/test_readme.py fails when it is stale).
+rulegraph: $(INSTALLED)
+	$(BIN)/snakemake --configfile config.yaml --rulegraph mermaid-js | $(BIN)/python -m taskspace.rulegraph README.md
 
 clean:
 	rm -rf results logs .snakemake

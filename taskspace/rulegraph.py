@@ -1,0 +1,51 @@
+"""The README's rule graph: Snakemake's ``--rulegraph mermaid-js`` output in a stable, readable form.
+
+Snakemake numbers the nodes and orders the edges differently from run to run; the README keeps the rule
+names and sorted edges, so that a test can tell whether the picture is stale.
+
+    snakemake --rulegraph mermaid-js | python -m taskspace.rulegraph README.md    (what `make rulegraph` runs)
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+START, END = "<!-- rulegraph:start -->", "<!-- rulegraph:end -->"
+NODE = re.compile(r"^\s*(id\d+)\[(\w+)\]\s*$")
+EDGE = re.compile(r"^\s*(id\d+)\s*-->\s*(id\d+)\s*$")
+
+
+def canonical(mermaid: str) -> str:
+    """A mermaid flowchart with rule names as node ids and sorted edges, styles dropped."""
+    names = {}
+    for line in mermaid.splitlines():
+        node = NODE.match(line)
+        if node:
+            names[node.group(1)] = node.group(2)
+    matches = (EDGE.match(line) for line in mermaid.splitlines())
+    edges = sorted({(names[m.group(1)], names[m.group(2)]) for m in matches if m})
+    lines = ["flowchart LR"] + [f"    {a} --> {b}" for a, b in edges]
+    return "```mermaid\n" + "\n".join(lines) + "\n```"
+
+
+def embed(readme: str, graph: str) -> str:
+    """The README with the block between the rule graph markers replaced."""
+    if START not in readme or END not in readme:
+        raise ValueError(f"README has no {START} ... {END} block")
+    head, rest = readme.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{graph}\n{END}{tail}"
+
+
+def embedded(readme: str) -> str:
+    """The graph currently in the README."""
+    return readme.split(START, 1)[1].split(END, 1)[0].strip()
+
+
+if __name__ == "__main__":
+    path = sys.argv[1]
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(embed(text, canonical(sys.stdin.read())))
