@@ -17,7 +17,8 @@
 #
 # Job status: no accounting (no slurmdbd, no MariaDB). The Snakemake Slurm plugin then reads job states
 # from `squeue` (profiles/slurm sets `slurm-status-command: squeue`), which sees finished jobs for
-# MinJobAge seconds (300 here, far above the 3 x status-interval the plugin needs). That is the simpler
+# MinJobAge seconds (3600 here: far above the 3 x status-interval the plugin needs, and long enough for a
+# test to look up every job of a run of several minutes afterwards). That is the simpler
 # and more robust choice: two daemons and a database fewer, set-up in about a second when the packages
 # are present, and nothing that can leave the plugin waiting on a failing `sacct`. `sacct` itself is
 # therefore NOT usable on this cluster; tests look jobs up with `squeue --states=all --name <run id>`.
@@ -132,11 +133,12 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 # without a default a job that gives no --mem takes the whole node
 DefMemPerCPU=500
-# no accounting: job states come from squeue, which keeps finished jobs for MinJobAge seconds
+# no accounting: job states come from squeue, which keeps finished jobs for MinJobAge seconds (an hour,
+# so that a test can check every job of a run after it ended)
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
-MinJobAge=300
+MinJobAge=3600
 ReturnToService=2
 MailProg=/bin/true
 KillWait=5

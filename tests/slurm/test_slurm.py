@@ -1,17 +1,28 @@
-"""The Slurm profile on a real single-node Slurm cluster (tests/slurm/cluster-up.sh).
+"""The real workflow through `snakemake --profile profiles/slurm` on a real single-node Slurm cluster.
 
-Runs the small workflow in tests/slurm/workflow through `snakemake --profile profiles/slurm` and checks
-that every job ran inside a Slurm job of the run, that the GPU rule was submitted with `--gpus` and got
-a CUDA_VISIBLE_DEVICES, that the `evaluation` and `figures` groups were packed into single submissions,
-that the outputs equal those of a local run, and that an interrupted run resumes to the same outputs.
+tests/slurm/cluster-up.sh starts the cluster (two fake GPUs, no accounting). The repository's Snakefile runs
+tests/slurm/tiny.yaml (both tracks, offline, on the CPU); the GPU rules still ask Slurm for a GPU through
+`--set-resources <rule>:gpu=1`, for exactly the rules that declare `gpu=1` when the config says
+`device: cuda` (found by a dry run). The run is interrupted with SIGINT, restarted, killed with SIGKILL,
+recovered as docs/cluster.md says (`scancel --name <run id>`, `--unlock`) and run to the end. The tests
+check that
+- every non-local job of the DAG ran to completion inside a Slurm job, exactly once, and the heavy rules
+  never ran in the Snakemake process (nor the cheap `localrule`s in Slurm);
+- the GPU rules, and only they, were submitted with `--gpus=1`, and Slurm gave those jobs a GPU;
+- the `evaluation` group (1 LM probe job, 2 vision head jobs) went out as ONE submission;
+- SIGINT cancelled the run's Slurm jobs, SIGKILL left them (and the lock), the recovery cleared both, and
+  no finished job was redone after an interruption;
+- the results (tables, selection, kappa, features, agents, figures) equal those of an uninterrupted local
+  run of the same config (profiles/local), which runs alongside to save time.
 
 Needs root (the set-up installs Debian packages and starts Slurm's daemons); skipped otherwise.
-Every Snakemake run is bounded by `timeout -s INT`.
+Every Snakemake run is bounded by `timeout -s INT`. The module takes about 5 minutes on 2 cores.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -19,77 +30,104 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.slurm
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = REPO / "tests" / "slurm"
-SNAKEFILE = HERE / "workflow" / "Snakefile"
+SNAKEFILE = REPO / "Snakefile"
+CONFIG = HERE / "tiny.yaml"
 CLUSTER_UP = HERE / "cluster-up.sh"
 CLUSTER_DOWN = HERE / "cluster-down.sh"
 STATE_DIR = os.environ.get("TASKSPACE_SLURM_DIR", "/tmp/taskspace-slurm")
 
-N_EVAL = 4  # evaluation jobs; all fit into one packed group job (profile: evaluation: 8)
-N_JOBS = N_EVAL + 4  # + prepare, gpu_features, aggregate, plot (the target rule `all` runs nothing)
-RUN_TIMEOUT_S = 240  # SIGINT after this long: a hung run fails the test instead of the CI job
+RUN_TIMEOUT_S = 600  # SIGINT after this long (a whole run takes about 4 minutes here)
 
 # Test-only overrides of the profile: the test node has 2 CPUs (see `cores` in the profile), poll the
 # status often, keep the plugin's logs of successful jobs, and print the sbatch calls (--verbose).
 TEST_CORES = str(min(2, os.cpu_count() or 1))
 SLURM_TEST_ARGS = [
-    "--cores",
-    TEST_CORES,
-    "--slurm-init-seconds-before-status-checks",
-    "2",
-    "--seconds-between-status-checks",
-    "2",
+    "--cores", TEST_CORES,
+    "--slurm-init-seconds-before-status-checks", "2",
+    "--seconds-between-status-checks", "2",
     "--slurm-keep-successful-logs",
     "--verbose",
 ]
-CONFIG_ARGS = ["--config", f"n_eval={N_EVAL}", "eval_sleep=1"]
+
+# Nothing may reach the network: the tiny config's checkpoints are local (package: and built members).
+OFFLINE_ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+# The rules that must run as Slurm jobs (everything heavy); all others are cheap `localrule`s.
+REMOTE_RULES = {
+    "lm_build_member", "lm_features", "lm_convergence", "lm_probes", "kappa",
+    "vision_agent", "vision_features", "vision_peek", "vision_heads",
+}
+# The `evaluation` group in this config: 1 LM task + 2 vision tasks -> one packed submission.
+EVALUATION = ["lm_probes", "vision_heads", "vision_heads"]
 
 
 # ----------------------------------------------------------------------------------------------------
-# helpers
+# running Snakemake
 # ----------------------------------------------------------------------------------------------------
-def snakemake_cmd(profile: str, *extra: str, timeout_s: int = RUN_TIMEOUT_S) -> list[str]:
+def snakemake_cmd(profile: str, *extra: str) -> list[str]:
     return [
-        "timeout",
-        "-s",
-        "INT",
-        "-k",
-        "30",
-        str(timeout_s),
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(SNAKEFILE),
-        "--profile",
-        str(REPO / "profiles" / profile),
-        *CONFIG_ARGS,
+        "timeout", "-s", "INT", "-k", "30", str(RUN_TIMEOUT_S),
+        sys.executable, "-m", "snakemake",
+        "--snakefile", str(SNAKEFILE),
+        "--profile", str(REPO / "profiles" / profile),
+        "--configfile", str(CONFIG),
         *extra,
     ]
 
 
-def run_snakemake(workdir: Path, profile: str, *extra: str, log_name: str = "snakemake.out"):
-    """Run Snakemake in `workdir`; return (exit code, combined output)."""
+def run_logged(cmd: list[str], workdir: Path, log_name: str) -> tuple[int, str]:
+    """Run a command in `workdir`; return (exit code, combined output, also kept in workdir/log_name)."""
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / log_name
     with open(log, "w") as out:
-        rc = subprocess.run(
-            snakemake_cmd(profile, *extra),
-            cwd=workdir,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        ).returncode
+        rc = subprocess.run(cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            env=OFFLINE_ENV).returncode
     return rc, log.read_text()
 
 
+def start_logged(cmd: list[str], workdir: Path, log_name: str) -> subprocess.Popen:
+    """Start a command in the background, in its own session (so it can be killed as a whole)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with open(workdir / log_name, "w") as out:
+        return subprocess.Popen(cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, env=OFFLINE_ENV)
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
+def interrupt(proc: subprocess.Popen) -> None:
+    """SIGINT to Snakemake itself, once, as Ctrl-C in a terminal does.
+
+    Not to `timeout`: it passes a signal on to its child AND to its whole process group, so Snakemake
+    would get a second SIGINT while the Slurm plugin runs `scancel`, which aborts the cancelling.
+    """
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    assert len(children) == 1, children
+    os.kill(int(children[0]), signal.SIGINT)
+
+
+def tail(text: str, n: int = 60) -> str:
+    return "\n".join(text.splitlines()[-n:])
+
+
+# ----------------------------------------------------------------------------------------------------
+# Slurm
+# ----------------------------------------------------------------------------------------------------
 def run_id_of(output: str) -> str:
     m = re.search(r"SLURM run ID: (\S+)", output)
     assert m, "Snakemake did not print a SLURM run ID: was the slurm executor used?"
@@ -97,12 +135,10 @@ def run_id_of(output: str) -> str:
 
 
 def slurm_jobs(run_id: str) -> dict[str, dict[str, str]]:
-    """Jobs of one run (job name = run id), finished ones included (kept for MinJobAge = 300 s)."""
+    """Jobs of one run (job name = run id), finished ones included (cluster-up.sh keeps them an hour)."""
     out = subprocess.run(
         ["squeue", "--states=all", "--noheader", "--name", run_id, "--format=%i|%T|%k"],
-        check=True,
-        capture_output=True,
-        text=True,
+        check=True, capture_output=True, text=True,
     ).stdout
     jobs = {}
     for line in out.splitlines():
@@ -111,30 +147,153 @@ def slurm_jobs(run_id: str) -> dict[str, dict[str, str]]:
     return jobs
 
 
-def where_jobs_ran(workdir: Path) -> dict[str, dict[str, str]]:
-    """Each rule's log (relative path) -> the SLURM_JOB_ID / CUDA_VISIBLE_DEVICES lines it recorded."""
-    ran = {}
-    for log in sorted((workdir / "logs").rglob("*.log")):
-        if "slurm" in log.relative_to(workdir / "logs").parts:
-            continue
-        ran[str(log.relative_to(workdir))] = dict(
-            line.split("=", 1) for line in log.read_text().splitlines() if "=" in line
-        )
-    return ran
-
-
-def outputs(workdir: Path) -> dict[str, bytes]:
-    """Every result file except gpu_env.txt (which records the GPU a job was given)."""
-    root = workdir / "results"
+def active_jobs(run_id: str) -> dict[str, dict[str, str]]:
     return {
-        str(p.relative_to(root)): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name != "gpu_env.txt"
+        i: j for i, j in slurm_jobs(run_id).items() if j["state"] in ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING")
     }
 
 
-def tail(text: str, n: int = 60) -> str:
-    return "\n".join(text.splitlines()[-n:])
+def wait_until_no_active_jobs(run_id: str, timeout_s: float = 60) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while (left := active_jobs(run_id)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return left
+
+
+# ----------------------------------------------------------------------------------------------------
+# what Snakemake printed
+# ----------------------------------------------------------------------------------------------------
+@dataclass
+class Job:
+    rule: str
+    local: bool  # printed as `localrule` (ran in the printing Snakemake process itself)
+    group: str | None  # printed inside a `Group job <name>` block
+    jobid: str = ""
+    outputs: tuple[str, ...] = ()
+    resources: dict[str, str] = field(default_factory=dict)
+    finished: bool = False  # its `Finished jobid: <jobid> (Rule: <rule>)` line came before the next block
+
+
+def _pairs(text: str) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in text.split(", ") if "=" in item)
+
+
+def parse_jobs(output: str) -> tuple[list[Job], list[list[Job]]]:
+    """The job blocks of a Snakemake output (a run's, a dry run's or a Slurm job's log): all jobs, and
+    the group jobs as lists of their members.
+
+    A block starts with `rule NAME:` or `localrule NAME:` and lists `output:`, `jobid:` and `resources:`;
+    blocks indented under a `Group job <name>` line are that group's members. Job ids are unique in a
+    run's output; in a Slurm job's log every inner Snakemake numbers its one job 0, so a
+    `Finished jobid:` line counts for the latest block with that id.
+    """
+    jobs, groups, current, group_name = [], [], None, None
+    for line in output.splitlines():
+        if m := re.match(r"^\s*\[.*\] Group job (\S+) \(", line):
+            group_name = m.group(1)
+            groups.append([])
+        elif m := re.match(r"^(\s*)(localrule|rule) (\w+):$", line):
+            indented = bool(m.group(1))
+            current = Job(rule=m.group(3), local=m.group(2) == "localrule", group=group_name if indented else None)
+            jobs.append(current)
+            if indented:
+                groups[-1].append(current)
+        elif m := re.match(r"^Finished jobid: (\S+) \(Rule: (\S+)\)$", line):
+            for job in reversed(jobs):
+                if job.jobid == m.group(1) and job.rule == m.group(2):
+                    job.finished = True
+                    break
+        elif current is not None and (m := re.match(r"^\s+(output|jobid|resources): (.*)$", line)):
+            key, value = m.groups()
+            if key == "output":
+                current.outputs = tuple(value.split(", "))
+            elif key == "jobid":
+                current.jobid = value.strip()
+            else:
+                current.resources = _pairs(value)
+    return jobs, groups
+
+
+def sbatch_calls(output: str) -> list[dict]:
+    """Every `sbatch call:` line of a --verbose run: the rules of the jobs it carries, its GPU request."""
+    calls = []
+    for line in output.splitlines():
+        if line.startswith("sbatch call:"):
+            targets = re.search(r"--target-jobs ((?:'[^']*' ?)+)", line)
+            assert targets, line
+            rules = [t.split(":", 1)[0] for t in re.findall(r"'([^']*)'", targets.group(1))]
+            gpus = re.search(r"--gpus=(\d+)", line)
+            comment = re.search(r"--comment (\S+)", line)
+            calls.append({"rules": rules, "gpus": int(gpus.group(1)) if gpus else 0,
+                          "comment": comment.group(1) if comment else "", "line": line})
+    return calls
+
+
+# ----------------------------------------------------------------------------------------------------
+# comparing results
+# ----------------------------------------------------------------------------------------------------
+# Values that record a job's wall clock (agent training time) and what follows from it (the hash of the
+# agent's files, which its feature files carry as `revision`). Everything else must be equal exactly.
+TIMING_KEYS = {"train_seconds"}
+TIMING_ATTRS = {"revision"}
+
+
+def _tsv_without_timing(path: Path) -> list[list[str]]:
+    rows = [line.split("\t") for line in path.read_text().splitlines()]
+    keep = [i for i, name in enumerate(rows[0]) if name not in TIMING_KEYS]
+    return [[row[i] for i in keep] for row in rows]
+
+
+def _h5_contents(path: Path) -> tuple[dict, dict]:
+    import h5py
+
+    arrays = {}
+    with h5py.File(path, "r") as h5:
+        h5.visititems(lambda name, obj: arrays.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+        attrs = {k: str(v) for k, v in h5.attrs.items() if k not in TIMING_ATTRS}
+    return arrays, attrs
+
+
+def assert_same_results(got_root: Path, want_root: Path) -> int:
+    """Every result file of one run equals the other's (timings aside); returns how many were compared."""
+    def files(root):
+        return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+    got, want = files(got_root), files(want_root)
+    assert got == want, f"only in one run: {sorted(got ^ want)}"
+    compared = 0
+    for rel in sorted(want):
+        a, b = got_root / rel, want_root / rel
+        if rel.startswith("benchmarks/"):
+            continue  # wall-clock timings of each job
+        if a.suffix == ".npz":
+            with np.load(a) as x, np.load(b) as y:
+                assert sorted(x.files) == sorted(y.files), rel
+                for key in x.files:
+                    assert np.array_equal(x[key], y[key]), f"{rel}: {key} differs"
+        elif a.suffix == ".h5":
+            (xa, xt), (ya, yt) = _h5_contents(a), _h5_contents(b)
+            assert sorted(xa) == sorted(ya) and xt == yt, rel
+            for key in xa:
+                assert np.array_equal(xa[key], ya[key]), f"{rel}: {key} differs"
+        elif a.suffix == ".safetensors":
+            from safetensors.numpy import load_file
+
+            x, y = load_file(a), load_file(b)
+            assert sorted(x) == sorted(y), rel
+            for key in x:
+                assert np.array_equal(x[key], y[key]), f"{rel}: {key} differs"
+        elif a.suffix == ".json" and "/agents/" in rel:
+            x, y = json.loads(a.read_text()), json.loads(b.read_text())
+            assert {k: v for k, v in x.items() if k not in TIMING_KEYS} == {
+                k: v for k, v in y.items() if k not in TIMING_KEYS
+            }, rel
+        elif rel.endswith("agents.tsv"):
+            assert _tsv_without_timing(a) == _tsv_without_timing(b), rel
+        else:  # every other table, text, task file, member file and figure: byte for byte
+            assert a.read_bytes() == b.read_bytes(), f"{rel} differs"
+        compared += 1
+    return compared
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -150,8 +309,7 @@ def slurm_cluster():
     if shutil.which("timeout") is None:
         pytest.skip("coreutils `timeout` is missing")
     have_slurm = all(
-        shutil.which(p) or os.path.exists(f"/usr/sbin/{p}")
-        for p in ("slurmctld", "slurmd", "munged", "sbatch")
+        shutil.which(p) or os.path.exists(f"/usr/sbin/{p}") for p in ("slurmctld", "slurmd", "munged", "sbatch")
     )
     if not have_slurm and shutil.which("apt-get") is None:
         pytest.skip("Slurm is not installed and apt-get is not available to install it")
@@ -178,9 +336,8 @@ def slurm_cluster():
         # Stop the daemons when this session started them (TASKSPACE_SLURM_KEEP=1 keeps them for
         # debugging); a cluster that was already up is left as it was found.
         if started_here and os.environ.get("TASKSPACE_SLURM_KEEP") != "1":
-            down = subprocess.run(
-                ["bash", str(CLUSTER_DOWN), STATE_DIR], capture_output=True, text=True, timeout=120
-            )
+            down = subprocess.run(["bash", str(CLUSTER_DOWN), STATE_DIR], capture_output=True, text=True,
+                                  timeout=120)
             print(down.stdout, down.stderr)
     finally:
         fcntl.flock(lock, fcntl.LOCK_UN)
@@ -188,154 +345,243 @@ def slurm_cluster():
 
 
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory):
-    """The same workflow on this machine (profiles/local, 2 cores): the reference outputs."""
-    workdir = tmp_path_factory.mktemp("local")
-    rc, out = run_snakemake(workdir, "local", "--cores", TEST_CORES)
+def plan(tmp_path_factory):
+    """A dry run of the config with `device: cuda` through profiles/slurm (submits nothing): the DAG's
+    jobs and the rules that then declare `gpu=1`."""
+    workdir = tmp_path_factory.mktemp("plan")
+    rc, out = run_logged(snakemake_cmd("slurm", "--dry-run", "--config", "device=cuda"), workdir, "dryrun.out")
     assert rc == 0, tail(out)
-    return workdir
+    jobs, groups = parse_jobs(out)
+    return {
+        "jobs": [job for job in jobs if job.rule != "all"],
+        "groups": groups,
+        "gpu_rules": {job.rule for job in jobs if job.resources.get("gpu") == "1"},
+    }
+
+
+class Background:
+    """A Snakemake run in the background; `.wait()` returns its workdir once it succeeded."""
+
+    def __init__(self, cmd, workdir: Path, log_name: str):
+        self.workdir, self.log = workdir, workdir / log_name
+        self.proc = start_logged(cmd, workdir, log_name)
+
+    def wait(self) -> Path:
+        try:
+            rc = self.proc.wait(timeout=RUN_TIMEOUT_S + 60)
+        finally:
+            kill_group(self.proc)
+        assert rc == 0, tail(self.log.read_text())
+        return self.workdir
 
 
 @pytest.fixture(scope="module")
-def slurm_run(slurm_cluster, tmp_path_factory):
-    """One uninterrupted run through profiles/slurm; returns (workdir, run id, output)."""
+def local_run(tmp_path_factory):
+    """The uninterrupted local reference (profiles/local, 2 cores), run alongside the Slurm runs (which
+    spend much of their time waiting for status checks)."""
+    run = Background(snakemake_cmd("local", "--cores", TEST_CORES), tmp_path_factory.mktemp("local"), "local.out")
+    yield run
+    kill_group(run.proc)
+
+
+@dataclass
+class Attempt:
+    """One Snakemake run on the cluster."""
+
+    name: str
+    output: str
+    jobs: list[Job]
+    groups: list[list[Job]]
+    calls: list[dict]  # its sbatch calls
+    run_id: str = ""
+    mtimes: dict[str, int] = field(default_factory=dict)  # outputs of its finished jobs -> mtime (ns)
+    rc: int | None = None
+    left_active: dict = field(default_factory=dict)  # its Slurm jobs still active after the clean-up
+    active_after_kill: dict = field(default_factory=dict)
+    lock_left: bool = False
+
+    @property
+    def finished(self) -> list[Job]:
+        return [job for job in self.jobs if job.finished]
+
+
+def _attempt(name: str, workdir: Path, output: str) -> Attempt:
+    jobs, groups = parse_jobs(output)
+    attempt = Attempt(name, output, jobs, groups, sbatch_calls(output), run_id=run_id_of(output))
+    for job in attempt.finished:
+        for out in job.outputs:
+            attempt.mtimes[out] = (workdir / out).stat().st_mtime_ns
+    return attempt
+
+
+def _wait_for(proc: subprocess.Popen, log: Path, condition, what: str) -> None:
+    """Poll the run's output until condition(output) holds."""
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        text = log.read_text()
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before {what}:\n{tail(text)}")
+        if "SLURM run ID" in text and condition(text):
+            return
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def _cluster_jobs_finished(text: str) -> int:
+    return sum(1 for job in parse_jobs(text)[0] if job.finished and not job.local)
+
+
+@pytest.fixture(scope="module")
+def slurm_run(slurm_cluster, local_run, plan, tmp_path_factory):
+    """The workflow through profiles/slurm: interrupted (SIGINT), killed (SIGKILL) and recovered
+    (scancel --name <run id>, --unlock), then run to the end. Returns the workdir and the three attempts."""
     workdir = tmp_path_factory.mktemp("slurm")
+    # Exactly the rules that ask for a GPU under `device: cuda` ask Slurm for one here, on the CPU.
+    gpu_args = ["--set-resources", *(f"{rule}:gpu=1" for rule in sorted(plan["gpu_rules"]))]
+    cmd = snakemake_cmd("slurm", *SLURM_TEST_ARGS, *gpu_args)
     t0 = time.monotonic()
-    rc, out = run_snakemake(workdir, "slurm", *SLURM_TEST_ARGS)
-    print(f"\nSlurm run: {time.monotonic() - t0:.1f} s")
+
+    # A. SIGINT once 3 cluster jobs finished while others are in Slurm
+    proc = start_logged(cmd, workdir, "a-interrupted.out")
+    try:
+        _wait_for(proc, workdir / "a-interrupted.out",
+                  lambda t: _cluster_jobs_finished(t) >= 3 and active_jobs(run_id_of(t)),
+                  "3 cluster jobs finished with more in Slurm")
+        interrupt(proc)
+        rc_a = proc.wait(timeout=120)
+    finally:
+        kill_group(proc)
+    a = _attempt("A", workdir, (workdir / "a-interrupted.out").read_text())
+    a.rc = rc_a
+    a.left_active = wait_until_no_active_jobs(a.run_id)
+
+    # B. SIGKILL (no clean-up at all) once 2 more finished while a job waits in Slurm's queue
+    proc = start_logged(cmd, workdir, "b-killed.out")
+    try:
+        _wait_for(proc, workdir / "b-killed.out",
+                  lambda t: _cluster_jobs_finished(t) >= 2
+                  and any(j["state"] == "PENDING" for j in active_jobs(run_id_of(t)).values()),
+                  "2 cluster jobs finished with one pending in Slurm")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    b = _attempt("B", workdir, (workdir / "b-killed.out").read_text())
+    b.active_after_kill = active_jobs(b.run_id)
+    b.lock_left = any((workdir / ".snakemake" / "locks").iterdir())
+    # the documented recovery: cancel the run's jobs by its run id, unlock, rerun (rerun-incomplete is set)
+    subprocess.run(["scancel", "--name", b.run_id], check=True, timeout=30)
+    b.left_active = wait_until_no_active_jobs(b.run_id)
+    rc, out = run_logged(snakemake_cmd("slurm", "--unlock"), workdir, "b-unlock.out")
     assert rc == 0, tail(out)
-    return workdir, run_id_of(out), out
+
+    # C. to the end
+    rc, out = run_logged(cmd, workdir, "c-resumed.out")
+    assert rc == 0, tail(out)
+    c = _attempt("C", workdir, out)
+    print(f"\nSlurm runs A+B+C: {time.monotonic() - t0:.1f} s")
+    return workdir, [a, b, c]
+
+
+def slurm_logs(workdir: Path) -> dict[str, str]:
+    """The plugin's log of every Slurm job (kept by --slurm-keep-successful-logs): Slurm job id -> text."""
+    return {p.stem: p.read_text() for p in (workdir / "logs" / "slurm").rglob("*.log")}
 
 
 # ----------------------------------------------------------------------------------------------------
 # tests
 # ----------------------------------------------------------------------------------------------------
-def test_every_job_ran_inside_a_slurm_job_of_the_run(slurm_run):
-    workdir, run_id, _ = slurm_run
-    jobs = slurm_jobs(run_id)
-    assert jobs, f"squeue knows no job named {run_id}"
-    assert all(j["state"] == "COMPLETED" for j in jobs.values()), jobs
-    ran = where_jobs_ran(workdir)
-    assert len(ran) == N_JOBS, sorted(ran)
-    for log, env in ran.items():
-        assert (
-            env.get("SLURM_JOB_ID") in jobs
-        ), f"{log}: ran in Slurm job {env.get('SLURM_JOB_ID')}, not one of run {run_id}: {sorted(jobs)}"
+def test_gpu_rules_are_device_rules(plan):
+    """Which rules the cluster run gives `--set-resources <rule>:gpu=1` (tests/test_dryrun.py checks the
+    declarations themselves): the feature and training rules at least, and never a local rule."""
+    assert {"lm_features", "vision_agent", "vision_features"} <= plan["gpu_rules"] <= REMOTE_RULES
 
 
-def test_gpu_rule_was_submitted_with_gpus(slurm_run):
-    workdir, run_id, out = slurm_run
-    calls = [line for line in out.splitlines() if line.startswith("sbatch call:")]
-    gpu_calls = [c for c in calls if "--comment rule_gpu_features" in c]
-    assert len(gpu_calls) == 1, calls
-    assert "--gpus=1" in gpu_calls[0] and "--cpus-per-gpu=1" in gpu_calls[0]
-    assert not any("--gpus" in c for c in calls if c not in gpu_calls), "only the GPU rule asks for GPUs"
-    # Slurm recorded the request, and the job saw the GPU it was given
-    jobid = where_jobs_ran(workdir)["logs/gpu_features.log"]["SLURM_JOB_ID"]
-    show = subprocess.run(
-        ["scontrol", "show", "job", jobid], check=True, capture_output=True, text=True
-    ).stdout
-    assert "TresPerJob=gres:gpu:1" in show, show
-    env = (workdir / "results" / "gpu_env.txt").read_text().strip()
-    assert re.fullmatch(r"CUDA_VISIBLE_DEVICES=\d+", env), env
+def test_every_cluster_job_ran_in_slurm_exactly_once(slurm_run, plan):
+    workdir, attempts = slurm_run
+    # the heavy rules never ran in the Snakemake process, the cheap ones never in Slurm
+    for attempt in attempts:
+        for job in attempt.jobs:
+            assert job.local == (job.rule not in REMOTE_RULES), f"run {attempt.name}: {job}"
+    # Inside a Slurm job, the job step's Snakemake runs each job as a `localrule` and reports it finished.
+    # Every cluster job of the DAG did so exactly once (nothing was lost, nothing redone).
+    ran = Counter()
+    for text in slurm_logs(workdir).values():
+        ran.update(job.outputs for job in parse_jobs(text)[0] if job.local and job.finished)
+    want = Counter(job.outputs for job in plan["jobs"] if job.rule in REMOTE_RULES)
+    assert sum(want.values()) == 22
+    assert ran == want
+    # each run's submissions are the Slurm jobs named after its run id
+    for attempt in attempts:
+        submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", attempt.output)
+        top_level = [job for job in attempt.jobs if not job.local and job.group is None]
+        jobs = slurm_jobs(attempt.run_id)
+        if attempt is attempts[-1]:  # the complete run: one submission per cluster job or group job
+            assert len(submitted) == len(attempt.calls) == len(top_level) + len(attempt.groups)
+            assert set(submitted) == set(jobs), f"sbatch ids vs squeue --name {attempt.run_id}"
+            assert all(j["state"] == "COMPLETED" for j in jobs.values()), jobs
+        else:  # a stopped run may have been stopped between printing a job and submitting it
+            assert len(submitted) <= len(attempt.calls) <= len(top_level) + len(attempt.groups), attempt.name
+            assert set(submitted) <= set(jobs), f"run {attempt.name}: sbatch ids vs squeue --name {attempt.run_id}"
 
 
-def test_groups_packed_small_jobs(slurm_run):
-    workdir, run_id, _ = slurm_run
-    jobs = slurm_jobs(run_id)
-    ran = where_jobs_ran(workdir)
-    assert len(jobs) < len(ran), f"{len(jobs)} submissions for {len(ran)} jobs: nothing was packed"
-    eval_ids = {env["SLURM_JOB_ID"] for log, env in ran.items() if log.startswith("logs/evaluate/")}
-    assert len(eval_ids) == 1, f"{N_EVAL} evaluation jobs went into {len(eval_ids)} submissions"
-    figure_ids = {ran["logs/aggregate.log"]["SLURM_JOB_ID"], ran["logs/plot.log"]["SLURM_JOB_ID"]}
-    assert len(figure_ids) == 1, figure_ids
-    assert jobs[eval_ids.pop()]["comment"].startswith("rule_evaluation")
-    assert jobs[figure_ids.pop()]["comment"].startswith("rule_figures")
-    assert len(jobs) == 4  # prepare, gpu_features, one evaluation group, one figures group
+def test_gpu_rules_were_submitted_with_gpus(slurm_run, plan):
+    workdir, attempts = slurm_run
+    calls = [call for attempt in attempts for call in attempt.calls]
+    assert any(call["gpus"] for call in calls)
+    for call in calls:
+        wants_gpu = any(rule in plan["gpu_rules"] for rule in call["rules"])
+        assert call["gpus"] == (1 if wants_gpu else 0), call["line"]
+    # Slurm recorded the request of the last run's GPU jobs and gave each one a GPU (a fake one here)
+    c = attempts[-1]
+    gpu_comments = {call["comment"] for call in c.calls if call["gpus"]}
+    gpu_jobs = [i for i, j in slurm_jobs(c.run_id).items() if j["comment"] in gpu_comments]
+    assert gpu_jobs
+    for jobid in gpu_jobs:
+        show = subprocess.run(
+            ["scontrol", "show", "job", "--details", jobid], check=True, capture_output=True, text=True
+        ).stdout
+        assert "TresPerJob=gres:gpu:1" in show and "JOB_GRES=gpu:1" in show, show
 
 
-def test_outputs_equal_a_local_run(slurm_run, local_run):
-    workdir, _, _ = slurm_run
-    got, want = outputs(workdir), outputs(local_run)
-    assert set(got) == set(want)
-    assert got == want
-    assert all(env["SLURM_JOB_ID"] == "none" for env in where_jobs_ran(local_run).values())
-
-
-def start_run(workdir: Path, log_name: str) -> subprocess.Popen:
-    """Start a Slurm run in the background, in its own session (so it can be killed as a whole)."""
-    out = open(workdir / log_name, "w")
-    return subprocess.Popen(
-        snakemake_cmd("slurm", *SLURM_TEST_ARGS),
-        cwd=workdir,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
+def test_evaluation_group_went_out_as_one_submission(slurm_run):
+    workdir, attempts = slurm_run
+    evaluation_calls = [c for a in attempts for c in a.calls if set(c["rules"]) & set(EVALUATION)]
+    assert evaluation_calls, "no evaluation job was submitted"
+    assert all(sorted(call["rules"]) == EVALUATION for call in evaluation_calls), evaluation_calls
+    # the group job that finished ran all three in one Slurm job
+    groups = [group for attempt in attempts for group in attempt.groups]
+    assert all(job.group == "evaluation" for group in groups for job in group)
+    finished = [sorted(job.rule for job in group) for group in groups if all(job.finished for job in group)]
+    assert finished == [EVALUATION]
+    packed = [text for text in slurm_logs(workdir).values() if "Group job evaluation" in text]
+    assert any(
+        sorted(job.rule for job in parse_jobs(text)[0] if job.local and job.finished) == EVALUATION for text in packed
     )
 
 
-def wait_for_evaluation_submitted(proc: subprocess.Popen, log: Path) -> str:
-    """Wait until the run has put its evaluation group into Slurm; return the run id."""
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    pattern = re.compile(r"submitted with SLURM jobid \d+ \(log: \S*group_evaluation")
-    while time.monotonic() < deadline and proc.poll() is None:
-        if pattern.search(log.read_text()):
-            return run_id_of(log.read_text())
-        time.sleep(0.2)
-    pytest.fail("the run ended before the evaluation group was submitted:\n" + tail(log.read_text()))
+def test_interruptions_cleaned_up_and_the_rerun_redid_nothing(slurm_run):
+    workdir, (a, b, c) = slurm_run
+    assert a.rc != 0, "the interrupted run claims success"
+    assert not a.left_active, f"SIGINT: the plugin should cancel the run's Slurm jobs: {a.left_active}"
+    assert b.active_after_kill, "after SIGKILL the run's Slurm jobs should still be there"
+    assert b.lock_left, "after SIGKILL the lock should remain"
+    assert not b.left_active, "scancel --name <run id> should cancel them"
+    assert any(not job.local for job in a.finished) and any(not job.local for job in b.finished)
+    assert "results/lm/metrics.tsv" not in a.mtimes | b.mtimes, "interrupted too late"
+    # what an interrupted run finished, no later run did again, and its files were left untouched
+    for earlier, later in ((a, b), (a, c), (b, c)):
+        redone = {out for job in later.jobs for out in job.outputs} & set(earlier.mtimes)
+        assert not redone, f"run {later.name} redid what run {earlier.name} finished: {sorted(redone)}"
+    for out, mtime in (a.mtimes | b.mtimes).items():
+        assert (workdir / out).stat().st_mtime_ns == mtime, out
 
 
-def active_jobs(run_id: str) -> dict[str, dict[str, str]]:
-    return {
-        i: j
-        for i, j in slurm_jobs(run_id).items()
-        if j["state"] in ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING")
-    }
-
-
-def test_interrupted_and_killed_runs_resume_to_the_same_outputs(slurm_cluster, slurm_run, tmp_path_factory):
-    """SIGINT mid-way, rerun; SIGKILL mid-way, recover (scancel --name, --unlock), rerun: same outputs."""
-    reference = outputs(slurm_run[0])
-    workdir = tmp_path_factory.mktemp("resume")
-
-    # 1. SIGINT after prepare and gpu_features finished, while the evaluation group is in Slurm
-    proc = start_run(workdir, "interrupted.out")
-    try:
-        run_a = wait_for_evaluation_submitted(proc, workdir / "interrupted.out")
-        time.sleep(1)
-        proc.send_signal(signal.SIGINT)  # `timeout` passes it on to Snakemake
-        rc = proc.wait(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert rc != 0, "the interrupted run claims success"
-    assert (workdir / "results/features.txt").exists()
-    assert not (workdir / "results/summary.tsv").exists(), "interrupted too late: the run was complete"
-    time.sleep(1)
-    assert not active_jobs(run_a), "SIGINT: the plugin should cancel the run's Slurm jobs"
-
-    # 2. SIGKILL (no clean-up at all) while the evaluation group is in Slurm again
-    proc = start_run(workdir, "killed.out")
-    try:
-        run_b = wait_for_evaluation_submitted(proc, workdir / "killed.out")
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    assert active_jobs(run_b), "after SIGKILL the Slurm job should still be there"
-    assert any((workdir / ".snakemake" / "locks").iterdir()), "after SIGKILL the lock should remain"
-    # the documented recovery: cancel the run's jobs by its run id, unlock, rerun
-    subprocess.run(["scancel", "--name", run_b], check=True, timeout=30)
-    rc, out = run_snakemake(workdir, "slurm", "--unlock", log_name="unlock.out")
-    assert rc == 0, tail(out)
-    time.sleep(1)
-    assert not active_jobs(run_b)
-
-    # 3. the rerun (the profile sets rerun-incomplete) finishes only what was missing
-    rc, out = run_snakemake(workdir, "slurm", *SLURM_TEST_ARGS, log_name="resumed.out")
-    assert rc == 0, tail(out)
-    resumed = slurm_jobs(run_id_of(out))
-    assert not any(
-        j["comment"].startswith(("rule_prepare", "rule_gpu_features")) for j in resumed.values()
-    ), f"the resumed run redid finished jobs: {resumed}"
-    assert outputs(workdir) == reference
+def test_results_equal_an_uninterrupted_local_run(slurm_run, local_run):
+    workdir, _ = slurm_run
+    reference = local_run.wait() / "results"
+    for table in ("vision/tiny/metrics.tsv", "lm/metrics.tsv", "lm/selection.tsv", "vision/tiny/selection.tsv"):
+        assert (workdir / "results" / table).read_bytes() == (reference / table).read_bytes(), table
+    for space in ("lm", "vision/tiny"):
+        with np.load(workdir / "results" / space / "kappa.npz") as got, np.load(reference / space / "kappa.npz") as ref:
+            assert np.array_equal(got["kappa"], ref["kappa"]) and np.array_equal(got["members"], ref["members"])
+    assert assert_same_results(workdir / "results", reference) > 40

@@ -1,0 +1,157 @@
+"""Dry runs at paper scale and what they show: job counts, group packing, GPU requests, DAG renderings.
+
+Each dry run happens in an empty folder: no data, no GPU, no network (the user's data files are inputs only
+when they exist, and nothing is read at parse time). Timings are measured by benchmarks/dryrun.py, not
+asserted here.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PAPER_LM = REPO / "configs" / "paper-lm.yaml"
+PAPER_VISION = REPO / "configs" / "paper-vision.yaml"
+TINY = REPO / "tests" / "slurm" / "tiny.yaml"
+SLURM_PROFILE = REPO / "profiles" / "slurm"
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+# Rules that put torch work on the configured device: under `device: cuda` each must ask Slurm for a GPU.
+DEVICE_RULES = ["lm_features", "lm_probes", "kappa", "vision_agent", "vision_features", "vision_peek", "vision_heads"]
+# vision_peek and vision_heads train heads on `device` (scripts/vision_peek.py, scripts/vision_heads.py) but
+# do not declare the GPU yet: with `device: cuda` their Slurm jobs would get no GPU and stop with
+# "device: 'cuda' was asked for but no CUDA GPU is visible". Fix in rules/vision.smk: `**GPU,` in both
+# rules' resources (as lm_probes has); then drop these marks.
+NOT_YET_DECLARED = {"vision_peek", "vision_heads"}
+
+
+def snakemake(workdir, *args):
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
+        capture_output=True, text=True, cwd=workdir, env=ENV,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def dry_run(workdir, *configs, profile=True, extra=()):
+    """Jobs of a dry run: [(rule, wildcards, resources, group or None)], and the group jobs' sizes."""
+    args = ["--dry-run", "--configfile", *map(str, configs), *extra]
+    if profile:
+        args += ["--profile", str(SLURM_PROFILE)]
+    text = snakemake(workdir, *args)
+    jobs, groups, group = [], [], None
+    for line in text.splitlines():
+        if m := re.match(r"^\s*\[.*\] Group job (\S+) \(", line):
+            group = m.group(1)
+            groups.append(0)
+        elif m := re.match(r"^(\s*)rule (\w+):$", line):
+            jobs.append({"rule": m.group(2), "wildcards": {}, "resources": {}, "group": group if m.group(1) else None})
+            if m.group(1):
+                groups[-1] += 1
+        elif jobs and (m := re.match(r"^\s+(wildcards|resources): (.*)$", line)):
+            jobs[-1][m.group(1)] = dict(item.split("=", 1) for item in m.group(2).split(", ") if "=" in item)
+    assert not any(Path(workdir).glob("results")), "a dry run wrote results"
+    return jobs, groups
+
+
+def by_rule(jobs):
+    return Counter(job["rule"] for job in jobs)
+
+
+@pytest.fixture(scope="module")
+def paper_lm(tmp_path_factory):
+    return dry_run(tmp_path_factory.mktemp("paper-lm"), PAPER_LM)
+
+
+@pytest.fixture(scope="module")
+def paper_vision(tmp_path_factory):
+    return dry_run(tmp_path_factory.mktemp("paper-vision"), PAPER_VISION)
+
+
+def test_paper_lm_dry_run(paper_lm):
+    jobs, groups = paper_lm
+    counts = by_rule(jobs)
+    features = [job["wildcards"] for job in jobs if job["rule"] == "lm_features"]
+    members = {w["member"] for w in features}
+    datasets = {w["dataset"] for w in features}
+    assert len(members) == 34
+    # the probe text and 6 task datasets: parent, grandparent and great-grandparent share one extraction
+    assert datasets == {"probe", "chunking", "ner", "pos", "semtag", "ef", "parent"}
+    assert counts["lm_features"] == 238 == 34 * 7 == len({tuple(w.items()) for w in features})
+    assert counts["lm_probes"] == 8 and counts["figure_lm_task"] == 8
+    assert counts["kappa"] == counts["select_members"] == counts["lm_convergence"] == 1
+    # the paper config says device: cuda, so every feature job asks for a GPU
+    assert all(job["resources"].get("gpu") == "1" for job in jobs if job["rule"] == "lm_features")
+    # the profile packs the 8 probe jobs (group `evaluation`, 8 per submission) into one
+    assert groups == [8]
+    assert all(job["group"] == "evaluation" for job in jobs if job["rule"] == "lm_probes")
+
+
+def test_paper_vision_dry_run(paper_vision):
+    jobs, groups = paper_vision
+    counts = by_rule(jobs)
+    agents = [job["wildcards"] for job in jobs if job["rule"] == "vision_agent"]
+    assert counts["vision_agent"] == 400 == counts["vision_features"]
+    assert Counter(w["experiment"] for w in agents) == {"c10": 100, "c30": 100, "c50": 100, "c80": 100}
+    assert counts["vision_heads"] == 80  # 20 admin tasks x 4 experiments
+    assert counts["kappa"] == counts["vision_peek"] == counts["select_members"] == 4
+    assert all(job["resources"].get("gpu") == "1" for job in jobs if job["rule"] == "vision_agent")
+    assert groups == [8] * 10  # 80 head jobs -> 10 submissions
+
+
+def test_both_paper_configs_together(tmp_path, paper_lm, paper_vision):
+    jobs, groups = dry_run(tmp_path, PAPER_LM, PAPER_VISION)
+    assert by_rule(jobs) == by_rule(paper_lm[0]) + by_rule(paper_vision[0]) - Counter({"all": 1})
+    assert sum(groups) == 88 and len(groups) == 11  # 8 LM + 80 vision evaluation jobs, 8 a submission
+
+
+def test_without_the_profile_nothing_is_packed(tmp_path):
+    jobs, groups = dry_run(tmp_path, PAPER_LM, profile=False)
+    assert groups == [1] * 8
+
+
+@pytest.mark.parametrize("graph", ["--rulegraph", "--dag"])
+def test_graphs_render(tmp_path, graph):
+    dot = snakemake(tmp_path, graph, "--configfile", str(PAPER_LM), str(PAPER_VISION))
+    assert dot.lstrip().startswith("digraph snakemake_dag {") and dot.rstrip().endswith("}")
+    labels = Counter(re.findall(r'^\s*\d+\[label = "(\w+)', dot, flags=re.M))  # a node's rule
+    assert {"lm_features", "vision_agent", "kappa", "select_members", "vision_heads", "lm_probes"} <= set(labels)
+    if graph == "--dag":  # a node per job
+        assert labels["lm_features"] == 238 and labels["vision_agent"] == 400 and sum(labels.values()) > 1000
+    else:  # a node per rule
+        assert set(labels.values()) == {1}
+
+
+@pytest.fixture(scope="module")
+def tiny_cuda(tmp_path_factory):
+    jobs, _ = dry_run(tmp_path_factory.mktemp("tiny-cuda"), TINY, extra=["--config", "device=cuda"])
+    return jobs
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        pytest.param(rule, marks=pytest.mark.xfail(strict=True, reason="rules/vision.smk lacks **GPU (see above)"))
+        if rule in NOT_YET_DECLARED
+        else rule
+        for rule in DEVICE_RULES
+    ],
+)
+def test_device_rules_ask_for_a_gpu_under_cuda(tiny_cuda, rule):
+    jobs = [job for job in tiny_cuda if job["rule"] == rule]
+    assert jobs, f"no {rule} job in the tiny config"
+    assert all(job["resources"].get("gpu") == "1" for job in jobs), jobs
+
+
+def test_no_other_rule_asks_for_a_gpu(tiny_cuda, tmp_path):
+    assert not [job for job in tiny_cuda if job["rule"] not in DEVICE_RULES and "gpu" in job["resources"]]
+    # device: cpu (the tiny config's own) and auto (cannot be known when the DAG is built) ask for none
+    for device in ("cpu", "auto"):
+        jobs, _ = dry_run(tmp_path, TINY, extra=["--config", f"device={device}"])
+        assert not [job for job in jobs if "gpu" in job["resources"]], device
