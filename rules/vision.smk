@@ -90,6 +90,7 @@ rule vision_peek:
         "../envs/taskspace.yaml"
     threads: 1
     resources:
+        **GPU,
         mem_mb=4000,
         runtime=30,
     params:
@@ -122,8 +123,10 @@ rule vision_heads:
         "../envs/taskspace.yaml"
     threads: 1
     resources:
+        **GPU,
         mem_mb=4000,
-        runtime=60,
+        # a packed group job runs its members one after another: cover the profile's 8 members
+        runtime=8 * 30,
     params:
         agents=lambda wildcards: VISION[wildcards.experiment]["agent_names"],
         evaluation=evaluation_options,

@@ -27,7 +27,7 @@ DEVICE_RULES = ["lm_features", "lm_probes", "kappa", "vision_agent", "vision_fea
 # do not declare the GPU yet: with `device: cuda` their Slurm jobs would get no GPU and stop with
 # "device: 'cuda' was asked for but no CUDA GPU is visible". Fix in rules/vision.smk: `**GPU,` in both
 # rules' resources (as lm_probes has); then drop these marks.
-NOT_YET_DECLARED = {"vision_peek", "vision_heads"}
+NOT_YET_DECLARED = set()
 
 
 def snakemake(workdir, *args):
