@@ -6,6 +6,7 @@ Errors are one line naming the key (``given.paper-lm.selection.k_max``) and what
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import jsonschema
@@ -79,7 +80,133 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     if errors:
         shallowest = min(errors, key=lambda e: len(e.absolute_path))
         raise TaskspaceError(_message(shallowest))
+    _check_lm(config.get("lm"))
+    for name, experiment in config.get("vision", {}).get("experiments", {}).items():
+        _check_vision(name, experiment, config["seed"])
     return config
+
+
+# --- what a JSON schema cannot express -----------------------------------------------------------------
+
+# Task formats whose train/dev/test files the workflow makes from the demo text (rules/common.smk).
+DEMO_FORMATS = ("bigram_shift", "word_replacement")
+SPLITS = ("train", "dev", "test")
+# The dataset name that every member's probe-text features use: a task of that name would share its file.
+PROBE_DATASET = "probe"
+# Classes of the vision datasets (fixed by the datasets themselves, so known without reading them).
+DATASET_CLASSES = {"digits": 10, "cifar100": 100}
+
+
+def _check_lm(lm) -> None:
+    if not lm:
+        return
+    members = lm["members"]
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(members):
+        where, name = f"lm.members.{i}", entry["name"]
+        has = [key for key in ("source", "build") if key in entry]
+        if len(has) != 1:
+            got = "both" if has else "neither"
+            raise TaskspaceError(
+                f"{where}: member {name!r} needs exactly one of 'source' (hub id, local folder or "
+                f"package:NAME/FOLDER) and 'build' (a family built here), got {got}"
+            )
+        if "seed" in entry and "build" not in entry:
+            raise TaskspaceError(f"{where}.seed: member {name!r}: seed only applies to built members (build: FAMILY)")
+        folded = name.lower()
+        if folded in seen:
+            first = members[seen[folded]]["name"]
+            same = "is used twice" if first == name else f"differs from {first!r} only in case (one folder on macOS)"
+            raise TaskspaceError(f"{where}.name: member name {name!r} {same} (lm.members.{seen[folded]})")
+        seen[folded] = i
+    names = [entry["name"] for entry in members]
+    k_max = lm["selection"]["k_max"]
+    if k_max > len(names):
+        raise TaskspaceError(f"lm.selection.k_max: {k_max} is more than the {len(names)} members of lm.members")
+    for baseline in lm["baselines"]:
+        if baseline not in names:
+            raise TaskspaceError(f"lm.baselines: {baseline!r} is not one of the members ({', '.join(names)})")
+    for task, entry in lm["tasks"].items():
+        where = f"lm.tasks.{task}"
+        if task == PROBE_DATASET:
+            raise TaskspaceError(
+                f"{where}: the name {task!r} is taken by the probe text's features "
+                f"(results/lm/features/<member>/probe.h5); rename the task"
+            )
+        given = [part for part in SPLITS if part in entry]
+        if entry["format"] in DEMO_FORMATS and given:
+            raise TaskspaceError(
+                f"{where}.{given[0]}: format {entry['format']} makes its own train/dev/test from the demo text; "
+                f"remove {', '.join(given)}"
+            )
+        missing = [part for part in SPLITS if part not in entry]
+        if entry["format"] not in DEMO_FORMATS and missing:
+            raise TaskspaceError(
+                f"{where}: format {entry['format']} needs train, dev and test files (missing: {', '.join(missing)})"
+            )
+    probe = lm["probe"]
+    cap = probe["max_sentences"]
+    for n in probe["convergence"]:
+        if cap is not None and n > cap:
+            raise TaskspaceError(f"lm.probe.convergence: {n} sentences is more than max_sentences ({cap})")
+
+
+def _check_vision(name: str, experiment: dict, seed: int) -> None:
+    from .vision.split import SplitConfig
+
+    where = f"vision.experiments.{name}"
+    dataset = experiment["dataset"]
+    if dataset["name"] == "cifar100" and not dataset["root"]:
+        raise TaskspaceError(
+            f"{where}.dataset.root: cifar100 needs the folder that holds (or, with download: true, will "
+            f"receive) cifar-100-python/"
+        )
+    split = SplitConfig.from_mapping({"seed": seed, **experiment["split"]}, where=f"{where}.split.")
+    classes = DATASET_CLASSES[dataset["name"]]
+    of = f"the {classes} classes of {dataset['name']}"
+    admin_pool = agent_pool = classes
+    if split.disjoint_pools:
+        agent_pool = split.agent_pool_classes if split.agent_pool_classes is not None else classes // 2
+        if not 1 <= agent_pool < classes:
+            raise TaskspaceError(
+                f"{where}.split.agent_pool_classes: {agent_pool} leaves no classes for one of the pools "
+                f"({dataset['name']} has {classes} classes)"
+            )
+        admin_pool = classes - agent_pool
+        of = "the {} classes of the {} pool"
+    for key, size, pool, kind in (("task_classes", split.task_classes, admin_pool, "admin"),
+                                  ("agent_classes", split.agent_classes, agent_pool, "agent")):
+        if size > pool:
+            raise TaskspaceError(f"{where}.split.{key}: {size} is more than {of.format(pool, kind)}")
+    # Distinct class sets: agents never repeat an admin task's classes when the pools are shared.
+    task_sets = math.comb(admin_pool, split.task_classes)
+    if split.tasks > task_sets:
+        raise TaskspaceError(
+            f"{where}.split.tasks: {split.tasks} distinct sets of {split.task_classes} classes asked for, "
+            f"but only {task_sets} exist among {admin_pool} classes"
+        )
+    taken = split.tasks if not split.disjoint_pools and split.task_classes == split.agent_classes else 0
+    agent_sets = math.comb(agent_pool, split.agent_classes) - taken
+    if split.agents > agent_sets:
+        extra = f" ({taken} of them are admin tasks)" if taken else ""
+        raise TaskspaceError(
+            f"{where}.split.agents: {split.agents} distinct sets of {split.agent_classes} classes asked for, "
+            f"but only {agent_sets} exist among {agent_pool} classes{extra}"
+        )
+    k_max = experiment["selection"]["k_max"]
+    if k_max > split.agents:
+        raise TaskspaceError(f"{where}.selection.k_max: {k_max} is more than the {split.agents} agents (split.agents)")
+    evaluation = experiment["evaluation"]
+    if evaluation["peek_task"] >= split.tasks:
+        raise TaskspaceError(
+            f"{where}.evaluation.peek_task: {evaluation['peek_task']} is not a task index "
+            f"(split.tasks is {split.tasks}: 0 to {split.tasks - 1})"
+        )
+    if evaluation["val_per_class"] >= split.admin_train_per_class:
+        raise TaskspaceError(
+            f"{where}.evaluation.val_per_class: {evaluation['val_per_class']} leaves no training image of the "
+            f"{split.admin_train_per_class} per class (split.admin_train_per_class)"
+        )
 
 
 def load_config(path) -> dict:

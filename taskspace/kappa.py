@@ -206,6 +206,9 @@ def kappa_from_feature_files(paths, members=None, set_name: str = "probe", debia
     members = list(members) if members is not None else [None] * len(paths)
     files = [FeatureFile(p) for p in paths]
     try:
+        for m, f in zip(members, files):
+            if m and "member" in f.provenance:  # a file of another member (copied results, renamed members)
+                f.check_provenance({"member": m})
         members = [m or f.provenance.get("member") or p for m, f, p in zip(members, files, paths)]
         rows = common_items(files, set_name)
         totals = [len(f.items(set_name)) for f in files]

@@ -17,9 +17,14 @@ def run(main, snakemake) -> None:
         handlers.append(logging.FileHandler(snakemake.log[0], mode="w"))
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.captureWarnings(True)
     warnings.simplefilter("default")
     log = logging.getLogger(f"taskspace.{snakemake.rule}")
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        # One line in the job's log, like errors (not the temporary script's path and source line).
+        log.warning("%s: %s", category.__name__, " ".join(str(message).split()))
+
+    warnings.showwarning = show_warning
     what = ", ".join(f"{key}={value}" for key, value in snakemake.wildcards.items())
     log.info("start %s%s", snakemake.rule, f" ({what})" if what else "")
     started = time.perf_counter()

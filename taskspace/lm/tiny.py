@@ -14,6 +14,8 @@ Same family, text, seed and sizes give byte-identical files.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Iterable
 
@@ -53,11 +55,18 @@ def build_tiny_member(
     if not texts:
         raise TaskspaceError(f"tiny member {family}: no text to train its tokenizer on")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = _TOKENIZERS[family](texts, vocab_size, max_length)
     model = _model(family, len(tokenizer), hidden, layers, heads, max_length, tokenizer, seed)
-    tokenizer.save_pretrained(out_dir)
-    model.save_pretrained(out_dir)
+    # Saved under a hidden partial name and renamed when complete: a killed job leaves no folder that looks
+    # like a checkpoint.
+    partial = out_dir.with_name(f".{out_dir.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    tokenizer.save_pretrained(partial)
+    model.save_pretrained(partial)
+    if out_dir.is_dir():
+        shutil.rmtree(out_dir)
+    os.replace(partial, out_dir)
     return out_dir
 
 

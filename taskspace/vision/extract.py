@@ -121,8 +121,16 @@ def feature_provenance(agent: Agent, split: Split, weights_path=None, rotations=
 
 
 def _file_hash(path) -> str:
+    """Hash of the weights a safetensors file holds (names, dtypes, shapes, values, metadata), not of its
+    bytes: safetensors writes its metadata keys in a random order, so saving the same agent twice gives
+    different bytes, and a byte hash would make the features of identical runs differ."""
+    from safetensors import safe_open
+
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    with safe_open(str(path), framework="pt") as handle:
+        digest.update(json.dumps(handle.metadata() or {}, sort_keys=True).encode())
+        for key in sorted(handle.keys()):
+            tensor = handle.get_tensor(key).contiguous()
+            digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()[:16]
