@@ -5,7 +5,7 @@ import os
 import re
 
 import taskspace
-from taskspace.config import validate_config
+from taskspace.config import DEMO_FORMATS, SPLITS, validate_config
 from taskspace.errors import TaskspaceError
 from taskspace.vision.split import SplitConfig, agent_names, task_names
 
@@ -27,13 +27,10 @@ def vision_experiments():
     for name, experiment in config.get("vision", {"experiments": {}})[
         "experiments"
     ].items():
-        where = f"vision.experiments.{name}.split."
-        try:
-            split = SplitConfig.from_mapping(
-                {"seed": config["seed"], **experiment["split"]}, where=where
-            )
-        except TaskspaceError as error:
-            raise WorkflowError(f"config: {error}") from None
+        # validate_config has checked the split; this fills its defaults
+        split = SplitConfig.from_mapping(
+            {"seed": config["seed"], **experiment["split"]}
+        )
         experiments[name] = dict(
             experiment,
             agent_names=agent_names(split.agents),
@@ -48,10 +45,6 @@ VISION = vision_experiments()
 LM = config.get("lm")
 LM_MEMBERS = {entry["name"]: entry for entry in LM["members"]} if LM else {}
 LM_TASKS = LM["tasks"] if LM else {}
-
-
-SPLITS = ("train", "dev", "test")
-DEMO_FORMATS = ("bigram_shift", "word_replacement")
 
 
 def lm_task_paths(task):
