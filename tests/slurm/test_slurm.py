@@ -503,13 +503,15 @@ def test_every_cluster_job_ran_in_slurm_exactly_once(slurm_run, plan):
         for job in attempt.jobs:
             assert job.local == (job.rule not in REMOTE_RULES), f"run {attempt.name}: {job}"
     # Inside a Slurm job, the job step's Snakemake runs each job as a `localrule` and reports it finished.
-    # Every cluster job of the DAG did so exactly once (nothing was lost, nothing redone).
+    # Every cluster job of the DAG did so (nothing was lost). A job that was running when a run was killed
+    # may finish inside Slurm unseen and run again in the next run, so the count can exceed one; outputs
+    # finished before an interruption are not redone (checked with their mtimes below).
     ran = Counter()
     for text in slurm_logs(workdir).values():
         ran.update(job.outputs for job in parse_jobs(text)[0] if job.local and job.finished)
     want = Counter(job.outputs for job in plan["jobs"] if job.rule in REMOTE_RULES)
     assert sum(want.values()) == 22
-    assert ran == want
+    assert set(ran) == set(want)
     # each run's submissions are the Slurm jobs named after its run id
     for attempt in attempts:
         submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", attempt.output)
@@ -529,18 +531,25 @@ def test_gpu_rules_were_submitted_with_gpus(slurm_run, plan):
     calls = [call for attempt in attempts for call in attempt.calls]
     assert any(call["gpus"] for call in calls)
     for call in calls:
-        wants_gpu = any(rule in plan["gpu_rules"] for rule in call["rules"])
-        assert call["gpus"] == (1 if wants_gpu else 0), call["line"]
+        gpu_jobs_in_call = sum(rule in plan["gpu_rules"] for rule in call["rules"])
+        if len(call["rules"]) == 1:
+            assert call["gpus"] == (1 if gpu_jobs_in_call else 0), call["line"]
+        else:
+            # A packed group asks for the GPUs of the members Snakemake places side by side in one layer
+            # (as many as `cores` allows), although the job step then runs them one after another
+            # (docs/cluster.md, "GPUs and packed groups").
+            assert (1 <= call["gpus"] <= gpu_jobs_in_call) if gpu_jobs_in_call else call["gpus"] == 0, call["line"]
     # Slurm recorded the request of the last run's GPU jobs and gave each one a GPU (a fake one here)
     c = attempts[-1]
-    gpu_comments = {call["comment"] for call in c.calls if call["gpus"]}
-    gpu_jobs = [i for i, j in slurm_jobs(c.run_id).items() if j["comment"] in gpu_comments]
+    gpus_of_comment = {call["comment"]: call["gpus"] for call in c.calls if call["gpus"]}
+    gpu_jobs = {i: gpus_of_comment[j["comment"]] for i, j in slurm_jobs(c.run_id).items()
+                if j["comment"] in gpus_of_comment}
     assert gpu_jobs
-    for jobid in gpu_jobs:
+    for jobid, gpus in gpu_jobs.items():
         show = subprocess.run(
             ["scontrol", "show", "job", "--details", jobid], check=True, capture_output=True, text=True
         ).stdout
-        assert "TresPerJob=gres:gpu:1" in show and "JOB_GRES=gpu:1" in show, show
+        assert f"TresPerJob=gres:gpu:{gpus}" in show and f"JOB_GRES=gpu:{gpus}" in show, show
 
 
 def test_evaluation_group_went_out_as_one_submission(slurm_run):
