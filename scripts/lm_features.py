@@ -1,5 +1,7 @@
 """Word features of one member on one dataset (the probe text, or a task's train/dev/test), one HDF5."""
 
+import torch
+
 from taskspace.lm.extract import extract_features
 from taskspace.lm.members import load_member
 from taskspace.lm.tasks import read_sentences
@@ -8,8 +10,6 @@ from taskspace.scripting import run
 
 
 def main(snakemake):
-    import torch
-
     torch.set_num_threads(snakemake.threads)
     if snakemake.wildcards.dataset == "probe":
         sets = {"probe": read_probe_text(snakemake.input.text)}

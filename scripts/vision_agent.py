@@ -1,5 +1,7 @@
 """Train one agent on its classes; weights as safetensors plus a JSON of classes, normalisation, accuracy."""
 
+import torch
+
 from taskspace.scripting import run
 from taskspace.vision.agents import TrainConfig, save_agent, train_split_agent
 from taskspace.vision.data import load_dataset
@@ -7,8 +9,6 @@ from taskspace.vision.split import load_split
 
 
 def main(snakemake):
-    import torch
-
     torch.set_num_threads(snakemake.threads)
     experiment = snakemake.params.experiment
     where = f"vision.experiments.{snakemake.wildcards.experiment}.agents."

@@ -1,5 +1,8 @@
 """Penultimate features of one agent: rotated probe images, admin train and test images (one HDF5)."""
 
+import torch
+
+from taskspace.device import resolve_device
 from taskspace.scripting import run
 from taskspace.vision.agents import load_agent
 from taskspace.vision.data import load_dataset
@@ -8,11 +11,7 @@ from taskspace.vision.split import load_split
 
 
 def main(snakemake):
-    import torch
-
     torch.set_num_threads(snakemake.threads)
-    from taskspace.device import resolve_device
-
     data = load_dataset(**snakemake.params.experiment["dataset"], seed=snakemake.params.seed)
     agent = load_agent(snakemake.input.weights, snakemake.input.meta, device=resolve_device(snakemake.params.device))
     extract_agent_features(agent, data, load_split(snakemake.input.split), snakemake.output.features,
