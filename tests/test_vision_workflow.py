@@ -1,18 +1,12 @@
 """The vision track through Snakemake on a tiny digits experiment."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from taskspace.features import FeatureFile
 from taskspace.kappa import load_kappa
 
-REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
 
 TINY = {
@@ -36,16 +30,8 @@ TINY = {
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("vision")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(TINY))
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-         "--configfile", str(workdir / "config.yaml"), "--cores", "2"],
-        capture_output=True, text=True, cwd=workdir,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    return workdir / "results"
+def tiny_run(tmp_path_factory, workflow):
+    return workflow(tmp_path_factory.mktemp("vision"), TINY)
 
 
 def test_metrics_table_schema_and_equal_budget(tiny_run):
