@@ -18,6 +18,10 @@ formats of that data as Liu et al.'s ``contextual-repr-analysis`` readers do, wi
   constituent one, two or three levels above its POS node, after removing an empty/TOP/ROOT/VROOT root;
   a word with no such ancestor gets the label ``"None"`` (the string Liu et al.'s reader produces).
 
+Two generic formats take your own task: ``tagging`` (any label per word, accuracy) and ``bio`` (BIO span
+tags, span F1): whitespace-separated columns with the word first and the label last, a blank line (or a
+``-DOCSTART-`` line) between sentences; the columns in between (POS, chunk, ...) are ignored.
+
 Every reader returns a :class:`TokenSplit`. Every malformed input raises :class:`TaskspaceError` with one
 line that names the file and the line (or, for JSON, the sentence key).
 """
@@ -129,8 +133,11 @@ def _check_span_tag(path, number, tag, scheme):
         raise TaskspaceError(f"{path}:{number}: tag {tag!r} is not O, B-<type> or I-<type> ({scheme})")
 
 
-def _read_columns(path, n_fields: int, label_field: int, what: str, scheme: str) -> TokenSplit:
-    """CoNLL-2000/2003 style: whitespace-separated columns, blank lines (and -DOCSTART-) end sentences."""
+def _read_columns(path, n_fields: int | None, label_field: int, what: str, scheme: str | None) -> TokenSplit:
+    """CoNLL-2000/2003 style: whitespace-separated columns, blank lines (and -DOCSTART-) end sentences.
+
+    ``n_fields`` None takes any number of columns from 2 on; ``scheme`` None takes any label.
+    """
     sentences, labels = [], []
     words, tags = [], []
 
@@ -149,9 +156,12 @@ def _read_columns(path, n_fields: int, label_field: int, what: str, scheme: str)
         if fields[0] == "-DOCSTART-":  # a document break in CoNLL-2003, never a word
             flush()
             continue
-        if len(fields) != n_fields:
+        if n_fields is None and len(fields) < 2:
+            raise TaskspaceError(f"{path}:{number}: expected at least 2 fields ({what}), got 1")
+        if n_fields is not None and len(fields) != n_fields:
             raise TaskspaceError(f"{path}:{number}: expected {n_fields} fields ({what}), got {len(fields)}")
-        _check_span_tag(path, number, fields[label_field], scheme)
+        if scheme:
+            _check_span_tag(path, number, fields[label_field], scheme)
         words.append(fields[0])
         tags.append(fields[label_field])
     flush()
@@ -166,6 +176,16 @@ def read_conll2000_chunking(path) -> TokenSplit:
 def read_conll2003_ner(path) -> TokenSplit:
     """CoNLL-2003 NER: ``word POS chunk NER`` lines, ``-DOCSTART-`` skipped, IOB1 NER tags as labels."""
     return _read_columns(path, 4, 3, "word POS chunk NER", "IOB1")
+
+
+def read_word_label(path) -> TokenSplit:
+    """Your own tagging task: ``word [other columns] label`` lines, any label."""
+    return _read_columns(path, None, -1, "word ... label", None)
+
+
+def read_word_bio(path) -> TokenSplit:
+    """Your own span task: ``word [other columns] tag`` lines, BIO (IOB2) span tags."""
+    return _read_columns(path, None, -1, "word ... tag", "BIO")
 
 
 def read_conllx_pos(path) -> TokenSplit:
@@ -443,6 +463,9 @@ TASKS: dict[str, TaskSpec] = {
         name: TaskSpec(name, _ancestor_reader(name), metrics.accuracy, "accuracy", CLASSIFICATION)
         for name in ANCESTOR_LEVELS
     },
+    # Generic formats for your own tasks.
+    "tagging": TaskSpec("tagging", read_word_label, metrics.accuracy, "accuracy", CLASSIFICATION),
+    "bio": TaskSpec("bio", read_word_bio, metrics.span_f1_bio, "span_f1", CLASSIFICATION),
 }
 
 

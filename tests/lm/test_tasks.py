@@ -95,8 +95,22 @@ def test_constituency_ancestors_exact_labels():
     assert tasks.get_task("great_grandparent").read(path).labels == great.labels
 
 
-def test_registry_has_the_papers_eight_tasks():
+def test_generic_formats_take_the_first_column_as_word_and_the_last_as_label(tmp_path):
+    text = "-DOCSTART- O\n\nAda NNP B-PER\nLovelace NNP I-PER\nwrote VBD O\n\nIn O\nLondon B-LOC\n"
+    path = write(tmp_path, "own.txt", text)
+    spans = tasks.get_task("bio").read(path)
+    assert spans.sentences == [["Ada", "Lovelace", "wrote"], ["In", "London"]]
+    assert spans.labels == [["B-PER", "I-PER", "O"], ["O", "B-LOC"]]
+    assert tasks.get_task("bio").metric_name == "span_f1"
+    tagged = tasks.get_task("tagging").read(write(tmp_path, "pos.txt", "Ada NNP\nwrote VBD\n\nIn IN\n"))
+    assert tagged.labels == [["NNP", "VBD"], ["IN"]]
+    assert tasks.get_task("tagging").metric_name == "accuracy"
+
+
+def test_registry_has_the_papers_eight_tasks_and_two_generic_formats():
     assert set(tasks.TASKS) == {
+        "tagging",
+        "bio",
         "chunking",
         "ner",
         "pos",
@@ -169,6 +183,8 @@ def test_registry_has_the_papers_eight_tasks():
         ),
         (tasks.read_constituency_ancestors, "t.ptb", "(S (DT a b))\n", r"t\.ptb:1: node 'DT' has a word 'b'"),
         (tasks.read_constituency_ancestors, "t.ptb", "(S (NP))\n", r"t\.ptb:1: empty constituent"),
+        (tasks.read_word_label, "w.txt", "The DT\ncat\n", r"w\.txt:2: expected at least 2 fields"),
+        (tasks.read_word_bio, "b.txt", "Ada B-PER\nLovelace PER\n", r"b\.txt:2: tag 'PER' is not O"),
     ],
 )
 def test_malformed_input_names_file_and_line(tmp_path, reader, name, text, message):
