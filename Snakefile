@@ -36,11 +36,13 @@ include: "rules/lm.smk"
 include: "rules/kappa.smk"
 include: "rules/selection.smk"
 include: "rules/figures.smk"
+include: "rules/report.smk"
 
 
 rule all:
     default_target: True
     input:
+        "results/config.yaml",
         selection_tables(),
         all_figures(),
         vision_targets(),

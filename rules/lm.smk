@@ -148,7 +148,9 @@ rule lm_metrics:
     input:
         tasks=[f"results/lm/metrics/{task}.tsv" for task in LM_TASKS],
     output:
-        metrics="results/lm/metrics.tsv",
+        metrics=report(
+            "results/lm/metrics.tsv", caption="../report/lm-metrics.rst", category="lm"
+        ),
     log:
         "logs/lm/metrics.log",
     localrule: True
@@ -164,7 +166,7 @@ rule lm_table2:
         metrics="results/lm/metrics.tsv",
     output:
         tsv=report(
-            "results/lm/table2.tsv", caption="../report/table.rst", category="lm"
+            "results/lm/table2.tsv", caption="../report/lm-table2.rst", category="lm"
         ),
         md="results/lm/table2.md",
     log:

@@ -6,7 +6,11 @@ rule select_members:
     input:
         unpack(selection_inputs),
     output:
-        table="results/{space}/selection.tsv",
+        table=report(
+            "results/{space}/selection.tsv",
+            caption="../report/selection.rst",
+            category="{space}",
+        ),
     log:
         "logs/{space}/selection.log",
     localrule: True

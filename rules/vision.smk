@@ -147,7 +147,7 @@ rule vision_metrics:
     output:
         metrics=report(
             "results/vision/{experiment}/metrics.tsv",
-            caption="../report/table.rst",
+            caption="../report/vision-metrics.rst",
             category="vision/{experiment}",
         ),
     log:
@@ -169,7 +169,7 @@ rule vision_agents_table:
     output:
         table=report(
             "results/vision/{experiment}/agents.tsv",
-            caption="../report/table.rst",
+            caption="../report/vision-agents.rst",
             category="vision/{experiment}",
         ),
     log:

@@ -1,0 +1,18 @@
+# report: what the Snakemake report shows besides the figures and tables (the run's config).
+
+
+rule run_config:
+    """The validated config with its defaults filled in, as the report shows it."""
+    output:
+        config=report(
+            "results/config.yaml", caption="../report/config.rst", category="run"
+        ),
+    log:
+        "logs/run-config.log",
+    localrule: True
+    conda:
+        "../envs/taskspace.yaml"
+    params:
+        config=config,
+    script:
+        "../scripts/run_config.py"
