@@ -1,6 +1,7 @@
 """The README's promises that can go stale."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -60,3 +61,13 @@ def test_own_zoo_example_runs_as_the_readme_says(tmp_path):
     selection = pd.read_csv(results / "lm" / "selection.tsv", sep="\t")
     assert set(selection["method"]) == {"mmi", "random", "single"}
     assert (results / "figures" / "lm" / "task-my-ner.png").stat().st_size > 0
+
+
+def test_every_target_in_the_readme_is_one_the_demo_config_knows():
+    section = readme_section("## Targets")
+    commands = re.findall(r"`snakemake --cores \w+ ([^`&]+?)`", section)
+    targets = [word for command in commands for word in command.split()]
+    assert len(targets) >= 15
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", *targets, "--quiet", "rules"],
+                            capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
