@@ -105,7 +105,8 @@ def accuracy_vs_k(metrics: pd.DataFrame, title: str, column: str = "test_acc"):
                 axes.plot(line.k, line[column], color=COLORS[method], marker=marker, ms=3,
                           label={"mmi": "MMI", "peek": "peek (oracle on task 0)"}[method])
         axes.set_xlabel("k, members picked")
-        axes.set_ylabel(f"{column.replace('_', ' ')}, mean over {metrics.task.nunique()} tasks")
+        what = column.replace("_acc", " accuracy").replace("_", " ")  # test_acc -> test accuracy
+        axes.set_ylabel(f"{what}, mean over {metrics.task.nunique()} tasks")
         axes.set_title(title)
         axes.xaxis.get_major_locator().set_params(integer=True)
         axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
@@ -158,6 +159,10 @@ def convergence(table: pd.DataFrame, title: str):
         return figure
 
 
+# How the metric columns of the LM metrics table read on an axis.
+METRIC_LABELS = {"span_f1": "span F1", "token_f1": "token F1", "accuracy": "accuracy", "pearson": "Pearson r"}
+
+
 def lm_task(metrics: pd.DataFrame, task: str, title: str):
     """The paper's Fig. 3 for one task: MMI line over k, random subsets as violins, single members as markers."""
     rows = metrics[metrics.task == task]
@@ -182,7 +187,7 @@ def lm_task(metrics: pd.DataFrame, task: str, title: str):
             axes.scatter([1], [single.test], marker=next(markers, "x"), s=28, color=COLORS["single"], zorder=3,
                          label=f"single: {single.members}")
         axes.set_xlabel("k, members picked")
-        axes.set_ylabel(f"test {metric_name}")
+        axes.set_ylabel(f"test {METRIC_LABELS.get(metric_name, metric_name)}")
         axes.set_title(title)
         axes.xaxis.get_major_locator().set_params(integer=True)
         axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
