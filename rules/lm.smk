@@ -89,7 +89,11 @@ rule lm_convergence:
     input:
         features=[f"results/lm/features/{member}/probe.h5" for member in LM_MEMBERS],
     output:
-        table="results/lm/convergence.tsv",
+        table=report(
+            "results/lm/convergence.tsv",
+            caption="../report/lm-convergence-table.rst",
+            category="lm",
+        ),
         figure=figure_outputs("results/figures/lm/convergence", "lm-convergence", "lm"),
     log:
         "logs/lm/convergence.log",
