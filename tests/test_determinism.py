@@ -7,27 +7,14 @@ tests/data/tiny-both-tracks.yaml (both tracks, every stage) rather than the demo
 run twice in CI; the demo uses the same code paths and seeds.
 """
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+import tiny_runs as runs
 
 from taskspace.kappa import load_kappa
 
 
-def _tiny_runs():
-    name = "taskspace_tests_tiny_runs"  # one module object per session, whichever test module loads it first
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("tiny_runs.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-runs = _tiny_runs()
 pytestmark = pytest.mark.workflow
 SPACES = ("lm", "vision/tiny")
 

@@ -10,31 +10,19 @@ the results finished before a kill are not redone.
 """
 
 import base64
-import importlib.util
 import os
 import re
 import signal
-import sys
 import time
 from pathlib import Path
 
 import pytest
+import tiny_runs as runs
 
 from taskspace.errors import TaskspaceError
 from taskspace.features import FeatureFile
 
 
-def _tiny_runs():
-    name = "taskspace_tests_tiny_runs"  # one module object per session, whichever test module loads it first
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("tiny_runs.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-runs = _tiny_runs()
 pytestmark = pytest.mark.workflow
 POLL_S = 0.01
 

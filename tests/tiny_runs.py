@@ -1,7 +1,7 @@
 """Workflow runs of tests/data/tiny-both-tracks.yaml, shared by test_resume.py and test_determinism.py.
 
-Not a test module: the two test modules load it by path (see ``load`` below) so that one uninterrupted run
-per test session serves both, which saves a two-minute run in CI.
+Not a test module: both test modules import it (pytest puts tests/ on the path), so that one uninterrupted
+run per test session serves both, which saves a two-minute run in CI.
 
 Every run is the command the README and docs/troubleshooting.md give users: ``snakemake --profile
 profiles/local`` (the profile sets ``rerun-incomplete``) with the config file, here on 2 cores, offline.
