@@ -7,7 +7,6 @@ tests/data/tiny-both-tracks.yaml (both tracks, every stage) rather than the demo
 run twice in CI; the demo uses the same code paths and seeds.
 """
 
-
 import numpy as np
 import pytest
 import tiny_runs as runs
