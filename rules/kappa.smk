@@ -17,7 +17,8 @@ rule given_kappa:
 
 
 rule kappa:
-    """kappa of a space from its members' probe features: one pass, each feature file read once."""
+    """kappa of a space from its members' probe features: one pass (or one per pair of member groups when
+    the cross-product matrix exceeds 60% of mem_mb)."""
     input:
         features=probe_features,
     output:
@@ -32,7 +33,8 @@ rule kappa:
         "../envs/taskspace.yaml"
     resources:
         **GPU,
-        mem_mb=8000,
+        # 16 GB: the paper's 34 language models (a 7.9 GB matrix) in one pass
+        mem_mb=16000,
         runtime=60,
     params:
         members=lambda wildcards: FEATURE_SPACES[wildcards.space],

@@ -1,4 +1,5 @@
-"""kappa of a space from its members' probe features, in one pass over the feature files."""
+"""kappa of a space from its members' probe features: one pass over the feature files, or one per pair of
+member groups when the cross-product matrix would not fit the job's memory."""
 
 import logging
 
@@ -6,11 +7,14 @@ from taskspace.device import resolve_device
 from taskspace.kappa import kappa_from_feature_files, save_kappa
 from taskspace.scripting import run
 
+MATRIX_SHARE = 0.6  # of the job's memory for the cross-product matrix; the rest holds blocks of features
+
 
 def main(snakemake):
     result = kappa_from_feature_files(snakemake.input.features, members=snakemake.params.members,
                                       debiased=snakemake.params.debiased,
-                                      device=resolve_device(snakemake.params.device))
+                                      device=resolve_device(snakemake.params.device),
+                                      memory_budget_mb=MATRIX_SHARE * snakemake.resources.mem_mb)
     logging.getLogger("taskspace.kappa").info(
         "kappa of %d members over %d probe items; items dropped per member: %s",
         len(result.members), result.n_items, result.meta["items_dropped"] or "none")

@@ -26,7 +26,7 @@ def _kappa(args) -> None:
     from .kappa import kappa_from_feature_files, save_kappa
 
     result = kappa_from_feature_files(args.features, set_name=args.set, debiased=args.debiased,
-                                      block_items=args.block_items)
+                                      block_items=args.block_items, memory_budget_mb=args.memory_mb)
     save_kappa(result, args.output)
     dropped = sum(result.meta["items_dropped"].values())
     print(f"kappa of {len(result.members)} members over {result.n_items} {args.set} items "
@@ -50,6 +50,9 @@ def parser() -> argparse.ArgumentParser:
     kappa.add_argument("--set", default="probe", help="feature set to align (default: probe)")
     kappa.add_argument("--debiased", action="store_true", help="unbiased HSIC estimator instead of the plain one")
     kappa.add_argument("--block-items", type=int, default=4096, help="items per block read (default 4096)")
+    kappa.add_argument("--memory-mb", type=float, default=None,
+                       help="memory for the D x D cross-product matrix (8 D^2 bytes, D = sum of widths); over it, "
+                            "one pass per pair of member groups instead of one pass (default: no limit)")
     kappa.set_defaults(run=_kappa)
     return top
 

@@ -4,7 +4,14 @@ from scipy.stats import ortho_group
 
 from taskspace.errors import TaskspaceError
 from taskspace.features import write_features
-from taskspace.kappa import AlignmentAccumulator, kappa_from_feature_files, linear_cka, load_kappa, save_kappa
+from taskspace.kappa import (
+    AlignmentAccumulator,
+    kappa_from_feature_files,
+    linear_cka,
+    load_kappa,
+    member_groups,
+    save_kappa,
+)
 
 
 def pairwise_kappa(features):
@@ -97,6 +104,39 @@ def test_feature_files_drop_items_some_member_lacks(tmp_path):
     again = load_kappa(tmp_path / "kappa.npz")
     assert again.members == result.members and again.n_items == 63
     np.testing.assert_array_equal(again.kappa, result.kappa)
+
+
+@pytest.mark.parametrize("debiased", [False, True])
+def test_over_the_memory_budget_passes_over_groups_give_the_same_kappa(tmp_path, debiased):
+    widths = (6, 11, 3, 8, 5, 9, 4)
+    features = [x.astype(np.float32).astype(np.float64) for x in members(seed=8, n=120, widths=widths)]
+    keys = np.stack([np.arange(120) // 12, np.arange(120) % 12], axis=1)
+    keep = np.arange(120) % 12 != 5  # one member lost some words: dropped for all, in every pass
+    paths = []
+    for i, x in enumerate(features):
+        mask = keep if i == 3 else np.ones(120, bool)
+        paths.append(tmp_path / f"m{i}.h5")
+        write_features(paths[-1], {"probe": (keys[mask], x[mask])}, {"member": f"m{i}"})
+    one_pass = kappa_from_feature_files(paths, debiased=debiased, block_items=32)
+    budget_mb = 8 * 24**2 / 2**20  # room for two groups of width <= 12: six groups, fifteen passes
+    assert member_groups(widths, budget_mb) == [[0], [1], [2, 3], [4], [5], [6]]
+    grouped = kappa_from_feature_files(paths, debiased=debiased, block_items=32, memory_budget_mb=budget_mb)
+    assert grouped.n_items == one_pass.n_items == 110
+    np.testing.assert_allclose(grouped.kappa, one_pass.kappa, atol=1e-12)
+    np.testing.assert_allclose(one_pass.kappa, (unbiased_hsic_kappa if debiased else pairwise_kappa)(
+        [x[keep] for x in features]), atol=1e-10)
+
+
+def test_member_groups_fit_the_budget_in_pairs():
+    widths = [768] * 10 + [1024] * 24
+    assert member_groups(widths, None) == [list(range(34))]
+    assert member_groups(widths, 8 * sum(widths) ** 2 / 2**20) == [list(range(34))]
+    budget_mb = 2048
+    groups = member_groups(widths, budget_mb)
+    assert sorted(m for g in groups for m in g) == list(range(34)) and len(groups) > 1
+    group_widths = [sum(widths[m] for m in g) for g in groups]
+    assert 8 * (sorted(group_widths)[-1] + sorted(group_widths)[-2]) ** 2 <= budget_mb * 2**20
+    assert member_groups([5000, 10, 10], 8 * 5010**2 / 2**20) == [[0], [1, 2]]  # too wide to share: alone
 
 
 def test_nan_features_name_member_and_count(tmp_path):
