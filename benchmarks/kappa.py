@@ -7,6 +7,8 @@ written once with taskspace.features. Rows (same run, same files):
 - pairwise: for every pair (i, j), load both members from their files, centre, ||X_i^T X_j||_F^2
   (the paper's estimate_kappa loop); reads sum over pairs.
 - one pass: taskspace.kappa.kappa_from_feature_files; every file read once.
+- grouped (with --memory-mb): the same under a memory budget too small for the D x D matrix: one pass per
+  pair of member groups.
 - floor: the same upper-triangle product (X^T X of all members side by side, float64) on data already in
   memory, in one call.
 """
@@ -20,7 +22,7 @@ import numpy as np
 
 from _machine import describe
 from taskspace.features import FeatureFile, write_features
-from taskspace.kappa import _add_upper_gram, kappa_from_feature_files
+from taskspace.kappa import _add_upper_gram, kappa_from_feature_files, member_groups
 
 # Hidden sizes of the paper's 34 checkpoints, in resources/paper-lm-kappa/members.txt order.
 PAPER_WIDTHS = [768, 1024, 768, 1024, 1024, 768, 768, 1024, 1024, 768, 768, 768, 768, 1280, 1024, 768, 768,
@@ -104,6 +106,7 @@ def main():
     parser.add_argument("--items", type=int, default=20000)
     parser.add_argument("--folder", type=Path, default=Path("/tmp/taskspace-kappa-bench"))
     parser.add_argument("--skip-pairwise", action="store_true")
+    parser.add_argument("--memory-mb", type=float, help="also time kappa under this budget for the matrix")
     args = parser.parse_args()
     args.folder.mkdir(parents=True, exist_ok=True)
     print(f"machine: {describe()}")
@@ -120,6 +123,12 @@ def main():
     one_pass = kappa_from_feature_files(paths).kappa
     one_pass_time = time.perf_counter() - start
     one_pass_read = CountingFile.bytes_read
+    if args.memory_mb:
+        CountingFile.bytes_read = 0
+        start = time.perf_counter()
+        grouped = kappa_from_feature_files(paths, memory_budget_mb=args.memory_mb).kappa
+        grouped_time = time.perf_counter() - start
+        grouped_read = CountingFile.bytes_read
     features_module.FeatureFile = original
 
     floor_time = floor(paths)
@@ -128,6 +137,10 @@ def main():
     print(f"| matrix-product floor (same product, in memory) | {floor_time:.1f} | 1.00 | - |")
     print(f"| taskspace one pass | {one_pass_time:.1f} | {one_pass_time / floor_time:.2f} "
           f"| {one_pass_read / file_bytes:.2f} |")
+    if args.memory_mb:
+        groups = len(member_groups(PAPER_WIDTHS, args.memory_mb))
+        print(f"| taskspace grouped ({args.memory_mb:.0f} MB: {groups} groups, {groups * (groups - 1) // 2} passes) "
+              f"| {grouped_time:.1f} | {grouped_time / floor_time:.2f} | {grouped_read / file_bytes:.2f} |")
     if not args.skip_pairwise:
         CountingFile.bytes_read = 0
         start = time.perf_counter()
@@ -137,6 +150,8 @@ def main():
               f"| {CountingFile.bytes_read / file_bytes:.2f} |")
         print(f"\nmax |one pass - pairwise| = {np.abs(one_pass - reference).max():.2e}; "
               f"one pass is {pairwise_time / one_pass_time:.1f}x faster")
+    if args.memory_mb:
+        print(f"\nmax |grouped - one pass| = {np.abs(grouped - one_pass).max():.2e}")
     shutil.rmtree(args.folder)
 
 
