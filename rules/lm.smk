@@ -132,7 +132,20 @@ rule lm_probes:
     threads: 1
     resources:
         **GPU,
-        mem_mb=8000,
+        # Heads train in groups whose members' features fit 35% of mem_mb (taskspace.head.FEATURE_SHARE):
+        # ask for enough that the widest head, at most the k_max largest feature files, fits on its own.
+        mem_mb=lambda wildcards, input: max(
+            8000,
+            int(
+                sum(
+                    sorted(map(os.path.getsize, input.features), reverse=True)[
+                        : LM["selection"]["k_max"]
+                    ]
+                )
+                / 0.35
+                / 2**20
+            ),
+        ),
         # a packed group job runs its members one after another: cover the profile's 8 members
         runtime=8 * 60,
     params:

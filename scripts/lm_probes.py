@@ -1,9 +1,10 @@
-"""Token probes of one task: every (method, seed, k) head of the selection table, trained together."""
+"""Token probes of one task: every (method, seed, k) head of the selection table, trained together, in
+groups whose members' word features fit a share of the job's memory."""
 
 import pandas as pd
 
 from taskspace.atomic import write_table
-from taskspace.head import HeadConfig
+from taskspace.head import FEATURE_SHARE, HeadConfig
 from taskspace.lm.evaluate import probe_task
 from taskspace.lm.tasks import read_task, task_spec
 from taskspace.scripting import run
@@ -17,7 +18,7 @@ def main(snakemake):
                                      **snakemake.params.probes})
     selection = pd.read_csv(snakemake.input.selection, sep="\t")
     table = probe_task(snakemake.input.features, snakemake.params.members, snakemake.wildcards.task, spec, splits,
-                       selection, heads)
+                       selection, heads, feature_budget_mb=FEATURE_SHARE * snakemake.resources.mem_mb)
     write_table(table, snakemake.output.metrics)
 
 

@@ -1,9 +1,10 @@
-"""Heads of one admin task: every (method, seed, k) of the selection table, trained together."""
+"""Heads of one admin task: every (method, seed, k) of the selection table, trained together, in groups
+whose agents' features fit a share of the job's memory."""
 
 import pandas as pd
 
 from taskspace.atomic import write_table
-from taskspace.head import HeadConfig
+from taskspace.head import FEATURE_SHARE, HeadConfig
 from taskspace.scripting import run
 from taskspace.vision.evaluate import evaluate_task
 from taskspace.vision.split import load_split
@@ -15,7 +16,8 @@ def main(snakemake):
                                      **options["heads"]})
     selection = pd.read_csv(snakemake.input.selection, sep="\t")
     table = evaluate_task(snakemake.input.features, snakemake.params.agents, load_split(snakemake.input.split),
-                          snakemake.wildcards.task, selection, heads, options["val_per_class"], snakemake.params.seed)
+                          snakemake.wildcards.task, selection, heads, options["val_per_class"], snakemake.params.seed,
+                          feature_budget_mb=FEATURE_SHARE * snakemake.resources.mem_mb)
     write_table(table, snakemake.output.metrics)
 
 

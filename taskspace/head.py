@@ -24,7 +24,9 @@ products per step are what cuBLAS is good at. Heads are split into chunks when p
 optimiser state would exceed ``HeadConfig.memory_budget_mb``; each chunk replays the same seeded batches.
 Evaluation runs over row blocks small enough to keep the (rows, heads, outputs) logits within that budget.
 The features of all three splits are held on the device as float32 (n x D), so pass only the members
-that some head uses.
+that some head uses. When even those do not fit, ``train_heads_in_feature_groups`` splits the heads into
+groups whose members' features fit a feature budget and loads only a group's members for it; as with
+chunks, a head's result does not depend on its group (up to the float rounding noted below).
 
 Determinism: on CPU the same inputs, config and thread count give the same numbers. On CUDA, ``index_add_``
 sums with atomics, so the last bits can differ from run to run. A head's results agree with training it alone
@@ -77,7 +79,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -343,6 +345,94 @@ def train_heads(
     return results  # type: ignore[return-value]
 
 
+# ------------------------------------------------------------------------------------------ feature groups
+
+# Of a job's memory, what one group's features may take. Measured on CPU, a group's peak was about 2.1x its
+# features (them, their standardised copy, a finiteness mask) plus 0.8 GB of torch and the task's data.
+FEATURE_SHARE = 0.35
+
+
+def feature_groups(head_members: Sequence[Sequence[int]], member_bytes: Sequence[float],
+                   budget_bytes: float) -> list[list[int]]:
+    """Groups of heads (indices into ``head_members``) whose members' features together fit ``budget_bytes``.
+
+    Every head is in exactly one group. Greedy: a group starts from the largest remaining head and takes, one by
+    one, the head that adds the fewest bytes of members not yet loaded while the group fits. A head whose
+    members are all loaded already costs nothing and always joins, so a group exceeds the budget only when its
+    first head does alone, and then holds just the heads on that head's members. Ties go to the lower head
+    index, so the grouping is deterministic.
+    """
+    head_bytes = [sum(member_bytes[m] for m in set(members)) for members in head_members]
+    remaining = list(range(len(head_members)))
+    groups = []
+    while remaining:
+        first = max(remaining, key=lambda h: head_bytes[h])
+        remaining.remove(first)
+        group, loaded, used = [first], set(head_members[first]), head_bytes[first]
+        while remaining:
+            extra = {h: sum(member_bytes[m] for m in set(head_members[h]) - loaded) for h in remaining}
+            fitting = [h for h in remaining if used + extra[h] <= budget_bytes or not extra[h]]
+            if not fitting:
+                break
+            best = min(fitting, key=lambda h: extra[h])
+            remaining.remove(best)
+            group.append(best)
+            loaded |= set(head_members[best])
+            used += extra[best]
+        groups.append(sorted(group))
+    return groups
+
+
+def train_heads_in_feature_groups(
+    load_members: Callable[[list[int]], tuple[Split, Split, Split]],
+    block_widths: Sequence[int],
+    n_items: int,
+    heads: Sequence[Sequence[int]],
+    feature_budget_mb: float | None,
+    label: str,
+    metric: Callable = accuracy,
+    config: HeadConfig = HeadConfig(),
+    n_classes: int | None = None,
+    metric_input: str = "flat",
+    member_names: Sequence[str] | None = None,
+) -> list[HeadResult]:
+    """``train_heads`` with at most ``feature_budget_mb`` of features loaded at a time (None: no limit).
+
+    ``load_members(members)`` returns the (train, dev, test) splits with only those members' blocks, in the
+    given (increasing) order; its splits hold ``n_items`` rows in all, so member m's features take
+    ``n_items x block_widths[m]`` float32s. Heads are grouped by ``feature_groups`` and each group trains on
+    its own members only; results come back in the order of ``heads``, with ``head`` and ``members`` as given.
+    ``label`` (e.g. the task) names the job in log lines. A head that alone exceeds the budget still trains,
+    with the heads on its members, after a warning.
+    """
+    widths = [int(w) for w in block_widths]
+    names = list(member_names) if member_names is not None else [f"member {i}" for i in range(len(widths))]
+    head_members = _check_heads(heads, len(widths))
+    member_bytes = [4 * n_items * w for w in widths]
+    budget_bytes = math.inf if feature_budget_mb is None else feature_budget_mb * 2**20
+    groups = feature_groups(head_members, member_bytes, budget_bytes)
+    results: list[HeadResult | None] = [None] * len(head_members)
+    for number, group in enumerate(groups, 1):
+        members = sorted({m for h in group for m in head_members[h]})
+        size_mb = sum(member_bytes[m] for m in members) / 2**20
+        if size_mb * 2**20 > budget_bytes:
+            widest = max(group, key=lambda h: len(head_members[h]))  # the head whose members these are
+            log.warning("heads: %s: head %d (%s) alone needs %.1f MB of features, over the feature budget of "
+                        "%.1f MB; training it anyway", label, widest, "+".join(names[m] for m in members),
+                        size_mb, feature_budget_mb)
+        log.info("heads: %s: feature group %d/%d, %d heads on %d members (%.1f MB): %s", label, number,
+                 len(groups), len(group), len(members), size_mb, ", ".join(names[m] for m in members))
+        local = {m: i for i, m in enumerate(members)}
+        # The loaded splits go straight in: no name here keeps a group's features alive into the next group.
+        trained = train_heads(*load_members(members), [widths[m] for m in members],
+                              [[local[m] for m in head_members[h]] for h in group], metric=metric, config=config,
+                              n_classes=n_classes, metric_input=metric_input,
+                              member_names=[names[m] for m in members])
+        for h, result in zip(group, trained):
+            results[h] = replace(result, head=h, members=head_members[h])
+    return results  # type: ignore[return-value]
+
+
 def _check_heads(heads, n_members: int) -> list[tuple[int, ...]]:
     out = []
     for h, members in enumerate(heads):
@@ -418,10 +508,15 @@ def _standardisation(x_train, widths, offsets, mode):
         return np.zeros(d, np.float32), np.ones(d, np.float32)
     total = np.zeros(d)
     total_sq = np.zeros(d)
-    for start in range(0, n, 65536):
-        block = np.asarray(x_train[start:start + 65536], dtype=np.float64)
-        total += block.sum(0)
-        total_sq += (block * block).sum(0)
+    # Blocks of at most 65536 rows and 256 of one member's columns: the float64 copies stay small however wide
+    # the features, and a member's columns are summed in the same blocks whichever members are beside it.
+    for m, w in enumerate(widths):
+        for first in range(offsets[m], offsets[m] + w, 256):
+            cols = slice(first, min(first + 256, offsets[m] + w))
+            for start in range(0, n, 65536):
+                block = np.asarray(x_train[start:start + 65536, cols], dtype=np.float64)
+                total[cols] += block.sum(0)
+                total_sq[cols] += (block * block).sum(0)
     mean = total / n
     var = np.maximum(total_sq / n - mean * mean, 0.0)
     if mode == "column":
@@ -437,7 +532,8 @@ def _standardisation(x_train, widths, offsets, mode):
 
 
 def _prepare(name, split: Split, mean, scale, config, device, names, offsets) -> _Prepared:
-    x = (np.asarray(split.features, dtype=np.float32) - mean) / scale
+    x = np.asarray(split.features, dtype=np.float32) - mean
+    x /= scale  # in place: one copy of the features, not two
     if not np.isfinite(x).all():
         col = int(np.flatnonzero(~np.isfinite(x).all(0))[0])
         member = int(np.searchsorted(offsets, col, side="right") - 1)

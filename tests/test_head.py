@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sklearn.datasets import load_digits
@@ -12,9 +15,11 @@ from taskspace.head import (
     HeadConfig,
     Split,
     accuracy,
+    feature_groups,
     pearson,
     stratified_holdout,
     train_heads,
+    train_heads_in_feature_groups,
 )
 
 WIDTH = 8  # columns per member
@@ -255,3 +260,95 @@ def test_row_count_mismatch_is_a_taskspace_error(digits):
     short = Split(digits["train"].features[:-1], digits["train"].labels)
     with pytest.raises(TaskspaceError, match="train has 149 feature rows for 150 labels"):
         train_heads(short, digits["dev"], digits["test"], digits["widths"], [(0,)], config=CONFIG)
+
+
+# ------------------------------------------------------------------------------------------ feature groups
+
+
+def test_feature_groups_cover_every_head_once_within_budget():
+    rng = np.random.default_rng(0)
+    for trial in range(50):
+        n_members = int(rng.integers(1, 12))
+        member_bytes = rng.integers(1, 100, size=n_members).tolist()
+        heads = [tuple(rng.choice(n_members, size=int(rng.integers(1, min(5, n_members) + 1)), replace=False))
+                 for _ in range(int(rng.integers(1, 40)))]
+        for budget in (0, 50, 150, 400, float("inf")):
+            groups = feature_groups(heads, member_bytes, budget)
+            assert sorted(h for group in groups for h in group) == list(range(len(heads)))
+            for group in groups:
+                members = {m for h in group for m in heads[h]}
+                # over the budget only on the members of one head that alone exceeds it
+                assert sum(member_bytes[m] for m in members) <= budget or any(set(heads[h]) == members for h in group)
+            if budget == float("inf"):
+                assert len(groups) == 1
+    # Heads whose members are loaded already join for free, even a group over the budget.
+    assert feature_groups([(0, 1), (2,), (1,), (0,)], [10, 10, 10], 20) == [[0, 2, 3], [1]]
+    assert feature_groups([(0, 1), (2,), (1,), (0,)], [10, 10, 10], 5) == [[0, 2, 3], [1]]
+
+
+def test_heads_in_feature_groups_equal_one_call(digits, caplog):
+    widths = digits["widths"]
+    offsets = np.cumsum([0] + widths)
+
+    def load_members(members):
+        columns = np.concatenate([np.arange(offsets[m], offsets[m + 1]) for m in members])
+        return tuple(Split(digits[name].features[:, columns], digits[name].labels) for name in ("train", "dev", "test"))
+
+    n_items = sum(len(digits[name].labels) for name in ("train", "dev", "test"))
+    heads = HEADS[:-1]  # at most 4 members a head
+    one_call = _run(digits, heads=heads, member_names=[f"m{i}" for i in range(6)])
+    member_mb = 4 * n_items * WIDTH / 2**20
+    with caplog.at_level("INFO", logger="taskspace.head"):
+        grouped = train_heads_in_feature_groups(load_members, widths, n_items, heads, 2.5 * member_mb, "digits",
+                                                config=CONFIG, member_names=[f"m{i}" for i in range(6)])
+    for a, b in zip(one_call, grouped):
+        assert (a.head, a.members, a.width) == (b.head, b.members, b.width)
+        # Loading fewer members is exact; heads that share a matrix product with other heads round differently.
+        np.testing.assert_allclose(a.train_loss_curve, b.train_loss_curve, rtol=1e-6)
+        np.testing.assert_array_equal(a.dev_curve, b.dev_curve)
+        np.testing.assert_array_equal(a.test_curve, b.test_curve)
+    lines = [r.getMessage() for r in caplog.records if "feature group" in r.getMessage()]
+    # The four-member head exceeds 2.5 members' worth of features: it trains anyway, with the heads on its members.
+    assert lines == ["heads: digits: feature group 1/3, 5 heads on 4 members (0.1 MB): m0, m1, m2, m3",
+                     "heads: digits: feature group 2/3, 1 heads on 2 members (0.1 MB): m2, m5",
+                     "heads: digits: feature group 3/3, 2 heads on 2 members (0.1 MB): m4, m5"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "head 6 (m0+m1+m2+m3) alone needs" in warnings[0]
+
+
+def test_vision_heads_in_feature_groups_give_the_same_table(tmp_path):
+    """evaluate_task and peek_ranking on real agent feature files: a budget that splits the heads changes nothing."""
+    from taskspace.vision.agents import default_train_config, train_split_agent
+    from taskspace.vision.data import load_digits
+    from taskspace.vision.evaluate import evaluate_task, peek_ranking
+    from taskspace.vision.extract import extract_agent_features
+    from taskspace.vision.split import SplitConfig, make_split
+
+    images = load_digits(seed=0)
+    split = make_split(images, SplitConfig(probe_per_class=2, admin_train_per_class=6, admin_test_per_class=8,
+                                           tasks=2, task_classes=3, agents=5, agent_classes=3,
+                                           agent_train_per_class=10, seed=1))
+    paths = []
+    for agent in split.agent_names:
+        trained = train_split_agent(images, split, agent, default_train_config("digits", epochs=1, milestones=(),
+                                                                             width=8), device="cpu")
+        paths.append(tmp_path / f"{agent}.h5")
+        extract_agent_features(trained, images, split, paths[-1])
+    agents = split.agent_names
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in range(3):
+        order = list(rng.permutation(agents)[:3])
+        rows += [dict(method="random", seed=seed, k=k, rank=r + 1, member=m)
+                 for k in range(1, 4) for r, m in enumerate(order[:k])]
+    selection = pd.DataFrame(rows)
+    task = split.task_names[0]
+    config = HeadConfig(epochs=4, batch_size=8, lr=1e-2, device="cpu")
+    whole = evaluate_task(paths, agents, split, task, selection, config, val_per_class=2, seed=0)
+    grouped = evaluate_task(paths, agents, split, task, selection, config, val_per_class=2, seed=0,
+                            feature_budget_mb=1e-6)
+    pd.testing.assert_frame_equal(grouped, whole, check_exact=True)
+    pd.testing.assert_frame_equal(
+        peek_ranking(paths, agents, split, task, config, val_per_class=2, seed=0, feature_budget_mb=1e-6),
+        peek_ranking(paths, agents, split, task, config, val_per_class=2, seed=0), check_exact=True)
+

@@ -4,22 +4,39 @@ For every task, all (method, seed, k) heads of the selection table are trained t
 with the paper's settings by default (Adam 1e-3, 40 epochs, batches of 64 sentences); the test metric at
 the best dev epoch is the result, and the best test metric over epochs is kept apart as the paper's
 protocol. Words that some member lost to its maximum length are left out for every member.
+
+Memory: with a feature budget, heads are trained in groups whose members' word features fit it, and only a
+group's members are read from their feature files (the paper's 34 members side by side would take 33-132 GB).
+The words are fixed over the whole table first, so a head's result does not depend on its group (up to the
+float rounding of heads trained side by side, see taskspace.head).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from ..errors import TaskspaceError
-from ..features import FeatureFile, common_items
-from ..head import HeadConfig, Split, train_heads
+from ..features import FeatureFile, aligned_blocks, common_items
+from ..head import HeadConfig, Split, train_heads_in_feature_groups
 from ..selection import subsets
 from .tasks import REGRESSION, TaskSpec, TokenSplit, is_annotated
 
 SPLITS = ("train", "dev", "test")
 METRIC_COLUMNS = ["task", "method", "seed", "k", "members", "metric", "dev", "test", "test_paper_protocol",
                   "best_epoch", "epochs", "steps"]
+READ_BLOCK_BYTES = 64 * 2**20  # of one member's vectors read from its file at a time
+
+
+@dataclass
+class _Words:
+    """The annotated words of one split that every member kept: each file's rows of them, labels, sentence ids."""
+
+    rows: list[np.ndarray]  # one array per feature file
+    labels: np.ndarray
+    sentence_ids: np.ndarray
 
 
 def _vocabulary(splits: dict[str, TokenSplit]) -> list[str]:
@@ -28,49 +45,66 @@ def _vocabulary(splits: dict[str, TokenSplit]) -> list[str]:
                    if is_annotated(label)})
 
 
-def _split_arrays(paths, set_name: str, tokens: TokenSplit, classes, ignore_index: int):
-    """Features of all members side by side, labels and sentence ids for the words every member kept."""
+def _aligned_words(paths, set_name: str, tokens: TokenSplit, classes) -> _Words:
+    """The words every member kept (over all files) that carry a label; unannotated words are never read."""
     files = [FeatureFile(path) for path in paths]
     try:
         rows = common_items(files, set_name)
         keys = files[0].items(set_name)[rows[0]]
-        blocks = []
-        for f, file_rows in zip(files, rows):
-            order = np.argsort(file_rows)
-            block = np.empty((len(file_rows), f.width(set_name)), dtype=np.float32)
-            if len(file_rows):
-                block[order] = f.vectors(set_name)[np.sort(file_rows)]
-            blocks.append(block)
     finally:
         for f in files:
             f.close()
-    labels = []
-    for sentence, word in keys:
-        label = tokens.labels[sentence][word]
-        if classes is None:
-            labels.append(float(label) if is_annotated(label) else np.nan)
-        else:
-            labels.append(classes[label] if is_annotated(label) else ignore_index)
-    dtype = np.float64 if classes is None else np.int64
-    return Split(np.concatenate(blocks, axis=1), np.asarray(labels, dtype=dtype), keys[:, 0].copy())
+    labels = [tokens.labels[sentence][word] for sentence, word in keys]
+    annotated = np.array([is_annotated(label) for label in labels], dtype=bool)
+    if classes is None:
+        values = np.array([float(label) for label, keep in zip(labels, annotated) if keep], dtype=np.float64)
+    else:
+        values = np.array([classes[label] for label, keep in zip(labels, annotated) if keep], dtype=np.int64)
+    return _Words([file_rows[annotated] for file_rows in rows], values, keys[annotated, 0].copy())
+
+
+def _read_member(path, set_name: str, rows: np.ndarray, out: np.ndarray) -> None:
+    """Fill ``out`` (len(rows) x width) with the member's vectors of ``rows``, in contiguous row ranges."""
+    with FeatureFile(path) as f:
+        block_items = max(1, READ_BLOCK_BYTES // (4 * f.width(set_name)))
+        start = 0
+        for (block,) in aligned_blocks([f], set_name, [rows], block_items):
+            out[start:start + len(block)] = block
+            start += len(block)
 
 
 def probe_task(feature_paths, members: list[str], task: str, spec: TaskSpec, splits: dict[str, TokenSplit],
-               selection: pd.DataFrame, heads: HeadConfig) -> pd.DataFrame:
-    """Train every head of the selection table on one task; one metrics row per head."""
+               selection: pd.DataFrame, heads: HeadConfig, feature_budget_mb: float | None = None) -> pd.DataFrame:
+    """Train every head of the selection table on one task; one metrics row per head.
+
+    At most ``feature_budget_mb`` of word features are loaded at a time (None: the members of every head at
+    once); see taskspace.head.train_heads_in_feature_groups.
+    """
     regression = spec.kind == REGRESSION
     if heads.kind != spec.kind:
         heads = HeadConfig(**{**heads.__dict__, "kind": spec.kind})
     vocabulary = None if regression else _vocabulary(splits)
     classes = None if regression else {label: i for i, label in enumerate(vocabulary)}
-    arrays = {name: _split_arrays(feature_paths, name, splits[name], classes, heads.ignore_index) for name in SPLITS}
-    for name, split in arrays.items():
-        if not len(split.labels):
-            raise TaskspaceError(f"task {task}: no {name} words left after aligning the members' features")
+    words = {name: _aligned_words(feature_paths, name, splits[name], classes) for name in SPLITS}
+    for name, split_words in words.items():
+        if not len(split_words.labels):
+            raise TaskspaceError(f"task {task}: no annotated {name} words left after aligning the members' features")
     widths = []
     for path in feature_paths:
         with FeatureFile(path) as f:
             widths.append(f.width("train"))
+
+    def load_members(chosen: list[int]) -> tuple[Split, ...]:
+        loaded = []
+        for name in SPLITS:
+            split_words = words[name]
+            features = np.empty((len(split_words.labels), sum(widths[m] for m in chosen)), dtype=np.float32)
+            offset = 0
+            for m in chosen:
+                _read_member(feature_paths[m], name, split_words.rows[m], features[:, offset:offset + widths[m]])
+                offset += widths[m]
+            loaded.append(Split(features, split_words.labels, split_words.sentence_ids))
+        return tuple(loaded)
 
     def metric(gold_sentences, pred_sentences):
         if regression:
@@ -80,10 +114,12 @@ def probe_task(feature_paths, members: list[str], task: str, spec: TaskSpec, spl
 
     index = {name: i for i, name in enumerate(members)}
     keys, member_lists = zip(*subsets(selection).items())
-    results = train_heads(arrays["train"], arrays["dev"], arrays["test"], widths,
-                          [[index[m] for m in ms] for ms in member_lists], metric=metric, config=heads,
-                          n_classes=None if regression else len(vocabulary), metric_input="sentences",
-                          member_names=members)
+    results = train_heads_in_feature_groups(
+        load_members, widths, sum(len(w.labels) for w in words.values()),
+        [[index[m] for m in ms] for ms in member_lists], feature_budget_mb, f"task {task}", metric=metric,
+        config=heads, n_classes=None if regression else len(vocabulary), metric_input="sentences",
+        member_names=members,
+    )
     rows = [dict(task=task, method=method, seed=round_, k=k, members="+".join(ms), metric=spec.metric_name,
                  dev=r.dev, test=r.test, test_paper_protocol=r.test_paper_protocol, best_epoch=r.best_epoch,
                  epochs=r.epochs, steps=r.steps)
