@@ -125,8 +125,6 @@ rule lm_probes:
         "logs/lm/probes/{task}.log",
     benchmark:
         "results/benchmarks/lm/probes/{task}.tsv"
-    group:
-        "evaluation"
     conda:
         "../envs/taskspace.yaml"
     threads: 1
@@ -146,7 +144,7 @@ rule lm_probes:
                 / 2**20
             ),
         ),
-        # a packed group job runs its members one after another: cover the profile's 8 members
+        # one task's heads: hours and tens of GB at paper scale, so never packed with other jobs
         runtime=8 * 60,
     params:
         format=lambda wildcards: LM_TASKS[wildcards.task]["format"],

@@ -1,7 +1,7 @@
 """The peek ranking: agents ordered by single-agent head accuracy on one admin task."""
 
 from taskspace.atomic import write_table
-from taskspace.head import HeadConfig
+from taskspace.head import FEATURE_SHARE, HeadConfig
 from taskspace.scripting import run
 from taskspace.vision.evaluate import peek_ranking
 from taskspace.vision.split import load_split
@@ -13,7 +13,8 @@ def main(snakemake):
     heads = HeadConfig.from_mapping({"seed": snakemake.params.seed, "device": snakemake.params.device,
                                      **options["heads"]})
     table = peek_ranking(snakemake.input.features, snakemake.params.agents, split, split.task_names[options["peek_task"]],
-                         heads, options["val_per_class"], snakemake.params.seed)
+                         heads, options["val_per_class"], snakemake.params.seed,
+                         feature_budget_mb=FEATURE_SHARE * snakemake.resources.mem_mb)
     write_table(table, snakemake.output.ranking)
 
 

@@ -9,7 +9,7 @@ check that
 - every non-local job of the DAG ran to completion inside a Slurm job, exactly once, and the heavy rules
   never ran in the Snakemake process (nor the cheap `localrule`s in Slurm);
 - the GPU rules, and only they, were submitted with `--gpus=1`, and Slurm gave those jobs a GPU;
-- the `evaluation` group (1 LM probe job, 2 vision head jobs) went out as ONE submission;
+- the `evaluation` group (2 vision head jobs) went out as ONE submission, the LM probe job alone;
 - SIGINT cancelled the run's Slurm jobs, SIGKILL left them (and the lock), the recovery cleared both, and
   no finished job was redone after an interruption;
 - the results (tables, selection, kappa, features, agents, figures) equal those of an uninterrupted local
@@ -68,8 +68,8 @@ REMOTE_RULES = {
     "lm_build_member", "lm_features", "lm_convergence", "lm_probes", "kappa",
     "vision_agent", "vision_features", "vision_peek", "vision_heads",
 }
-# The `evaluation` group in this config: 1 LM task + 2 vision tasks -> one packed submission.
-EVALUATION = ["lm_probes", "vision_heads", "vision_heads"]
+# The `evaluation` group in this config: 2 vision tasks -> one packed submission.
+EVALUATION = ["vision_heads", "vision_heads"]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -557,7 +557,7 @@ def test_evaluation_group_went_out_as_one_submission(slurm_run):
     evaluation_calls = [c for a in attempts for c in a.calls if set(c["rules"]) & set(EVALUATION)]
     assert evaluation_calls, "no evaluation job was submitted"
     assert all(sorted(call["rules"]) == EVALUATION for call in evaluation_calls), evaluation_calls
-    # the group job that finished ran all three in one Slurm job
+    # the group job that finished ran both in one Slurm job
     groups = [group for attempt in attempts for group in attempt.groups]
     assert all(job.group == "evaluation" for group in groups for job in group)
     finished = [sorted(job.rule for job in group) for group in groups if all(job.finished for job in group)]
