@@ -20,20 +20,23 @@ from taskspace.lm.extract import ExtractStats, expected_provenance, extract_feat
 torch.set_num_threads(1)
 
 MEMBERS = ("bert", "gpt2", "roberta", "bart", "t5", "xlnet", "minilm")
+# Slow (Python) tokenizers, aligned word by word: fixtures of their own (tests/lm/test_extract_slow.py).
+SLOW_MEMBERS = ("bert_slow", "xlm")
 
 
 def _keys(items):
     return [tuple(int(x) for x in row) for row in items]
 
 
-@pytest.mark.parametrize("name", MEMBERS)
-def test_word_alignment_matches_a_per_word_reference(zoo, probe_sentences, reference_word_vectors, collect_windows, name):
+@pytest.mark.parametrize("name", MEMBERS + SLOW_MEMBERS)
+def test_word_alignment_matches_a_per_word_reference(request, zoo, probe_sentences, reference_word_vectors,
+                                                     collect_windows, name):
     """Batched, bucketed, vectorised pooling == one sentence at a time with a Python loop over words.
 
     A small token budget and window force many batches of mixed lengths; max_length 40 truncates the
     long sentences, so kept words next to cut ones are checked as well.
     """
-    member = dataclasses.replace(zoo[name], max_length=40)
+    member = dataclasses.replace(zoo[name] if name in zoo else request.getfixturevalue(name), max_length=40)
     for pooling in ("first", "last", "mean"):
         stats = ExtractStats()
         items, vectors = collect_windows(word_vectors(

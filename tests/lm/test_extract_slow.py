@@ -83,22 +83,6 @@ def test_slow_path_tokenises_as_the_tokenizer_does(request, probe_sentences, tok
         assert encoded.word_ids[encoded.offsets[i]:encoded.offsets[i + 1]].tolist() == expected, (name, i)
 
 
-@pytest.mark.parametrize("name", SLOW)
-def test_slow_word_alignment_matches_a_per_word_reference(request, probe_sentences, reference_word_vectors,
-                                                          collect_windows, name):
-    member = dataclasses.replace(request.getfixturevalue(name), max_length=40)
-    for pooling in ("first", "last", "mean"):
-        stats = ExtractStats()
-        items, vectors = collect_windows(word_vectors(
-            member, probe_sentences, pooling=pooling, batch_tokens=200, window_words=150, stats=stats, log_every=None,
-        ))
-        expected = reference_word_vectors(member, probe_sentences, pooling, max_length=40)
-        assert _keys(items) == sorted(expected), (name, pooling)
-        np.testing.assert_allclose(vectors, np.stack([expected[k] for k in _keys(items)]), atol=1e-5, rtol=0)
-        assert stats.n_words_kept + stats.n_words_dropped == stats.n_words == sum(map(len, probe_sentences))
-        assert stats.n_words_truncated > 0  # the 45- and 70-word sentences do not fit in 40 tokens
-
-
 def test_xlm_words_are_its_moses_and_bpe_words(xlm):
     """Each word is tokenised on its own, so its sub-words end where the word ends (BPE's "</w>").
 
