@@ -17,9 +17,10 @@ s, the squared row norms r of each member: ``R^T X`` (N x D) and ``R^T R`` (N x 
 to the shift, so the same pass serves both.
 
 G takes 8 D^2 bytes: 7.9 GB for the paper's 34 language models (D = 31,488), but 335 GB for its 100
-ResNet-50 agents (D = 204,800). Over a memory budget, the members are split into G groups small enough
-that two groups' G fits, and one pass per pair of groups fills the pairs' entries: each file is read
-G - 1 times instead of once (the page cache usually holds them), never once per pair of members.
+ResNet-50 agents (D = 204,800). Over a memory budget, the members are split into m groups small enough
+that the cross-product matrix of two groups fits, and one pass per pair of groups fills the pairs'
+entries: each file is read m - 1 times instead of once (the page cache usually holds them), never once
+per pair of members.
 """
 
 from __future__ import annotations
