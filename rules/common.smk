@@ -7,6 +7,7 @@ import re
 import taskspace
 from taskspace.config import DEMO_FORMATS, SPLITS, validate_config
 from taskspace.errors import TaskspaceError
+from taskspace.resources import FEATURE_SHARE
 from taskspace.vision.split import SplitConfig, agent_names, task_names
 
 try:
@@ -94,6 +95,15 @@ def lm_feature_inputs(wildcards):
     if "build" in LM_MEMBERS[wildcards.member]:
         inputs["folder"] = f"results/lm/members/{wildcards.member}"
     return inputs
+
+
+def lm_probes_mem_mb(wildcards, input):
+    """Heads train in groups whose members' features fit FEATURE_SHARE of mem_mb: ask for enough that the
+    widest head (at most the k_max largest feature files) fits on its own, and at least 8 GB.
+    """
+    sizes = sorted(map(os.path.getsize, input.features), reverse=True)
+    widest_head = sum(sizes[: LM["selection"]["k_max"]])
+    return max(8000, int(widest_head / FEATURE_SHARE / 2**20))
 
 
 def lm_member_entry(name):

@@ -130,20 +130,7 @@ rule lm_probes:
     threads: 1
     resources:
         **GPU,
-        # Heads train in groups whose members' features fit 35% of mem_mb (taskspace.head.FEATURE_SHARE):
-        # ask for enough that the widest head, at most the k_max largest feature files, fits on its own.
-        mem_mb=lambda wildcards, input: max(
-            8000,
-            int(
-                sum(
-                    sorted(map(os.path.getsize, input.features), reverse=True)[
-                        : LM["selection"]["k_max"]
-                    ]
-                )
-                / 0.35
-                / 2**20
-            ),
-        ),
+        mem_mb=lm_probes_mem_mb,
         # one task's heads: hours and tens of GB at paper scale, so never packed with other jobs
         runtime=8 * 60,
     params:

@@ -124,7 +124,7 @@ rule vision_heads:
     threads: 1
     resources:
         **GPU,
-        # heads train in groups whose agents' features fit 35% of it (taskspace.head.FEATURE_SHARE)
+        # heads train in groups whose agents' features fit 35% of it (taskspace.resources.FEATURE_SHARE)
         mem_mb=4000,
         # a packed group job runs its members one after another: cover the profile's 8 members
         runtime=8 * 30,

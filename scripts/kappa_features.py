@@ -5,9 +5,8 @@ import logging
 
 from taskspace.device import resolve_device
 from taskspace.kappa import kappa_from_feature_files, save_kappa
+from taskspace.resources import MATRIX_SHARE
 from taskspace.scripting import run
-
-MATRIX_SHARE = 0.6  # of the job's memory for the cross-product matrix; the rest holds blocks of features
 
 
 def main(snakemake):

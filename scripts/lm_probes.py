@@ -4,9 +4,10 @@ groups whose members' word features fit a share of the job's memory."""
 import pandas as pd
 
 from taskspace.atomic import write_table
-from taskspace.head import FEATURE_SHARE, HeadConfig
+from taskspace.head import HeadConfig
 from taskspace.lm.evaluate import probe_task
 from taskspace.lm.tasks import read_task, task_spec
+from taskspace.resources import FEATURE_SHARE
 from taskspace.scripting import run
 
 

@@ -4,7 +4,8 @@ whose agents' features fit a share of the job's memory."""
 import pandas as pd
 
 from taskspace.atomic import write_table
-from taskspace.head import FEATURE_SHARE, HeadConfig
+from taskspace.head import HeadConfig
+from taskspace.resources import FEATURE_SHARE
 from taskspace.scripting import run
 from taskspace.vision.evaluate import evaluate_task
 from taskspace.vision.split import load_split

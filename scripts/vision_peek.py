@@ -1,7 +1,8 @@
 """The peek ranking: agents ordered by single-agent head accuracy on one admin task."""
 
 from taskspace.atomic import write_table
-from taskspace.head import FEATURE_SHARE, HeadConfig
+from taskspace.head import HeadConfig
+from taskspace.resources import FEATURE_SHARE
 from taskspace.scripting import run
 from taskspace.vision.evaluate import peek_ranking
 from taskspace.vision.split import load_split

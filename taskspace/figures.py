@@ -39,6 +39,15 @@ def save(figure, paths) -> None:
     plt.close(figure)
 
 
+def _finish_k_axes(axes, ylabel: str, title: str, legend_columns: int) -> None:
+    """The house style of every figure against k: integer k axis, labels, legend below the plot."""
+    axes.set_xlabel("k, members picked")
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    axes.xaxis.get_major_locator().set_params(integer=True)
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=legend_columns, frameon=False)
+
+
 def mi_gain(selection: pd.DataFrame, title: str):
     """Cumulative MI of the MMI picks against k, with the random subsets' median and 5-95% band."""
     with plt.rc_context(STYLE):
@@ -52,11 +61,7 @@ def mi_gain(selection: pd.DataFrame, title: str):
                               label=f"random, 5-95% ({random.seed.nunique()} subsets per k)")
             axes.plot(spread.index, spread[0.5], color=COLORS["random"], ls="--", label="random, median")
         axes.plot(mmi.k, mmi.cumulative_mi, color=COLORS["mmi"], marker="o", ms=3, label="MMI (greedy)")
-        axes.set_xlabel("k, members picked")
-        axes.set_ylabel("MI(picked; rest), paper units")
-        axes.set_title(title)
-        axes.xaxis.get_major_locator().set_params(integer=True)
-        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+        _finish_k_axes(axes, "MI(picked; rest), paper units", title, legend_columns=2)
         return figure
 
 
@@ -104,12 +109,8 @@ def accuracy_vs_k(metrics: pd.DataFrame, title: str, column: str = "test_acc"):
             if len(line):
                 axes.plot(line.k, line[column], color=COLORS[method], marker=marker, ms=3,
                           label={"mmi": "MMI", "peek": "peek (oracle on task 0)"}[method])
-        axes.set_xlabel("k, members picked")
         what = column.replace("_acc", " accuracy").replace("_", " ")  # test_acc -> test accuracy
-        axes.set_ylabel(f"{what}, mean over {metrics.task.nunique()} tasks")
-        axes.set_title(title)
-        axes.xaxis.get_major_locator().set_params(integer=True)
-        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+        _finish_k_axes(axes, f"{what}, mean over {metrics.task.nunique()} tasks", title, legend_columns=2)
         return figure
 
 
@@ -128,11 +129,7 @@ def gain_over_random(metrics: pd.DataFrame, title: str, column: str = "test_acc"
             mean = gain.groupby("k")[column].mean()
             axes.plot(mean.index + offset, mean.values, color=COLORS[method], marker="o", ms=3,
                       label=f"{'MMI' if method == 'mmi' else 'peek'}: mean over tasks (dots: tasks)")
-        axes.set_xlabel("k, members picked")
-        axes.set_ylabel(f"{column.replace('_', ' ')} - random mean")
-        axes.set_title(title)
-        axes.xaxis.get_major_locator().set_params(integer=True)
-        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)
+        _finish_k_axes(axes, f"{column.replace('_', ' ')} - random mean", title, legend_columns=1)
         return figure
 
 
@@ -186,9 +183,5 @@ def lm_task(metrics: pd.DataFrame, task: str, title: str):
         for _, single in rows[rows.method == "single"].iterrows():
             axes.scatter([1], [single.test], marker=next(markers, "x"), s=28, color=COLORS["single"], zorder=3,
                          label=f"single: {single.members}")
-        axes.set_xlabel("k, members picked")
-        axes.set_ylabel(f"test {METRIC_LABELS.get(metric_name, metric_name)}")
-        axes.set_title(title)
-        axes.xaxis.get_major_locator().set_params(integer=True)
-        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+        _finish_k_axes(axes, f"test {METRIC_LABELS.get(metric_name, metric_name)}", title, legend_columns=2)
         return figure

@@ -347,11 +347,6 @@ def train_heads(
 
 # ------------------------------------------------------------------------------------------ feature groups
 
-# Of a job's memory, what one group's features may take. Measured on CPU, a group's peak was about 2.1x its
-# features (them, their standardised copy, a finiteness mask) plus 0.8 GB of torch and the task's data.
-FEATURE_SHARE = 0.35
-
-
 def feature_groups(head_members: Sequence[Sequence[int]], member_bytes: Sequence[float],
                    budget_bytes: float) -> list[list[int]]:
     """Groups of heads (indices into ``head_members``) whose members' features together fit ``budget_bytes``.

@@ -27,14 +27,7 @@ from taskspace.vision.data import load_digits, to_float_tensor
 from taskspace.vision.split import SplitConfig, make_split
 
 TINY = default_train_config("digits", epochs=1, milestones=(), width=8, batch_size=16, seed=3)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def few_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
