@@ -1,4 +1,4 @@
-"""Config loading and validation: the JSON schema in configs/schema.yaml plus checks a schema cannot express.
+"""Config loading and validation: the JSON schema in config_schema.yaml (package data) plus checks a schema cannot express.
 
 Errors are one line naming the key (``given.paper-lm.selection.k_max``) and what is allowed.
 """
@@ -14,9 +14,7 @@ import yaml
 
 from .errors import TaskspaceError
 
-REPO = Path(__file__).resolve().parents[1]
-SCHEMA = REPO / "configs" / "schema.yaml"
-REPO_CONFIGS = [REPO / "config.yaml"] + sorted(p for p in (REPO / "configs").glob("*.yaml") if p != SCHEMA)
+SCHEMA = Path(__file__).with_name("config_schema.yaml")
 
 
 def load_schema(path=SCHEMA) -> dict:

@@ -1,7 +1,8 @@
 import pytest
 import yaml
 
-from taskspace.config import REPO_CONFIGS, load_config, validate_config
+from conftest import REPO
+from taskspace.config import load_config, validate_config
 from taskspace.errors import TaskspaceError
 
 
@@ -36,6 +37,9 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path):
     path.write_text("seed: 0\ndevice: [cpu\n")
     with pytest.raises(TaskspaceError, match=r"c.yaml:\d+: not valid YAML"):
         load_config(path)
+
+
+REPO_CONFIGS = [REPO / "config.yaml", *sorted((REPO / "configs").glob("*.yaml"))]
 
 
 @pytest.mark.parametrize("path", REPO_CONFIGS, ids=lambda p: p.name)
