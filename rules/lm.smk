@@ -78,6 +78,7 @@ rule lm_features:
             lm_task_paths(wildcards.dataset) if wildcards.dataset in LM_TASKS else {}
         ),
         batch_tokens=LM["extraction"]["batch_tokens"] if LM else None,
+        precision=LM["extraction"]["precision"] if LM else "auto",
         device=config["device"],
         version=VERSION,
     script:

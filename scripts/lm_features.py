@@ -16,7 +16,7 @@ def main(snakemake):
     else:
         fmt = snakemake.params.format
         sets = {name: read_sentences(fmt, path) for name, path in snakemake.params.files.items()}
-    member = load_member(snakemake.params.entry, device=snakemake.params.device)
+    member = load_member(snakemake.params.entry, device=snakemake.params.device, precision=snakemake.params.precision)
     extract_features(member, sets, snakemake.output.features, batch_tokens=snakemake.params.batch_tokens)
 
 

@@ -5,16 +5,21 @@ The pipeline, per window of sentences (a bounded number of words, so memory stay
 1. tokenise the window once with the fast tokenizer (``is_split_into_words=True``) and keep each
    sub-word's word index (``word_ids()``) as one flat integer array; a slow (Python) tokenizer, which has
    no ``word_ids()`` (XLM's), tokenises word by word and the word indices are counted as it goes;
-2. sentences longer than the model's maximum are re-tokenised with truncation; a word whose sub-words are
-   not all kept is dropped (counted in ``n_words_dropped``), the words before it are kept;
+2. sentences longer than the member's maximum length are re-tokenised with truncation; a word whose
+   sub-words are not all kept is dropped (counted in ``n_words_dropped``), the words before it are kept.
+   A member without a maximum (no tokenizer limit, no position table: XLNet) is never cut, as in the
+   paper's ``LMs/data.py`` (see :mod:`taskspace.lm.members`);
 3. sort the window's sentences by length and cut batches by a token budget (padded batch size x length),
    so little compute goes to padding;
-4. one forward pass per batch under ``torch.inference_mode`` (half precision on CUDA);
+4. one forward pass per batch under ``torch.inference_mode``, in the member's precision
+   (``lm.extraction.precision``; ``auto``: half on CUDA, float32 on the CPU; the paper's is float32);
 5. pool sub-word vectors into word vectors (first, last or mean sub-word) with index arithmetic on the
    whole batch: no Python loop over words;
 6. restore (sentence, word) order and append to the feature file.
 
-Item keys are (sentence index, word index) with int64 entries, counted from 0 within each set.
+Item keys are (sentence index, word index) with int64 entries, counted from 0 within each set. The file
+records the precision the vectors were computed in (attribute ``precision``: float32, float16 or bfloat16;
+``precision_setting``: the config's value, e.g. auto) and ``max_length`` (0: no maximum, never cut).
 """
 
 from __future__ import annotations
@@ -113,11 +118,16 @@ def expected_provenance(entry, sets: Mapping[str, Sequence[Sequence[str]]]) -> d
 
 
 def provenance(member, sets: Mapping[str, Sequence[Sequence[str]]]) -> dict:
-    """The attributes a feature file records before extraction (counts are added when it finishes)."""
+    """The attributes a feature file records before extraction (counts are added when it finishes).
+
+    ``precision``: the dtype the vectors were computed in; ``precision_setting``: the config's value
+    (``auto`` resolves by device); ``max_length``: 0 when the member has no maximum (never cut).
+    """
     return {
         **expected_provenance(member.spec, sets), "commit": str(member.commit or ""),
         "layer_index": member.layer_index, "n_layers": member.n_layers, "stack": member.stack,
-        "max_length": member.max_length, "compute_dtype": str(member.dtype).replace("torch.", ""),
+        "max_length": member.max_length or 0, "precision": str(member.dtype).replace("torch.", ""),
+        "precision_setting": member.precision,
         **library_versions(),
     }
 
@@ -213,7 +223,7 @@ def word_vectors(
                 parts.append(vectors.float().cpu().numpy())
         if n_bad:
             dtype = str(member.dtype).replace("torch.", "")
-            hint = "; compute it in float32 or bfloat16 (load_member dtype=)" if dtype == "float16" else ""
+            hint = "; compute it in float32 or bfloat16 (lm.extraction.precision)" if dtype == "float16" else ""
             raise TaskspaceError(f"member {member.name}: {n_bad} feature values are NaN or Inf (computed in {dtype}){hint}")
         if keys:
             items = np.concatenate(keys)
@@ -298,7 +308,8 @@ def _tokenize_window(tokenizer, sentences, present, max_length: int):
         for j, i in enumerate(present):
             encodings[i] = batch.encodings[j]
     lengths = np.array([len(e.ids) if e is not None else 0 for e in encodings], dtype=np.int64)
-    long = np.flatnonzero(lengths > max_length)
+    # No maximum (None): nothing is cut, as the paper's tokenizer call left such members whole.
+    long = np.flatnonzero(lengths > max_length) if max_length is not None else np.zeros(0, np.int64)
     truncated = {}
     if len(long):
         # Only overlong sentences are tokenised twice; the tokenizer puts the specials where the family
@@ -330,7 +341,8 @@ def _tokenize_word_by_word(member, sentences, present):
     from the end (from the start for a tokenizer that truncates on the left), as a fast tokenizer's does.
     """
     tokenizer = member.tokenizer
-    room = max(0, member.max_length - tokenizer.num_special_tokens_to_add(pair=False))
+    specials = tokenizer.num_special_tokens_to_add(pair=False)
+    room = max(0, member.max_length - specials) if member.max_length is not None else None
     left = tokenizer.truncation_side == "left"
     sub_words = {}  # word -> its sub-word ids: words recur, and Python tokenizers are slow
     encodings = [None] * len(sentences)
@@ -344,7 +356,7 @@ def _tokenize_word_by_word(member, sentences, present):
             ids += pieces
             word_ids += [w] * len(pieces)
         encodings[i] = _with_specials(member, ids, word_ids)
-        if len(ids) > room:
+        if room is not None and len(ids) > room:
             kept = slice(len(ids) - room, None) if left else slice(0, room)
             truncated[i] = (encodings[i], _with_specials(member, ids[kept], word_ids[kept]))
             encodings[i] = truncated[i][1]

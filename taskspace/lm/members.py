@@ -21,6 +21,17 @@ paper: for BART (``model_type == "bart"``) the paper's code took ``last_hidden_s
 attends to the encoder), so ``stack: auto`` means ``decoder`` for BART. Set ``stack: encoder`` to use
 BART's encoder instead.
 
+Maximum length, as the paper's extraction (``LMs/data.py``: ``truncation=True``, i.e. the tokenizer's
+``model_max_length``): a member is cut at its tokenizer's limit, and at its position table's size when it
+has one (a model cannot read past it); a member with neither (XLNet, and T5 checkpoints whose tokenizer
+sets no limit) has no maximum and is never cut. Transformers marks "no limit" with a huge sentinel
+``model_max_length`` (``int(1e30)``), which counts as none.
+
+Precision (``lm.extraction.precision``): ``auto`` computes in float16 on CUDA (bfloat16 for the families
+that overflow in float16, T5's) and float32 on the CPU; ``float32`` is the paper's
+(``LMs/ckpt.py`` loads every model in the default float32); ``float16`` and ``bfloat16`` load the
+weights in that type on any device.
+
 Tokenisation follows what every word looks like in running text: byte-level BPE tokenizers (GPT-2,
 RoBERTa, BART) get ``add_prefix_space`` and SentencePiece-style ones prefix every word with "▁", so each
 word of a pre-split sentence is tokenised as if a space preceded it. Slow (Python) tokenizers, such as
@@ -39,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..device import resolve_device
+from ..device import resolve_device, resolve_precision
 from ..errors import TaskspaceError
 
 log = logging.getLogger(__name__)
@@ -55,8 +66,8 @@ POSITION_OFFSET_TWO = {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", 
                        "roberta-prelayernorm", "ibert", "luke", "mpnet"}
 # Families whose activations overflow in float16 (T5 was trained in bfloat16).
 NO_FLOAT16 = {"t5", "mt5", "umt5", "longt5", "switch_transformers"}
-# Used when neither the tokenizer nor the config bounds the length (relative positions: T5, XLNet).
-DEFAULT_MAX_LENGTH = 512
+# A tokenizer's model_max_length at or above this is transformers' "no limit" sentinel (int(1e30)).
+NO_LIMIT = 1_000_000
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 SAFE_WEIGHT_FILES = WEIGHT_FILES[:2]
 # Checkpoint weights a base model may lack without its features changing.
@@ -126,7 +137,7 @@ class LoadedMember:
     model_type: str
     device: str
     dtype: Any  # torch dtype of the computation
-    max_length: int
+    max_length: int | None  # None: no maximum, sentences are never cut
     n_layers: int
     layer_index: int
     width: int
@@ -135,6 +146,7 @@ class LoadedMember:
     # Whether left-padded batches get explicit position ids (see extract._to_device): the module takes
     # them and counts absolute positions from 0 (RoBERTa-like families derive them from the ids).
     takes_position_ids: bool = False
+    precision: str = "auto"  # the config's setting (lm.extraction.precision); ``dtype`` is what it resolved to
 
     @property
     def name(self) -> str:
@@ -160,12 +172,13 @@ class LoadedMember:
         return out.last_hidden_state if not want_all else out.hidden_states[self.layer_index]
 
 
-def load_member(entry, *, device: str = "auto", dtype: str = "auto") -> LoadedMember:
+def load_member(entry, *, device: str = "auto", precision: str = "auto") -> LoadedMember:
     """Load a member's tokenizer and model from its config entry (a mapping or a :class:`MemberSpec`).
 
-    ``device``: auto | cpu | cuda (see :func:`taskspace.device.resolve_device`). ``dtype``: auto (float16
-    on CUDA, bfloat16 for families that overflow in float16, float32 on CPU) or a torch dtype name.
-    Every failure is a one-line :class:`TaskspaceError` that names the member.
+    ``device``: auto | cpu | cuda (see :func:`taskspace.device.resolve_device`). ``precision`` (the
+    config's ``lm.extraction.precision``): auto (float16 on CUDA, bfloat16 for families that overflow in
+    float16, float32 on CPU), float32 (the paper's), float16 or bfloat16: the type of the weights and of
+    the computation. Every failure is a one-line :class:`TaskspaceError` that names the member.
     """
     import torch
     from transformers.utils import logging as hf_logging
@@ -178,7 +191,7 @@ def load_member(entry, *, device: str = "auto", dtype: str = "auto") -> LoadedMe
     try:
         config = _load_config(spec, local)
         tokenizer = _load_tokenizer(spec, local)
-        torch_dtype = _compute_dtype(spec, config, device, dtype)
+        torch_dtype = _compute_dtype(spec, config, device, precision)
         model = _load_model(spec, local, torch_dtype)
     finally:
         if bars:
@@ -209,6 +222,7 @@ def load_member(entry, *, device: str = "auto", dtype: str = "auto") -> LoadedMe
         input_names=tuple(n for n in ("input_ids", "attention_mask", "token_type_ids") if n in tokenizer.model_input_names),
         takes_position_ids=stack != "decoder" and model_type not in POSITION_OFFSET_TWO
         and "position_ids" in inspect.signature(module.forward).parameters,
+        precision=precision,
     )
     _probe(member)
     return member
@@ -342,21 +356,16 @@ def _prefix_every_word(node) -> bool:
     return changed
 
 
-def _compute_dtype(spec: MemberSpec, config, device: str, dtype: str):
+def _compute_dtype(spec: MemberSpec, config, device: str, precision: str):
+    """The torch dtype of a member's weights and computation (see the module docstring)."""
     import torch
 
-    if dtype != "auto":
-        try:
-            chosen = getattr(torch, dtype)
-            assert isinstance(chosen, torch.dtype)
-        except (AttributeError, AssertionError, TypeError):
-            raise TaskspaceError(f"member {spec.name}: dtype {dtype!r} is not a torch dtype name (float32, float16, bfloat16)") from None
-        return chosen
-    if device == "cpu":
-        return torch.float32  # half precision is slow and inexact on CPUs
-    if getattr(config, "model_type", "") in NO_FLOAT16 and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float16
+    half = "float16"
+    if device == "cuda" and getattr(config, "model_type", "") in NO_FLOAT16 and torch.cuda.is_bf16_supported():
+        half = "bfloat16"
+    # auto on the CPU: float32, as half precision is slow and inexact there.
+    name = resolve_precision(precision, device, half=half, where=f"member {spec.name}: lm.extraction.precision")
+    return getattr(torch, name)
 
 
 def _load_model(spec: MemberSpec, local: Path | None, torch_dtype):
@@ -391,13 +400,18 @@ def _load_model(spec: MemberSpec, local: Path | None, torch_dtype):
     return model
 
 
-def _max_length(spec: MemberSpec, tokenizer, config) -> int:
-    """The most tokens (specials included) the member reads in one sentence."""
+def _max_length(spec: MemberSpec, tokenizer, config) -> int | None:
+    """The most tokens (specials included) the member reads in one sentence; None: no maximum.
+
+    The entry's ``max_length``, else the tokenizer's ``model_max_length`` (what the paper's
+    ``truncation=True`` cut at, ``LMs/data.py``), capped by the position table when the model has one;
+    a member with neither limit (relative positions and no tokenizer limit: XLNet) is never cut.
+    """
     if spec.max_length is not None:
         return spec.max_length
     limits = []
     tokenizer_limit = getattr(tokenizer, "model_max_length", None)
-    if isinstance(tokenizer_limit, int) and 1 < tokenizer_limit < 1_000_000:
+    if isinstance(tokenizer_limit, int) and 1 < tokenizer_limit < NO_LIMIT:
         limits.append(tokenizer_limit)
     for key in ("max_position_embeddings", "n_positions"):
         value = getattr(config, key, None)
@@ -406,7 +420,7 @@ def _max_length(spec: MemberSpec, tokenizer, config) -> int:
                 value -= 2
             limits.append(value)
             break
-    return min(limits) if limits else DEFAULT_MAX_LENGTH
+    return min(limits) if limits else None
 
 
 def _probe(member: LoadedMember) -> None:
@@ -434,7 +448,8 @@ def _probe(member: LoadedMember) -> None:
     member.layer_index = spec.layer % n_states
     member.width = int(states[-1].shape[-1])
     log.info(
-        "member %s: %s (%s, %s) layer %d of %d, width %d, max %d tokens, %s on %s",
+        "member %s: %s (%s, %s) layer %d of %d, width %d, %s, %s on %s",
         spec.name, spec.source, member.model_type, member.stack, member.layer_index, member.n_layers, member.width,
-        member.max_length, str(member.dtype).replace("torch.", ""), member.device,
+        f"max {member.max_length} tokens" if member.max_length else "no maximum length (never cut)",
+        str(member.dtype).replace("torch.", ""), member.device,
     )

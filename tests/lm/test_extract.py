@@ -16,6 +16,7 @@ import torch
 from taskspace.errors import TaskspaceError
 from taskspace.features import FeatureFile, partial_path
 from taskspace.lm.extract import ExtractStats, expected_provenance, extract_features, text_hash, word_vectors
+from taskspace.lm.members import load_member
 
 torch.set_num_threads(1)
 
@@ -217,3 +218,54 @@ def test_killed_extraction_leaves_no_finished_file_and_reruns_cleanly(tmp_path, 
         np.testing.assert_array_equal(resumed.items("probe"), fresh.items("probe"))
         np.testing.assert_array_equal(resumed.vectors("probe")[()], fresh.vectors("probe")[()])
         assert resumed.provenance == fresh.provenance
+
+
+def test_float32_and_bfloat16_features_agree_on_cpu_and_the_file_records_the_precision(tiny_member_dir, minilm_dir,
+                                                                                        probe_sentences, tmp_path):
+    """lm.extraction.precision: bfloat16 weights and computation on the CPU give the float32 features
+    within bfloat16's rounding; each file records the type used and the setting."""
+    sets = {"probe": probe_sentences[:12]}
+    for name, source in (("tiny-t5", tiny_member_dir / "t5"), ("minilm", minilm_dir)):
+        files = {}
+        for precision in ("auto", "float32", "bfloat16"):
+            member = load_member({"name": name, "source": str(source)}, device="cpu", precision=precision)
+            files[precision] = tmp_path / f"{name}-{precision}.h5"
+            extract_features(member, sets, files[precision], log_every=None)
+        with FeatureFile(files["float32"]) as full, FeatureFile(files["bfloat16"]) as half, \
+                FeatureFile(files["auto"]) as auto:
+            assert (full.provenance["precision"], full.provenance["precision_setting"]) == ("float32", "float32")
+            assert (half.provenance["precision"], half.provenance["precision_setting"]) == ("bfloat16", "bfloat16")
+            assert (auto.provenance["precision"], auto.provenance["precision_setting"]) == ("float32", "auto")
+            np.testing.assert_array_equal(full.items("probe"), half.items("probe"))
+            x, y = full.vectors("probe")[()], half.vectors("probe")[()]
+            np.testing.assert_array_equal(x, auto.vectors("probe")[()])  # auto is float32 on the CPU
+        assert not np.array_equal(x, y)
+        cosine = (x * y).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(y, axis=1)
+        assert cosine.min() > 0.99, (name, cosine.min())
+        assert np.linalg.norm(x - y) / np.linalg.norm(x) < 0.05, name
+
+
+def test_a_member_without_a_maximum_length_is_never_cut(tiny_member_dir, reference_word_vectors, collect_windows,
+                                                        tmp_path):
+    """As the paper's truncation=True with no tokenizer limit (XLNet): a sentence past 128 tokens stays whole."""
+    import json
+    import shutil
+
+    folder = shutil.copytree(tiny_member_dir / "xlnet", tmp_path / "xlnet")
+    settings = json.loads((folder / "tokenizer_config.json").read_text())
+    settings.pop("model_max_length", None)
+    (folder / "tokenizer_config.json").write_text(json.dumps(settings))
+    member = load_member({"name": "tiny-xlnet", "source": str(folder)})
+    assert member.max_length is None
+    long = ("Hundreds of people have been forced to vacate their homes in the Southern Highlands of New South "
+            "Wales as strong winds today pushed a huge bushfire towards the town").split() * 8
+    assert len(member.tokenizer([long], is_split_into_words=True).input_ids[0]) > 128  # the table-less limit
+    stats = ExtractStats()
+    items, vectors = collect_windows(word_vectors(member, [long, ["A", "short", "one"]], stats=stats, log_every=None))
+    assert _keys(items) == [(0, w) for w in range(len(long))] + [(1, 0), (1, 1), (1, 2)]
+    assert stats.n_words_truncated == stats.n_words_dropped == 0
+    expected = reference_word_vectors(member, [long, ["A", "short", "one"]], "last")
+    np.testing.assert_allclose(vectors, np.stack([expected[k] for k in _keys(items)]), atol=1e-5)
+    extract_features(member, {"probe": [long]}, tmp_path / "x.h5", log_every=None)
+    with FeatureFile(tmp_path / "x.h5") as features:
+        assert features.provenance["max_length"] == 0 and features.provenance["n_words_truncated"] == 0

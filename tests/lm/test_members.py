@@ -269,3 +269,47 @@ def test_weights_that_do_not_fit_the_model(tmp_path, tiny_member_dir):
     save_file({k: v for k, v in weights.items() if "layer.1." not in k}, folder / "model.safetensors")
     with pytest.raises(TaskspaceError, match="member partial: .* lacks \\d+ weights of its model"):
         load_member({"name": "partial", "source": str(folder)})
+
+
+def _without_tokenizer_limit(source, folder):
+    """A copy of a member whose tokenizer sets no model_max_length (as XLNet's hub checkpoints)."""
+    shutil.copytree(source, folder)
+    path = folder / "tokenizer_config.json"
+    settings = json.loads(path.read_text())
+    settings.pop("model_max_length", None)
+    path.write_text(json.dumps(settings))
+    return folder
+
+
+@pytest.mark.parametrize("family, expected", [("xlnet", None), ("t5", None), ("gpt2", 128), ("roberta", 128)])
+def test_without_a_tokenizer_limit_only_a_position_table_bounds_the_length(tmp_path, tiny_member_dir, family,
+                                                                          expected):
+    """The paper's truncation=True cut at the tokenizer's model_max_length (LMs/data.py); with none
+    (transformers' huge sentinel), relative-position members are never cut, absolute ones stop at their table."""
+    folder = _without_tokenizer_limit(tiny_member_dir / family, tmp_path / family)
+    member = load_member({"name": family, "source": str(folder)})
+    assert member.tokenizer.model_max_length > 10**6
+    assert member.max_length == expected
+    assert load_member({"name": family, "source": str(folder), "max_length": 64}).max_length == 64
+
+
+@pytest.mark.parametrize("precision, dtype", [("auto", torch.float32), ("float32", torch.float32),
+                                              ("bfloat16", torch.bfloat16), ("float16", torch.float16)])
+def test_precision_sets_the_weights_and_computation_type(tiny_member_dir, precision, dtype):
+    member = load_member({"name": "b", "source": str(tiny_member_dir / "bert")}, device="cpu", precision=precision)
+    assert member.dtype == dtype and member.precision == precision
+    assert all(p.dtype == dtype for p in member.module.parameters())
+
+
+def test_invalid_precision_names_the_key(tiny_member_dir):
+    from taskspace.config import validate_config
+
+    with pytest.raises(TaskspaceError, match=r"^member b: lm\.extraction\.precision: 'half' is not one of auto, "
+                                             r"float32, float16, bfloat16$"):
+        load_member({"name": "b", "source": str(tiny_member_dir / "bert")}, device="cpu", precision="half")
+    config = {"lm": {"members": [{"name": "a", "build": "bert"}, {"name": "b", "build": "gpt2"}],
+                     "probe": {"text": "demo"}, "selection": {"k_max": 2}, "extraction": {"precision": "half"}}}
+    with pytest.raises(TaskspaceError) as error:
+        validate_config(config)
+    assert str(error.value) == "lm.extraction.precision: 'half' is not one of auto, float32, float16, bfloat16"
+    assert validate_config({**config, "lm": {**config["lm"], "extraction": {}}})["lm"]["extraction"]["precision"] == "auto"
