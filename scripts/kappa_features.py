@@ -1,5 +1,6 @@
 """kappa of a space from its members' probe features: one pass over the feature files, or one per pair of
-member groups when the cross-product matrix would not fit the job's memory."""
+member groups when the cross-product matrix would not fit the job's memory. The log and the kappa file
+count, per member, the probe items it lacks (kappa leaves each of them out for all members)."""
 
 import logging
 
@@ -14,9 +15,11 @@ def main(snakemake):
                                       debiased=snakemake.params.debiased,
                                       device=resolve_device(snakemake.params.device),
                                       memory_budget_mb=MATRIX_SHARE * snakemake.resources.mem_mb)
+    lacking = [f"{m} {int(n)}" for m, n in zip(result.members, result.dropped) if n]
     logging.getLogger("taskspace.kappa").info(
-        "kappa of %d members over %d probe items; items dropped per member: %s",
-        len(result.members), result.n_items, result.meta["items_dropped"] or "none")
+        "kappa of %d members over %d probe items; %d items left out because some member lacks them; "
+        "items each member lacks: %s", len(result.members), result.n_items, result.n_items_dropped,
+        ", ".join(lacking) + " (the others none)" if lacking else "none")
     save_kappa(result, snakemake.output.kappa)
 
 

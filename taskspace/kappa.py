@@ -38,11 +38,20 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class KappaResult:
+    """kappa with its members in row order and the probe items it used.
+
+    ``dropped[i]``: how many probe items member i lacks (of the items some member has), each of them left
+    out of kappa for all members; ``n_items_dropped``: how many items that left out in all (None for a
+    bare matrix, or a kappa file written before these were recorded).
+    """
+
     kappa: np.ndarray
     members: list[str]
     n_items: int
     debiased: bool = False
     meta: dict = field(default_factory=dict)
+    dropped: np.ndarray | None = None
+    n_items_dropped: int | None = None
 
 
 PANEL_COLUMNS = 2048
@@ -237,11 +246,34 @@ def linear_cka(features, debiased: bool = False, block_items: int = 4096) -> np.
     return accumulator.kappa()
 
 
+def items_lacking(files, set_name: str = "probe") -> tuple[np.ndarray, int]:
+    """How many items each feature file lacks of the items some file has, and how many items that is.
+
+    Items every member lacks (e.g. words no tokenizer keeps) are not counted: kappa never had them.
+    """
+    keys = _item_codes([f.items(set_name) for f in files])
+    union = keys[0]
+    for k in keys[1:]:
+        union = np.union1d(union, k)
+    return np.array([len(union) - len(np.unique(k)) for k in keys], dtype=np.int64), len(union)
+
+
+def _item_codes(items: list[np.ndarray]) -> list[np.ndarray]:
+    """One sortable int64 (or void) code per item key row, the same code for the same key in every array."""
+    from .features import _row_keys
+
+    if all(i.ndim == 2 and i.shape[1] == 2 for i in items) and sum(len(i) for i in items):
+        width = max(int(i[:, 1].max()) + 1 for i in items if len(i))  # (sentence, word): sentence x width + word
+        return [i[:, 0].astype(np.int64) * width + i[:, 1] for i in items]
+    return [_row_keys(i) for i in items]
+
+
 def kappa_from_feature_files(paths, members=None, set_name: str = "probe", debiased: bool = False,
                              block_items: int = 4096, device: str = "cpu",
                              memory_budget_mb: float | None = None) -> KappaResult:
     """kappa over feature files, one per member; items some member lacks are dropped for all.
 
+    The result's ``dropped`` counts, per member, the items it lacks (:func:`items_lacking`).
     One pass over the files when the D x D cross-product matrix fits ``memory_budget_mb`` (or no budget is
     given), otherwise one pass per pair of member groups (:func:`member_groups`).
     """
@@ -257,6 +289,7 @@ def kappa_from_feature_files(paths, members=None, set_name: str = "probe", debia
         members = [m or f.provenance.get("member") or p for m, f, p in zip(members, files, paths)]
         rows = common_items(files, set_name)
         totals = [len(f.items(set_name)) for f in files]
+        lacking, n_union = items_lacking(files, set_name)
         n_items = len(rows[0])
         if n_items == 0:
             raise TaskspaceError(f"the feature files share no {set_name!r} items: {', '.join(paths)}")
@@ -283,27 +316,42 @@ def kappa_from_feature_files(paths, members=None, set_name: str = "probe", debia
     finally:
         for f in files:
             f.close()
-    dropped = {m: t - n_items for m, t in zip(members, totals) if t != n_items}
+    dropped = {m: t - n_items for m, t in zip(members, totals) if t != n_items}  # items it had, left out
     return KappaResult(kappa=kappa, members=members, n_items=n_items, debiased=debiased,
-                       meta={"items_dropped": dropped, "set": set_name})
+                       meta={"items_dropped": dropped, "set": set_name}, dropped=lacking,
+                       n_items_dropped=n_union - n_items)
 
 
 def save_kappa(result: KappaResult, path) -> None:
-    """The kappa file: matrix, member names in row order, number of probe items used (npz, atomic)."""
+    """The kappa file (npz, atomic): matrix, member names in row order, number of probe items used and,
+    when known, ``dropped`` (per member, aligned with ``members``: the probe items it lacks, which kappa
+    left out for all) and ``n_items_dropped`` (how many items kappa left out in all)."""
     from .atomic import atomic_path
 
+    extra = {}
+    if result.dropped is not None:
+        extra = {"dropped": np.asarray(result.dropped, dtype=np.int64), "n_items_dropped": result.n_items_dropped}
     with atomic_path(path) as partial, open(partial, "wb") as handle:
         np.savez(handle, kappa=result.kappa, members=np.array(result.members, dtype=str),
-                 n_items=result.n_items, debiased=result.debiased)
+                 n_items=result.n_items, debiased=result.debiased, **extra)
 
 
 def load_kappa(path, names=None) -> KappaResult:
     """Read a kappa file of ours (.npz) or a bare matrix (.npy, optionally with a names file)."""
+    import zipfile
     from pathlib import Path
 
     path = Path(path)
     if not path.exists():
         raise TaskspaceError(f"{path}: kappa file not found")
+    with open(path, "rb") as handle:  # numpy reads any other bytes as a pickle, and says so
+        magic = handle.read(6)
+    if path.suffix == ".npy" and magic != b"\x93NUMPY":
+        raise TaskspaceError(f"{path}: not a NumPy .npy file (write it with numpy.save; a matrix in a text file: "
+                             f"numpy.save('kappa.npy', numpy.loadtxt('kappa.txt')))")
+    if path.suffix != ".npy" and not magic.startswith(b"PK"):
+        raise TaskspaceError(f"{path}: not a NumPy .npz file (not a zip archive); give kappa as a .npy matrix "
+                             f"(numpy.save) or a .npz kappa file")
     try:
         if path.suffix == ".npy":
             kappa = np.load(path, allow_pickle=False)
@@ -312,7 +360,10 @@ def load_kappa(path, names=None) -> KappaResult:
             with np.load(path, allow_pickle=False) as data:
                 result = KappaResult(kappa=data["kappa"], members=[str(m) for m in data["members"]],
                                      n_items=int(data["n_items"]), debiased=bool(data["debiased"]))
-    except (ValueError, OSError, KeyError) as error:
+                if "dropped" in data:  # kappa files written before these were recorded lack them
+                    result.dropped = data["dropped"]
+                    result.n_items_dropped = int(data["n_items_dropped"])
+    except (ValueError, OSError, KeyError, zipfile.BadZipFile) as error:
         raise TaskspaceError(f"{path}: not a kappa matrix (.npy) or kappa file (.npz): {error}") from None
     if result.kappa.ndim != 2 or result.kappa.shape[0] != result.kappa.shape[1]:
         raise TaskspaceError(f"{path}: kappa must be a square matrix, got shape {result.kappa.shape}")

@@ -3,7 +3,7 @@ import pytest
 from scipy.stats import ortho_group
 
 from taskspace.errors import TaskspaceError
-from taskspace.features import write_features
+from taskspace.features import FeatureFile, write_features
 from taskspace.kappa import (
     AlignmentAccumulator,
     kappa_from_feature_files,
@@ -99,11 +99,35 @@ def test_feature_files_drop_items_some_member_lacks(tmp_path):
     assert result.n_items == common.sum() == 63
     assert result.members == ["m0", "m1", "m2"]
     assert result.meta["items_dropped"] == {"m0": 27, "m1": 9, "m2": 18}
+    # per member, the items it lacks (m1: words 8 and 9 of each sentence, m2: word 3), 27 left out in all
+    assert result.dropped.tolist() == [0, 18, 9] and result.n_items_dropped == 27
     np.testing.assert_allclose(result.kappa, pairwise_kappa([x[common] for x in features]), atol=1e-10)
     save_kappa(result, tmp_path / "kappa.npz")
     again = load_kappa(tmp_path / "kappa.npz")
     assert again.members == result.members and again.n_items == 63
+    assert again.dropped.tolist() == [0, 18, 9] and again.n_items_dropped == 27
     np.testing.assert_array_equal(again.kappa, result.kappa)
+
+
+def test_dropped_counts_only_items_some_member_has(tmp_path):
+    """An item every member lacks (a word no tokenizer kept) was never in kappa: not counted as dropped."""
+    from taskspace.kappa import items_lacking
+
+    features = members(seed=7, n=40, widths=(3, 4))
+    keys = np.stack([np.arange(40) // 8, np.arange(40) % 8], axis=1)
+    keep = [np.arange(40) != 5, (np.arange(40) != 5) & (np.arange(40) % 8 != 7)]
+    paths = []
+    for i, (x, mask) in enumerate(zip(features, keep)):
+        paths.append(tmp_path / f"m{i}.h5")
+        write_features(paths[-1], {"probe": (keys[mask], x[mask].astype(np.float32))}, {"member": f"m{i}"})
+    result = kappa_from_feature_files(paths)
+    assert result.dropped.tolist() == [0, 5] and result.n_items_dropped == 5 and result.n_items == 34
+    with FeatureFile(paths[0]) as a, FeatureFile(paths[1]) as b:
+        lacking, n_union = items_lacking([a, b])
+    assert lacking.tolist() == [0, 5] and n_union == 39
+    bare = tmp_path / "bare.npz"  # a kappa file of an earlier version: no counts
+    np.savez(bare, kappa=result.kappa, members=np.array(result.members), n_items=34, debiased=False)
+    assert load_kappa(bare).dropped is None
 
 
 @pytest.mark.parametrize("debiased", [False, True])
