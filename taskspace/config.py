@@ -6,6 +6,7 @@ Errors are one line naming the key (``given.paper-lm.selection.k_max``) and what
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from pathlib import Path
 
@@ -15,6 +16,15 @@ import yaml
 from .errors import TaskspaceError
 
 SCHEMA = Path(__file__).with_name("config_schema.yaml")
+
+
+def dataclass_from_mapping(cls, mapping, where: str):
+    """A config dataclass from a config section; an unknown key is a one-line error naming it and the known ones."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(mapping) - known)
+    if unknown:
+        raise TaskspaceError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    return cls(**dict(mapping))
 
 
 def load_schema(path=SCHEMA) -> dict:
@@ -79,9 +89,37 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
         shallowest = min(errors, key=lambda e: len(e.absolute_path))
         raise TaskspaceError(_message(shallowest))
     _check_lm(config.get("lm"))
+    if config.get("lm"):
+        _fill_paper_protocol(config["lm"]["evaluation"], "lm")
     for name, experiment in config.get("vision", {}).get("experiments", {}).items():
         _check_vision(name, experiment, config["seed"])
+        _fill_paper_protocol(experiment["evaluation"], "vision")
     return config
+
+
+# The paper's head settings, the defaults of the `paper` protocol (baidu-research/task_space; each value's
+# file is in docs/paper-fidelity.md): vision/admin_trains_classification_head.py with run_picks_by_*.sh,
+# LMs/probe_tasks/train.py with get_best_test_metric.sh.
+PAPER_PROTOCOL = {
+    "vision": {
+        "heads": {"optimizer": "sgd", "lr": 0.1, "momentum": 0.0, "milestones": [5, 20], "gamma": 0.1,
+                  "batch_size": 128, "epochs": 1500, "eval_every": 1, "standardize": "none", "init": "default",
+                  "select_on": "test"},
+        "method_epochs": {"mmi": 2000},
+    },
+    "lm": {
+        "heads": {"optimizer": "adam", "lr": 1e-3, "epochs": 40, "batch_unit": "groups", "batch_size": 64,
+                  "eval_every": 1, "standardize": "none", "init": "default", "select_on": "dev"},
+        "method_epochs": {},
+    },
+}
+
+
+def _fill_paper_protocol(evaluation: dict, track: str) -> None:
+    """The paper protocol's keys that the config leaves out take the paper's values."""
+    paper = evaluation["paper"]
+    paper["heads"] = {**PAPER_PROTOCOL[track]["heads"], **paper.get("heads", {})}
+    paper["method_epochs"] = {**PAPER_PROTOCOL[track]["method_epochs"], **paper.get("method_epochs", {})}
 
 
 # --- what a JSON schema cannot express -----------------------------------------------------------------
@@ -200,9 +238,10 @@ def _check_vision(name: str, experiment: dict, seed: int) -> None:
             f"{where}.evaluation.peek_task: {evaluation['peek_task']} is not a task index "
             f"(split.tasks is {split.tasks}: 0 to {split.tasks - 1})"
         )
-    if evaluation["val_per_class"] >= split.admin_train_per_class:
+    held_out = evaluation["validated"]["val_per_class"]
+    if "validated" in evaluation["protocols"] and held_out >= split.admin_train_per_class:
         raise TaskspaceError(
-            f"{where}.evaluation.val_per_class: {evaluation['val_per_class']} leaves no training image of the "
+            f"{where}.evaluation.validated.val_per_class: {held_out} leaves no training image of the "
             f"{split.admin_train_per_class} per class (split.admin_train_per_class)"
         )
 

@@ -2,11 +2,11 @@
 
 A selection table is tidy TSV with one row per picked member::
 
-    method  seed  k  rank  member  index  cumulative_mi
+    method  round  k  rank  member  index  cumulative_mi
 
-The subset a head is trained on is the set of rows sharing (method, seed, k); ``rank`` is the pick order
+The subset a head is trained on is the set of rows sharing (method, round, k); ``rank`` is the pick order
 inside it and ``cumulative_mi`` the paper's MI of the first ``rank`` picks (see ``taskspace.mmi``).
-``seed`` is the round of a random method and 0 for deterministic ones.
+``round`` numbers the subsets of a random method and the baselines of ``single``; it is 0 for the others.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pandas as pd
 from .errors import TaskspaceError
 from .mmi import GaussianZoo
 
-COLUMNS = ["method", "seed", "k", "rank", "member", "index", "cumulative_mi"]
+COLUMNS = ["method", "round", "k", "rank", "member", "index", "cumulative_mi"]
 
 
 def random_subsets(m: int, k: int, rounds: int, seed: int) -> list[tuple[int, ...]]:
@@ -46,10 +46,10 @@ def random_subsets(m: int, k: int, rounds: int, seed: int) -> list[tuple[int, ..
     return subsets
 
 
-def _rows(method, seed, members, zoo: GaussianZoo, order) -> list[dict]:
+def _rows(method, round_, members, zoo: GaussianZoo, order) -> list[dict]:
     mi = zoo.score(order).cumulative_mi
     return [
-        dict(method=method, seed=seed, k=len(order), rank=rank + 1, member=members[i], index=int(i),
+        dict(method=method, round=round_, k=len(order), rank=rank + 1, member=members[i], index=int(i),
              cumulative_mi=float(mi[rank]))
         for rank, i in enumerate(order)
     ]
@@ -69,7 +69,7 @@ def selection_table(kappa, members, k_max: int, hub_first: bool = False, random_
     for k in range(1, k_max + 1):
         order = greedy.order[:k]
         rows += [
-            dict(method="mmi", seed=0, k=k, rank=rank + 1, member=members[i], index=int(i),
+            dict(method="mmi", round=0, k=k, rank=rank + 1, member=members[i], index=int(i),
                  cumulative_mi=float(greedy.cumulative_mi[rank]))
             for rank, i in enumerate(order)
         ]
@@ -91,21 +91,21 @@ def ranked_table(method: str, ranking, members, k_max: int, zoo: GaussianZoo | N
         if zoo is not None:
             rows += _rows(method, 0, members, zoo, order[:k])
         else:
-            rows += [dict(method=method, seed=0, k=k, rank=r + 1, member=members[i], index=i, cumulative_mi=np.nan)
+            rows += [dict(method=method, round=0, k=k, rank=r + 1, member=members[i], index=i, cumulative_mi=np.nan)
                      for r, i in enumerate(order[:k])]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def subsets(table: pd.DataFrame) -> dict[tuple[str, int, int], list[str]]:
-    """{(method, seed, k): members in pick order} from a selection table."""
-    table = table.sort_values(["method", "seed", "k", "rank"])
-    return {key: list(group["member"]) for key, group in table.groupby(["method", "seed", "k"], sort=True)}
+    """{(method, round, k): members in pick order} from a selection table."""
+    table = table.sort_values(["method", "round", "k", "rank"])
+    return {key: list(group["member"]) for key, group in table.groupby(["method", "round", "k"], sort=True)}
 
 
 def single_table(baselines, members, zoo: GaussianZoo | None = None) -> pd.DataFrame:
     """Single-member baselines (the paper's bert-base-uncased, bert-large-cased): method 'single', k = 1.
 
-    ``seed`` numbers the baselines in config order; ``member`` says which one it is.
+    ``round`` numbers the baselines in config order; ``member`` says which one it is.
     """
     index = {name: i for i, name in enumerate(members)}
     missing = [name for name in baselines if name not in index]
@@ -114,5 +114,5 @@ def single_table(baselines, members, zoo: GaussianZoo | None = None) -> pd.DataF
     rows = []
     for number, name in enumerate(baselines):
         rows += _rows("single", number, members, zoo, [index[name]]) if zoo is not None else [
-            dict(method="single", seed=number, k=1, rank=1, member=name, index=index[name], cumulative_mi=np.nan)]
+            dict(method="single", round=number, k=1, rank=1, member=name, index=index[name], cumulative_mi=np.nan)]
     return pd.DataFrame(rows, columns=COLUMNS)

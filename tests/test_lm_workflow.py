@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from taskspace.features import FeatureFile
+from taskspace.heads import METRIC_COLUMNS
 from taskspace.kappa import load_kappa
 
 pytestmark = pytest.mark.workflow
@@ -25,7 +26,8 @@ TINY = {
         "baselines": ["minilm-l6"],
         "tasks": {"bigram-shift": {"format": "bigram_shift"}},
         "demo_tasks": {"sentences": 60},
-        "probes": {"epochs": 3, "batch_unit": "groups", "batch_size": 16},
+        "evaluation": {"validated": {"heads": {"epochs": 3, "batch_unit": "groups", "batch_size": 16}},
+                       "paper": {"heads": {"epochs": 3, "batch_size": 16}}},
     },
 }
 
@@ -37,15 +39,15 @@ def tiny_run(tmp_path_factory, workflow):
 
 def test_metrics_table_and_baselines(tiny_run):
     metrics = pd.read_csv(tiny_run / "lm/metrics.tsv", sep="\t")
-    assert list(metrics.columns) == ["task", "method", "seed", "k", "members", "metric", "dev", "test",
-                                     "test_paper_protocol", "best_epoch", "epochs", "steps"]
+    assert list(metrics.columns) == METRIC_COLUMNS
+    assert sorted(metrics.protocol.unique()) == ["paper", "validated"]
     assert set(metrics.method) == {"mmi", "random", "single"}
     assert metrics[metrics.method == "single"].members.tolist() == ["minilm-l6"]
     assert metrics.metric.unique().tolist() == ["token_f1"]
     assert metrics.steps.nunique() == 1  # the same budget for every head
     assert metrics.test.between(0, 1).all()
     table2 = (tiny_run / "lm/table2.md").read_text()
-    assert table2.startswith("| task | metric | k | mmi | random_mean |") and "single minilm-l6" in table2
+    assert "| task | metric | k | mmi | random_mean |" in table2 and "single minilm-l6" in table2
 
 
 def test_kappa_features_and_convergence(tiny_run):

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from taskspace.features import FeatureFile
+from taskspace.heads import METRIC_COLUMNS
 from taskspace.kappa import load_kappa
 
 pytestmark = pytest.mark.workflow
@@ -22,7 +23,8 @@ TINY = {
                 "agents": {"architecture": "digits_cnn", "width": 8, "epochs": 2, "milestones": [1],
                            "batch_size": 16, "flip": False},
                 "selection": {"k_max": 3, "hub_first": True, "random_rounds": 3},
-                "evaluation": {"val_per_class": 1, "heads": {"epochs": 20, "lr": 0.01, "eval_every": 5}},
+                "evaluation": {"validated": {"val_per_class": 1, "heads": {"epochs": 20, "lr": 0.01, "eval_every": 5}},
+                               "paper": {"heads": {"epochs": 15}, "method_epochs": {"mmi": 20}}},
             }
         }
     },
@@ -36,13 +38,14 @@ def tiny_run(tmp_path_factory, workflow):
 
 def test_metrics_table_schema_and_equal_budget(tiny_run):
     metrics = pd.read_csv(tiny_run / "vision/tiny/metrics.tsv", sep="\t")
-    assert list(metrics.columns) == ["task", "method", "seed", "k", "members", "val_acc", "test_acc",
-                                     "test_acc_paper_protocol", "best_epoch", "epochs", "steps"]
-    # per task: MMI and peek for k = 1..3, 3 random rounds for each k
-    assert metrics.groupby("task").size().tolist() == [3 + 3 + 9, 3 + 3 + 9]
-    assert metrics.steps.nunique() == 1 and metrics.epochs.nunique() == 1  # the same budget for every method
-    assert (metrics.test_acc_paper_protocol >= metrics.test_acc - 1e-12).all()
-    assert metrics.test_acc.between(0, 1).all()
+    assert list(metrics.columns) == METRIC_COLUMNS
+    # per task and protocol: MMI and peek for k = 1..3, 3 random rounds for each k
+    assert metrics.groupby(["task", "protocol"]).size().tolist() == [3 + 3 + 9] * 4
+    validated, paper = (metrics[metrics.protocol == name] for name in ("validated", "paper"))
+    assert validated.steps.nunique() == 1 and validated.epochs.nunique() == 1  # the same budget for every method
+    assert validated.dev.between(0, 1).all() and paper.dev.isna().all()  # paper: nothing held out
+    assert paper.groupby("method").epochs.unique().map(list).to_dict() == {"mmi": [20], "peek": [15], "random": [15]}
+    assert metrics.test.between(0, 1).all() and set(metrics.metric) == {"accuracy"}
     assert (metrics.members.str.count(r"\+") + 1 == metrics.k).all()
 
 

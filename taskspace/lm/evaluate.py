@@ -1,32 +1,30 @@
 """LM evaluation: linear token probes on the concatenated word features of the picked members.
 
-For every task, all (method, seed, k) heads of the selection table are trained together (taskspace.head)
-with the paper's settings by default (Adam 1e-3, 40 epochs, batches of 64 sentences); the test metric at
-the best dev epoch is the result, and the best test metric over epochs is kept apart as the paper's
-protocol. Words that some member lost to its maximum length are left out for every member.
+For every task, all (method, round, k) heads of the selection table are trained together (taskspace.heads),
+under every protocol: both report the test metric at the best dev epoch; ``paper`` feeds raw features to
+heads with nn.Linear's init (LMs/probe_tasks/train.py), ``validated`` z-scored features to zero-initialised
+heads. Words that some member lost to its maximum length are left out for every member.
 
 Memory: with a feature budget, heads are trained in groups whose members' word features fit it, and only a
 group's members are read from their feature files (the paper's 34 members side by side would take 33-132 GB).
 The words are fixed over the whole table first, so a head's result does not depend on its group (up to the
-float rounding of heads trained side by side, see taskspace.head).
+float rounding of heads trained side by side, see taskspace.heads).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from ..errors import TaskspaceError
+from ..config import SPLITS
 from ..features import FeatureFile, aligned_blocks, common_items
-from ..head import HeadConfig, Split, train_heads_in_feature_groups
+from ..heads import Protocol, Split, evaluate_heads
 from ..selection import subsets
 from .tasks import REGRESSION, TaskSpec, TokenSplit, is_annotated
 
-SPLITS = ("train", "dev", "test")
-METRIC_COLUMNS = ["task", "method", "seed", "k", "members", "metric", "dev", "test", "test_paper_protocol",
-                  "best_epoch", "epochs", "steps"]
 READ_BLOCK_BYTES = 64 * 2**20  # of one member's vectors read from its file at a time
 
 
@@ -74,15 +72,15 @@ def _read_member(path, set_name: str, rows: np.ndarray, out: np.ndarray) -> None
 
 
 def probe_task(feature_paths, members: list[str], task: str, spec: TaskSpec, splits: dict[str, TokenSplit],
-               selection: pd.DataFrame, heads: HeadConfig, feature_budget_mb: float | None = None) -> pd.DataFrame:
-    """Train every head of the selection table on one task; one metrics row per head.
+               selection: pd.DataFrame, protocols: list[Protocol], feature_budget_mb: float | None = None
+               ) -> pd.DataFrame:
+    """Train every head of the selection table on one task under every protocol; one metrics row per head.
 
     At most ``feature_budget_mb`` of word features are loaded at a time (None: the members of every head at
-    once); see taskspace.head.train_heads_in_feature_groups.
+    once); see taskspace.heads.groups.
     """
     regression = spec.kind == REGRESSION
-    if heads.kind != spec.kind:
-        heads = HeadConfig(**{**heads.__dict__, "kind": spec.kind})
+    protocols = [replace(p, heads=replace(p.heads, kind=spec.kind)) for p in protocols]
     vocabulary = None if regression else _vocabulary(splits)
     classes = None if regression else {label: i for i, label in enumerate(vocabulary)}
     words = {name: _aligned_words(feature_paths, name, splits[name], classes) for name in SPLITS}
@@ -112,16 +110,8 @@ def probe_task(feature_paths, members: list[str], task: str, spec: TaskSpec, spl
         return spec.metric([[vocabulary[i] for i in s] for s in gold_sentences],
                            [[vocabulary[i] for i in s] for s in pred_sentences])
 
-    index = {name: i for i, name in enumerate(members)}
+    n_items = sum(len(w.labels) for w in words.values())
     keys, member_lists = zip(*subsets(selection).items())
-    results = train_heads_in_feature_groups(
-        load_members, widths, sum(len(w.labels) for w in words.values()),
-        [[index[m] for m in ms] for ms in member_lists], feature_budget_mb, f"task {task}", metric=metric,
-        config=heads, n_classes=None if regression else len(vocabulary), metric_input="sentences",
-        member_names=members,
-    )
-    rows = [dict(task=task, method=method, seed=round_, k=k, members="+".join(ms), metric=spec.metric_name,
-                 dev=r.dev, test=r.test, test_paper_protocol=r.test_paper_protocol, best_epoch=r.best_epoch,
-                 epochs=r.epochs, steps=r.steps)
-            for (method, round_, k), ms, r in zip(keys, member_lists, results)]
-    return pd.DataFrame(rows, columns=METRIC_COLUMNS)
+    return evaluate_heads(keys, member_lists, members, widths, protocols, lambda _: (load_members, n_items), task,
+                          spec.metric_name, feature_budget_mb, metric=metric,
+                          n_classes=None if regression else len(vocabulary), metric_input="sentences")

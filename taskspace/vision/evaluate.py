@@ -1,10 +1,9 @@
 """Vision evaluation: linear heads on the picked agents' features for each admin task, and the peek ranking.
 
-The admin has only S training images per class. A validation split of ``val_per_class`` images per class is
-carved from them (seeded); the epoch is chosen on it, and test accuracy at that epoch is the result. The
-paper's protocol (best test accuracy over epochs) is kept in its own column, ``test_acc_paper_protocol``.
-With a feature budget, heads train in groups whose agents' features fit it, and only a group's agents are
-read (taskspace.head.train_heads_in_feature_groups).
+The admin has only S training images per class. Under the ``validated`` protocol ``val_per_class`` of them per
+class (seeded) are held out to pick the epoch; under the ``paper`` protocol all S train the head and the best
+test accuracy over epochs is reported, as the paper's scripts did. Heads train in groups whose agents' features
+fit the feature budget, and only a group's agents are read (taskspace.heads.groups).
 """
 
 from __future__ import annotations
@@ -16,12 +15,11 @@ import pandas as pd
 
 from ..errors import TaskspaceError
 from ..features import FeatureFile
-from ..head import HeadConfig, Split as HeadSplit, accuracy, stratified_holdout, train_heads_in_feature_groups
+from ..heads import Protocol, Split as HeadSplit, accuracy, evaluate_heads, stratified_holdout
+from ..heads import train_heads_in_feature_groups
 from ..selection import subsets
 from .split import Split
 
-METRIC_COLUMNS = ["task", "method", "seed", "k", "members", "val_acc", "test_acc", "test_acc_paper_protocol",
-                  "best_epoch", "epochs", "steps"]
 # Head split -> the feature set its images come from (validation images are carved from the admin's train).
 FEATURE_SET = {"train": "train", "dev": "train", "test": "test"}
 
@@ -38,8 +36,9 @@ class _TaskImages:
     def n_images(self) -> int:
         return sum(len(labels) for labels in self.labels.values())
 
-    def load(self, feature_paths, agents: list[int]) -> tuple[HeadSplit, HeadSplit, HeadSplit]:
-        """(train, validation, test) head splits with the features of ``agents`` side by side."""
+    def load(self, feature_paths, agents: list[int]) -> tuple[HeadSplit, HeadSplit | None, HeadSplit]:
+        """(train, validation, test) head splits with the features of ``agents`` side by side (no validation
+        split when nothing is held out)."""
         features = {name: np.empty((len(labels), sum(self.widths[a] for a in agents)), dtype=np.float32)
                     for name, labels in self.labels.items()}
         offset = 0
@@ -50,7 +49,8 @@ class _TaskImages:
                     block = features[name][:, offset:offset + self.widths[a]]
                     block[order] = f.vectors(FEATURE_SET[name])[np.sort(rows[a])]
             offset += self.widths[a]
-        return tuple(HeadSplit(features[name], self.labels[name]) for name in ("train", "dev", "test"))
+        splits = {name: HeadSplit(features[name], self.labels[name]) for name in features}
+        return splits["train"], splits.get("dev"), splits["test"]
 
 
 def _rows_of(items: np.ndarray, ids: np.ndarray, path) -> np.ndarray:
@@ -64,62 +64,60 @@ def _rows_of(items: np.ndarray, ids: np.ndarray, path) -> np.ndarray:
     return rows
 
 
-def _task_images(feature_paths, split: Split, task, val_per_class: int, seed: int) -> _TaskImages:
-    """Where one task's train, validation and test images are in every agent's feature file."""
+def _task_images(feature_paths, split: Split, task, val_per_class: int | None, seed: int) -> _TaskImages:
+    """Where one task's train, validation and test images are in every agent's feature file (no validation
+    images when ``val_per_class`` is None: all admin images train the head)."""
     train_ids, train_labels = split.task_data(task, "train")
     test_ids, test_labels = split.task_data(task, "test")
-    fit, val = stratified_holdout(train_labels, per_class=val_per_class, seed=seed)
-    rows = {"train": [], "dev": [], "test": []}
+    if val_per_class:
+        fit, val = stratified_holdout(train_labels, per_class=val_per_class, seed=seed)
+    else:
+        fit, val = np.arange(len(train_labels)), None
+    rows = {"train": [], "test": []} if val is None else {"train": [], "dev": [], "test": []}
     widths = []
     for path in feature_paths:
         with FeatureFile(path) as f:
             train_rows = _rows_of(f.items("train"), train_ids, path)
             rows["train"].append(train_rows[fit])
-            rows["dev"].append(train_rows[val])
+            if val is not None:
+                rows["dev"].append(train_rows[val])
             rows["test"].append(_rows_of(f.items("test"), test_ids, path))
             widths.append(f.width("train"))
-    labels = {"train": train_labels[fit], "dev": train_labels[val], "test": test_labels}
+    labels = {"train": train_labels[fit], "test": test_labels}
+    if val is not None:
+        labels["dev"] = train_labels[val]
     return _TaskImages(rows, labels, widths)
 
 
-def _train(feature_paths, agents: list[str], split: Split, task, heads, config: HeadConfig, val_per_class: int,
-           seed: int, feature_budget_mb: float | None):
-    images = _task_images(feature_paths, split, task, val_per_class, seed)
-    return train_heads_in_feature_groups(
-        lambda chosen: images.load(feature_paths, chosen), images.widths, images.n_images, heads,
-        feature_budget_mb, f"task {task}", metric=accuracy, config=config,
-        n_classes=len(split.task_classes(task)), member_names=agents,
-    )
-
-
 def evaluate_task(feature_paths, agents: list[str], split: Split, task, selection: pd.DataFrame,
-                  heads: HeadConfig, val_per_class: int, seed: int,
-                  feature_budget_mb: float | None = None) -> pd.DataFrame:
-    """Train one head per (method, seed, k) of the selection table on ``task``; one metrics row per head.
-
-    At most ``feature_budget_mb`` of features are loaded at a time (None: the agents of every head at once).
-    """
-    index = {name: i for i, name in enumerate(agents)}
+                  protocols: list[Protocol], seed: int, feature_budget_mb: float | None = None) -> pd.DataFrame:
+    """Train one head per (method, round, k) of the selection table on ``task`` under every protocol; one
+    metrics row per head and protocol. At most ``feature_budget_mb`` of features are loaded at a time."""
     keys, member_lists = zip(*subsets(selection).items())
-    results = _train(feature_paths, agents, split, task, [[index[m] for m in ms] for ms in member_lists], heads,
-                     val_per_class, seed, feature_budget_mb)
-    rows = []
-    for (method, round_, k), members, result in zip(keys, member_lists, results):
-        rows.append(dict(task=task, method=method, seed=round_, k=k, members="+".join(members),
-                         val_acc=result.dev, test_acc=result.test, test_acc_paper_protocol=result.test_paper_protocol,
-                         best_epoch=result.best_epoch, epochs=result.epochs, steps=result.steps))
-    return pd.DataFrame(rows, columns=METRIC_COLUMNS)
+    images = {p.name: _task_images(feature_paths, split, task, p.val_per_class, seed) for p in protocols}
+
+    def loader(protocol: Protocol):
+        chosen = images[protocol.name]
+        return (lambda agents_: chosen.load(feature_paths, agents_)), chosen.n_images
+
+    widths = next(iter(images.values())).widths
+    return evaluate_heads(keys, member_lists, agents, widths, protocols, loader, task, "accuracy",
+                          feature_budget_mb, metric=accuracy, n_classes=len(split.task_classes(task)))
 
 
-def peek_ranking(feature_paths, agents: list[str], split: Split, task, heads: HeadConfig, val_per_class: int,
-                 seed: int, feature_budget_mb: float | None = None) -> pd.DataFrame:
+def peek_ranking(feature_paths, agents: list[str], split: Split, task, protocol: Protocol, seed: int,
+                 feature_budget_mb: float | None = None) -> pd.DataFrame:
     """The peek baseline's ranking: single-agent heads on one task, best test accuracy first.
 
     Peek looks at a task's test accuracy, which a real admin could not do: it is an optimistic reference,
-    not a method.
+    not a method (the paper ranks by the best test accuracy over epochs of 1500-epoch heads).
     """
-    results = _train(feature_paths, agents, split, task, [[i] for i in range(len(agents))], heads, val_per_class,
-                     seed, feature_budget_mb)
+    images = _task_images(feature_paths, split, task, protocol.val_per_class, seed)
+    results = train_heads_in_feature_groups(
+        lambda chosen: images.load(feature_paths, chosen), images.widths, images.n_images,
+        [[i] for i in range(len(agents))], feature_budget_mb, f"peek task {task}", member_names=agents,
+        metric=accuracy, config=protocol.config_for("peek"), n_classes=len(split.task_classes(task)),
+    )
     table = pd.DataFrame({"agent": agents, "val_acc": [r.dev for r in results], "test_acc": [r.test for r in results]})
     # stable order: test accuracy, then validation accuracy, then agent name
     return table.sort_values(["test_acc", "val_acc", "agent"], ascending=[False, False, True], kind="stable")

@@ -1,4 +1,4 @@
-"""Many linear heads trained at once (taskspace.head): equal to training alone, equal budget, dev-only selection."""
+"""Many linear heads trained at once (taskspace.heads): equal to training alone, equal budget, dev-only selection."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pytest
 from sklearn.datasets import load_digits
 
 from taskspace.errors import TaskspaceError
-from taskspace.head import (
+from taskspace.heads import (
     HeadConfig,
+    Protocol,
     Split,
     accuracy,
     feature_groups,
@@ -91,14 +92,12 @@ def test_equal_budget_for_every_head(digits):
     assert len({r.width for r in results}) > 1  # widths differ, budget does not
 
 
-def test_selection_uses_dev_only_and_paper_protocol_is_an_upper_bound(digits):
+def test_selection_uses_dev_only(digits):
     results = _run(digits)
     for r in results:
         best = int(np.argmax(r.dev_curve))
         assert r.best_epoch == r.evaluated_epochs[best]
         assert r.dev == r.dev_curve[best] and r.test == r.test_curve[best]
-        assert r.test_paper_protocol == r.test_curve.max() >= r.test
-        assert r.paper_protocol_epoch == r.evaluated_epochs[int(np.argmax(r.test_curve))]
     # Scrambling the test labels changes the test metric but not the selected epoch or the dev metric.
     rng = np.random.default_rng(1)
     scrambled = dict(digits, test=Split(digits["test"].features, rng.permutation(digits["test"].labels)))
@@ -240,7 +239,7 @@ def test_accuracy_and_pearson_are_batched():
 
 def test_small_evaluation_blocks_and_progress_log(digits, caplog):
     config = HeadConfig(**{**CONFIG.__dict__, "eval_batch_rows": 7, "log_every_s": 0.0})
-    with caplog.at_level("INFO", logger="taskspace.head"):
+    with caplog.at_level("INFO", logger="taskspace.heads"):
         blocked = _run(digits, heads=HEADS[:3], config=config)
     for a, b in zip(_run(digits, heads=HEADS[:3]), blocked):
         np.testing.assert_array_equal(a.test_curve, b.test_curve)
@@ -290,7 +289,7 @@ def test_heads_in_feature_groups_equal_one_call(digits, caplog):
     heads = HEADS[:-1]  # at most 4 members a head
     one_call = _run(digits, heads=heads, member_names=[f"m{i}" for i in range(6)])
     member_mb = 4 * n_items * WIDTH / 2**20
-    with caplog.at_level("INFO", logger="taskspace.head"):
+    with caplog.at_level("INFO", logger="taskspace.heads"):
         grouped = train_heads_in_feature_groups(load_members, widths, n_items, heads, 2.5 * member_mb, "digits",
                                                 config=CONFIG, member_names=[f"m{i}" for i in range(6)])
     for a, b in zip(one_call, grouped):
@@ -331,16 +330,18 @@ def test_vision_heads_in_feature_groups_give_the_same_table(tmp_path):
     rows = []
     for seed in range(3):
         order = list(rng.permutation(agents)[:3])
-        rows += [dict(method="random", seed=seed, k=k, rank=r + 1, member=m)
+        rows += [dict(method="random", round=seed, k=k, rank=r + 1, member=m)
                  for k in range(1, 4) for r, m in enumerate(order[:k])]
     selection = pd.DataFrame(rows)
     task = split.task_names[0]
-    config = HeadConfig(epochs=4, batch_size=8, lr=1e-2, device="cpu")
-    whole = evaluate_task(paths, agents, split, task, selection, config, val_per_class=2, seed=0)
-    grouped = evaluate_task(paths, agents, split, task, selection, config, val_per_class=2, seed=0,
-                            feature_budget_mb=1e-6)
+    validated = Protocol("validated", HeadConfig(epochs=4, batch_size=8, lr=1e-2, device="cpu"), val_per_class=2)
+    paper = Protocol("paper", HeadConfig(epochs=3, batch_size=8, optimizer="sgd", lr=0.1, momentum=0.0, init="default",
+                                         standardize="none", select_on="test", device="cpu"), {"random": 4})
+    whole = evaluate_task(paths, agents, split, task, selection, [validated, paper], seed=0)
+    grouped = evaluate_task(paths, agents, split, task, selection, [validated, paper], seed=0, feature_budget_mb=1e-6)
     pd.testing.assert_frame_equal(grouped, whole, check_exact=True)
+    assert set(whole.protocol) == {"validated", "paper"} and (whole[whole.protocol == "paper"].epochs == 4).all()
     pd.testing.assert_frame_equal(
-        peek_ranking(paths, agents, split, task, config, val_per_class=2, seed=0, feature_budget_mb=1e-6),
-        peek_ranking(paths, agents, split, task, config, val_per_class=2, seed=0), check_exact=True)
+        peek_ranking(paths, agents, split, task, validated, seed=0, feature_budget_mb=1e-6),
+        peek_ranking(paths, agents, split, task, validated, seed=0), check_exact=True)
 
