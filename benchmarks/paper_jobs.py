@@ -422,7 +422,7 @@ class Run:
 def estimate_lm(run: Run, config: dict) -> dict:
     """lm_features and lm_probes of the LM config; returns the word counts."""
     from taskspace.head import HeadConfig
-    from taskspace.lm.metrics import accuracy as sentence_accuracy
+    from taskspace.lm.metrics import word_accuracy as sentence_accuracy
     from taskspace.selection import single_table
 
     lm, seed = config["lm"], config["seed"]

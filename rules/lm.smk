@@ -4,14 +4,22 @@
 
 
 rule lm_probe_text:
-    """The probe sentences, filtered by min_words (and max_sentences), one a line."""
+    """The probe lines, filtered by min_words (and max_sentences), one a line; the user's file as input."""
+    input:
+        unpack(
+            lambda wildcards: (
+                {"source": LM["probe"]["text"]}
+                if LM and os.path.exists(LM["probe"]["text"])
+                else {}
+            )
+        ),
     output:
         text="results/lm/probe.txt",
     log:
         "logs/lm/probe-text.log",
     localrule: True
     conda:
-        "../envs/taskspace.yaml"
+        "../envs/light.yaml"
     params:
         probe=LM["probe"] if LM else {},
     script:
@@ -26,7 +34,7 @@ rule lm_demo_task:
         "logs/lm/tasks/{task}.log",
     localrule: True
     conda:
-        "../envs/taskspace.yaml"
+        "../envs/light.yaml"
     params:
         format=lambda wildcards: LM_TASKS[wildcards.task]["format"],
         demo=LM["demo_tasks"] if LM else {},
@@ -44,7 +52,7 @@ rule lm_build_member:
     log:
         "logs/lm/members/{member}.log",
     conda:
-        "../envs/taskspace.yaml"
+        "../envs/torch.yaml"
     params:
         entry=lambda wildcards: LM_MEMBERS[wildcards.member],
         seed=config["seed"],
@@ -65,7 +73,7 @@ rule lm_features:
     wildcard_constraints:
         dataset=pattern(["probe", *LM_DATASETS]),
     conda:
-        "../envs/taskspace.yaml"
+        "../envs/torch.yaml"
     threads: 2
     resources:
         **GPU,
@@ -86,9 +94,10 @@ rule lm_features:
 
 
 rule lm_convergence:
-    """The paper's Fig. 2: KL and correlation of kappa on the first n sentences against the full kappa."""
+    """The paper's Fig. 2: KL of kappa on the first n probe lines to the full kappa, against their words."""
     input:
         features=[f"results/lm/features/{member}/probe.h5" for member in LM_MEMBERS],
+        text="results/lm/probe.txt",
     output:
         table=report(
             "results/lm/convergence.tsv",
@@ -99,7 +108,7 @@ rule lm_convergence:
     log:
         "logs/lm/convergence.log",
     conda:
-        "../envs/taskspace.yaml"
+        "../envs/torch.yaml"
     resources:
         mem_mb=8000,
         runtime=60,
@@ -112,7 +121,7 @@ rule lm_convergence:
 
 
 rule lm_probes:
-    """Every (method, seed, k) token probe of one task, trained together with the same budget."""
+    """Every (method, round, k) token probe of one task under every protocol, trained together."""
     input:
         unpack(lm_task_files),
         selection="results/lm/selection.tsv",
@@ -127,7 +136,7 @@ rule lm_probes:
     benchmark:
         "results/benchmarks/lm/probes/{task}.tsv"
     conda:
-        "../envs/taskspace.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         **GPU,
@@ -138,7 +147,7 @@ rule lm_probes:
         format=lambda wildcards: LM_TASKS[wildcards.task]["format"],
         files=lambda wildcards: lm_task_paths(wildcards.task),
         members=list(LM_MEMBERS),
-        probes=LM["probes"] if LM else {},
+        evaluation=LM["evaluation"] if LM else {},
         seed=config["seed"],
         device=config["device"],
         version=VERSION,
@@ -147,7 +156,7 @@ rule lm_probes:
 
 
 rule lm_metrics:
-    """The tidy LM metrics table (task, method, seed, k, members, metric, dev, test, best_epoch, ...)."""
+    """The tidy LM metrics table (task, protocol, method, round, k, members, metric, dev, test, ...)."""
     input:
         tasks=[f"results/lm/metrics/{task}.tsv" for task in LM_TASKS],
     output:
@@ -158,7 +167,7 @@ rule lm_metrics:
         "logs/lm/metrics.log",
     localrule: True
     conda:
-        "../envs/taskspace.yaml"
+        "../envs/light.yaml"
     script:
         "../scripts/collect_metrics.py"
 
@@ -176,22 +185,24 @@ rule lm_table2:
         "logs/lm/table2.log",
     localrule: True
     conda:
-        "../envs/taskspace.yaml"
+        "../envs/light.yaml"
     script:
         "../scripts/lm_report.py"
 
 
 rule figure_lm_task:
-    """The paper's Fig. 3 for one task."""
+    """The paper's Fig. 3 for one task and protocol."""
     input:
         metrics="results/lm/metrics.tsv",
     output:
-        figure_outputs("results/figures/lm/task-{task}", "lm-task", "lm"),
+        figure_outputs("results/figures/lm/task-{task}-{protocol}", "lm-task", "lm"),
     log:
-        "logs/lm/figure-task-{task}.log",
+        "logs/lm/figure-task-{task}-{protocol}.log",
+    wildcard_constraints:
+        protocol=pattern(PROTOCOLS),
     localrule: True
     conda:
-        "../envs/taskspace.yaml"
+        "../envs/light.yaml"
     script:
         "../scripts/figure_lm_task.py"
 

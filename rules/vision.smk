@@ -10,7 +10,7 @@ rule vision_split:
         "logs/vision/{experiment}/split.log",
     localrule: True
     conda:
-        "../envs/taskspace.yaml"
+        "../envs/torch.yaml"
     params:
         experiment=experiment_of,
         seed=config["seed"],
@@ -32,7 +32,7 @@ rule vision_agent:
     wildcard_constraints:
         agent="agent[0-9]+",
     conda:
-        "../envs/taskspace.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         **GPU,
@@ -62,7 +62,7 @@ rule vision_features:
     wildcard_constraints:
         agent="agent[0-9]+",
     conda:
-        "../envs/taskspace.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         **GPU,
@@ -87,7 +87,7 @@ rule vision_peek:
     log:
         "logs/vision/{experiment}/peek.log",
     conda:
-        "../envs/taskspace.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         **GPU,
@@ -104,7 +104,7 @@ rule vision_peek:
 
 
 rule vision_heads:
-    """Every (method, seed, k) head of one admin task, trained together with the same budget."""
+    """Every (method, round, k) head of one admin task under every protocol, trained together."""
     input:
         split="results/vision/{experiment}/split.json",
         selection="results/vision/{experiment}/selection.tsv",
@@ -120,7 +120,7 @@ rule vision_heads:
     group:
         "evaluation"
     conda:
-        "../envs/taskspace.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         **GPU,
@@ -139,7 +139,7 @@ rule vision_heads:
 
 
 rule vision_metrics:
-    """The experiment's tidy metrics table (task, method, seed, k, members, val_acc, test_acc, ...)."""
+    """The experiment's tidy metrics table (task, protocol, method, round, k, members, metric, dev, test, ...)."""
     input:
         tasks=lambda wildcards: [
             f"results/vision/{wildcards.experiment}/tasks/{task}.tsv"
@@ -155,7 +155,7 @@ rule vision_metrics:
         "logs/vision/{experiment}/metrics.log",
     localrule: True
     conda:
-        "../envs/taskspace.yaml"
+        "../envs/light.yaml"
     script:
         "../scripts/collect_metrics.py"
 
@@ -177,7 +177,7 @@ rule vision_agents_table:
         "logs/vision/{experiment}/agents-table.log",
     localrule: True
     conda:
-        "../envs/taskspace.yaml"
+        "../envs/light.yaml"
     script:
         "../scripts/vision_agents_table.py"
 
@@ -188,15 +188,17 @@ rule figure_vision_accuracy:
         metrics="results/vision/{experiment}/metrics.tsv",
     output:
         figure_outputs(
-            "results/figures/vision/{experiment}/accuracy",
+            "results/figures/vision/{experiment}/accuracy-{protocol}",
             "vision-accuracy",
             "vision/{experiment}",
         ),
     log:
-        "logs/vision/{experiment}/figure-accuracy.log",
+        "logs/vision/{experiment}/figure-accuracy-{protocol}.log",
+    wildcard_constraints:
+        protocol=pattern(PROTOCOLS),
     localrule: True
     conda:
-        "../envs/taskspace.yaml"
+        "../envs/light.yaml"
     params:
         kind="accuracy",
     script:
@@ -209,15 +211,17 @@ rule figure_vision_gain:
         metrics="results/vision/{experiment}/metrics.tsv",
     output:
         figure_outputs(
-            "results/figures/vision/{experiment}/gain",
+            "results/figures/vision/{experiment}/gain-{protocol}",
             "vision-gain",
             "vision/{experiment}",
         ),
     log:
-        "logs/vision/{experiment}/figure-gain.log",
+        "logs/vision/{experiment}/figure-gain-{protocol}.log",
+    wildcard_constraints:
+        protocol=pattern(PROTOCOLS),
     localrule: True
     conda:
-        "../envs/taskspace.yaml"
+        "../envs/light.yaml"
     params:
         kind="gain",
     script:

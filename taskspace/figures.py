@@ -14,6 +14,7 @@ from scipy.cluster import hierarchy  # noqa: E402
 from scipy.spatial.distance import squareform  # noqa: E402
 
 from .atomic import atomic_path  # noqa: E402
+from .errors import TaskspaceError  # noqa: E402
 
 STYLE = {
     "figure.dpi": 150,
@@ -58,64 +59,101 @@ def mi_gain(selection: pd.DataFrame, title: str):
         if len(random):
             spread = random.groupby("k")["cumulative_mi"].quantile([0.05, 0.5, 0.95]).unstack()
             axes.fill_between(spread.index, spread[0.05], spread[0.95], color=COLORS["random"], alpha=0.25,
-                              label=f"random, 5-95% ({random.seed.nunique()} subsets per k)")
+                              label=f"random, 5-95% ({random["round"].nunique()} subsets per k)")
             axes.plot(spread.index, spread[0.5], color=COLORS["random"], ls="--", label="random, median")
         axes.plot(mmi.k, mmi.cumulative_mi, color=COLORS["mmi"], marker="o", ms=3, label="MMI (greedy)")
         _finish_k_axes(axes, "MI(picked; rest), paper units", title, legend_columns=2)
         return figure
 
 
-def kappa_dendrogram(kappa: np.ndarray, members: list[str], title: str):
-    """The paper's Fig. 1: average-linkage dendrogram on 1 - kappa and kappa reordered to match."""
+# Fig. 1's colour threshold on the Ward heights (the paper's LMs/estimate_kappa/show_dendrogram.py: 0.9).
+DENDROGRAM_COLOR_THRESHOLD = 0.9
+
+
+def kappa_tree(kappa: np.ndarray, members: list[str]):
+    """Fig. 1's tree as the paper's LMs/estimate_kappa/show_dendrogram.py builds it, and its leaves as a table.
+
+    ``linkage(squareform(1 - kappa), "ward", optimal_ordering=True)``: Ward linkage with optimal leaf ordering
+    on the condensed 1 - kappa. The table has the leaves from the top of the figure (``orientation="right"``
+    draws the first leaf at the bottom, so position 1 is the last leaf) and each member's flat cluster at the
+    colour threshold, ``fcluster(tree, 0.9, criterion="distance")``. One member: no tree (None), one row.
+    """
+    m = len(members)
+    if m < 2:
+        return None, pd.DataFrame({"position": [1] * m, "member": list(members), "cluster": [1] * m})
     distance = np.clip(1.0 - kappa, 0.0, None)
     np.fill_diagonal(distance, 0.0)
-    tree = hierarchy.linkage(squareform(distance, checks=False), method="average")
+    tree = hierarchy.linkage(squareform(distance, checks=False), method="ward", optimal_ordering=True)
+    top_down = hierarchy.leaves_list(tree)[::-1]
+    clusters = hierarchy.fcluster(tree, DENDROGRAM_COLOR_THRESHOLD, criterion="distance")
+    table = pd.DataFrame({"position": np.arange(1, m + 1), "member": [members[i] for i in top_down],
+                          "cluster": clusters[top_down]})
+    return tree, table
+
+
+def kappa_dendrogram(kappa: np.ndarray, members: list[str], title: str):
+    """The paper's Fig. 1 (LMs/estimate_kappa/show_dendrogram.py): kappa and the tree of the members.
+
+    Left: kappa (vmin 0, vmax 1) with rows and columns in leaf order from the top; right: the Ward tree on
+    1 - kappa (:func:`kappa_tree`), root on the right (``orientation="right"``), links and names coloured by
+    flat cluster at the colour threshold 0.9. Returns the figure and :func:`kappa_tree`'s table.
+    """
+    tree, table = kappa_tree(kappa, members)
     m = len(members)
-    size = max(5.0, 0.18 * m + 3)
+    order = [members.index(name) for name in table.member]
+    fontsize = max(5, 9 - m // 12)
     with plt.rc_context({**STYLE, "axes.grid": False}):
-        figure, (tree_axes, heat_axes) = plt.subplots(
-            2, 1, figsize=(size, size * 1.2), gridspec_kw={"height_ratios": [1, 4.5], "hspace": 0.02}
-        )
-        order = hierarchy.dendrogram(tree, labels=members, ax=tree_axes, color_threshold=0,
-                                     above_threshold_color="#555555", no_labels=True)["leaves"]
-        tree_axes.set_axis_off()
-        image = heat_axes.imshow(kappa[np.ix_(order, order)], cmap="viridis", vmin=max(0.0, kappa.min()), vmax=1,
-                                 aspect="auto", interpolation="nearest")
-        labels = [members[i] for i in order]
-        fontsize = max(4, 9 - m // 12)
-        heat_axes.set_yticks(range(m), labels, fontsize=fontsize)
-        heat_axes.set_xticks(range(m), labels, rotation=90, fontsize=fontsize)
-        figure.colorbar(image, ax=[tree_axes, heat_axes], shrink=0.6, label="kappa (linear kernel alignment)")
-        tree_axes.set_title(title)
-        return figure
+        size = max(3.0, 0.15 * m + 1.5)  # kappa about square, names between it and the tree
+        figure, (heat_axes, tree_axes) = plt.subplots(1, 2, figsize=(2 * size + 2.5, size), layout="constrained")
+        if tree is None:
+            tree_axes.set(xlim=(0, 1), ylim=(0, 10), xticks=[])
+            tree_axes.set_yticks([5], list(members), fontsize=fontsize)
+            tree_axes.text(0.5, 5, "one member: no tree", ha="center", va="center", color="#555555")
+            colours = ["#555555"] * m
+        else:
+            drawn = hierarchy.dendrogram(tree, ax=tree_axes, orientation="right", labels=members,
+                                         color_threshold=DENDROGRAM_COLOR_THRESHOLD, leaf_font_size=fontsize)
+            colours = drawn["leaves_color_list"][::-1]  # top to bottom, as the table
+            tree_axes.set_xlabel("Ward distance on 1 - kappa")
+        for label, colour in zip(tree_axes.get_yticklabels()[::-1], colours):  # names between kappa and tree
+            label.set_color(colour)
+        image = heat_axes.imshow(kappa[np.ix_(order, order)], vmin=0, vmax=1, aspect="auto",
+                                 interpolation="nearest")
+        heat_axes.set_yticks([])
+        heat_axes.set_xticks(range(m), list(table.member), rotation=90, fontsize=fontsize)
+        for label, colour in zip(heat_axes.get_xticklabels(), colours):
+            label.set_color(colour)
+        figure.colorbar(image, ax=heat_axes, location="left", shrink=0.8, label="kappa (linear kernel alignment)")
+        figure.suptitle(title)
+        return figure, table
 
 
-def accuracy_vs_k(metrics: pd.DataFrame, title: str, column: str = "test_acc"):
+def accuracy_vs_k(metrics: pd.DataFrame, title: str, column: str = "test"):
     """Mean over tasks of the head accuracy against k: MMI and peek lines, random median and 5-95% band.
 
-    The band is over random rounds: each round's accuracy is first averaged over the tasks.
+    ``metrics`` holds one protocol's rows. The band is over random rounds: each round's accuracy is first
+    averaged over the tasks.
     """
     with plt.rc_context(STYLE):
         figure, axes = plt.subplots(figsize=(4.5, 3.2))
-        per_round = metrics.groupby(["method", "seed", "k"])[column].mean().reset_index()
+        per_round = metrics.groupby(["method", "round", "k"])[column].mean().reset_index()
         random = per_round[per_round.method == "random"]
         if len(random):
             spread = random.groupby("k")[column].quantile([0.05, 0.5, 0.95]).unstack()
             axes.fill_between(spread.index, spread[0.05], spread[0.95], color=COLORS["random"], alpha=0.25,
-                              label=f"random, 5-95% of {random.seed.nunique()} rounds")
+                              label=f"random, 5-95% of {random['round'].nunique()} rounds")
             axes.plot(spread.index, spread[0.5], color=COLORS["random"], ls="--", label="random, median")
         for method, marker in (("peek", "s"), ("mmi", "o")):
             line = per_round[per_round.method == method].sort_values("k")
             if len(line):
                 axes.plot(line.k, line[column], color=COLORS[method], marker=marker, ms=3,
                           label={"mmi": "MMI", "peek": "peek (oracle on task 0)"}[method])
-        what = column.replace("_acc", " accuracy").replace("_", " ")  # test_acc -> test accuracy
-        _finish_k_axes(axes, f"{what}, mean over {metrics.task.nunique()} tasks", title, legend_columns=2)
+        _finish_k_axes(axes, f"{column} accuracy, mean over {metrics.task.nunique()} tasks", title, legend_columns=2)
         return figure
 
 
-def gain_over_random(metrics: pd.DataFrame, title: str, column: str = "test_acc"):
-    """Accuracy of MMI (and peek) minus the mean accuracy of the random rounds, per task and k."""
+def gain_over_random(metrics: pd.DataFrame, title: str, column: str = "test"):
+    """Accuracy of MMI (and peek) minus the mean accuracy of the random rounds, per task and k (one protocol)."""
     with plt.rc_context(STYLE):
         figure, axes = plt.subplots(figsize=(4.5, 3.2))
         random_mean = metrics[metrics.method == "random"].groupby(["task", "k"])[column].mean()
@@ -129,28 +167,38 @@ def gain_over_random(metrics: pd.DataFrame, title: str, column: str = "test_acc"
             mean = gain.groupby("k")[column].mean()
             axes.plot(mean.index + offset, mean.values, color=COLORS[method], marker="o", ms=3,
                       label=f"{'MMI' if method == 'mmi' else 'peek'}: mean over tasks (dots: tasks)")
-        _finish_k_axes(axes, f"{column.replace('_', ' ')} - random mean", title, legend_columns=1)
+        _finish_k_axes(axes, f"{column} accuracy - random mean", title, legend_columns=1)
         return figure
 
 
 def convergence(table: pd.DataFrame, title: str):
-    """The paper's Fig. 2: KL(kappa_full || kappa_n) and correlation to the full kappa against words used."""
+    """The paper's Fig. 2 (LMs/estimate_kappa/convergence.py): KL(kappa* || kappa_n) against probe words.
+
+    As the paper's ``semilogx(word_counts, diffs, ".-")`` with ``--iso``: log x, linear y, the identity
+    kappa (KL(kappa* || I)) as the first point at 1 word, kappa_n on the first n lines at their word count,
+    and kappa* itself (KL 0) at all the probe's words. Right: Pearson r of the off-diagonal entries.
+    """
     from matplotlib.ticker import NullFormatter
 
+    words, kl, correlation = list(table.words), list(table.kl), list(table.correlation)
+    if len(table) and words[-1] < table.probe_words.iloc[0]:  # kappa* itself, unless the last n is all lines
+        words, kl, correlation = words + [table.probe_words.iloc[0]], kl + [0.0], correlation + [1.0]
+    identity = table.identity_kl.iloc[0] if len(table) else np.nan
     with plt.rc_context(STYLE):
         figure, (kl_axes, corr_axes) = plt.subplots(1, 2, figsize=(7.5, 3.2))
-        kl = table.kl.clip(lower=1e-12)  # the last n can equal the full probe set: KL 0 on a log axis
-        kl_axes.plot(table.words, kl, marker="o", ms=3, color=COLORS["mmi"], label="kappa on the first n sentences")
-        kl_axes.axhline(table.identity_kl.iloc[0], color=COLORS["random"], ls="--", label="identity (isotropic) kappa")
-        kl_axes.set_yscale("log")
-        kl_axes.set_ylabel("KL(kappa_full || kappa_n), nats")
-        kl_axes.legend(loc="lower left")
-        corr_axes.plot(table.words, table.correlation, marker="o", ms=3, color=COLORS["peek"])
-        corr_axes.set_ylabel("correlation with the full kappa")
+        kl_axes.plot([1, *words], [identity, *kl], ".-", color=COLORS["mmi"],
+                     label="kappa on the first n probe lines, then kappa*")
+        kl_axes.plot([1], [identity], "s", color=COLORS["random"], label="identity (isotropic) kappa, at 1 word")
+        kl_axes.set_ylabel("KL(kappa* || kappa_n), nats")
+        kl_axes.set_ylim(bottom=0)
+        kl_axes.legend(loc="upper right")
+        corr_axes.plot(words, correlation, ".-", color=COLORS["peek"])
+        corr_axes.set_ylabel("Pearson r with kappa*")
+        corr_axes.set_title("off-diagonal entries of kappa_n and kappa*", fontsize=STYLE["font.size"])
         for axes in (kl_axes, corr_axes):
             axes.set_xscale("log")
             axes.xaxis.set_minor_formatter(NullFormatter())
-            axes.set_xlabel("probe words used")
+            axes.set_xlabel("words in the probe data used")
         figure.suptitle(title)
         figure.tight_layout(rect=(0, 0, 1, 0.93))
         return figure
@@ -161,12 +209,13 @@ METRIC_LABELS = {"span_f1": "span F1", "token_f1": "token F1", "accuracy": "accu
 
 
 def lm_task(metrics: pd.DataFrame, task: str, title: str):
-    """The paper's Fig. 3 for one task: MMI line over k, random subsets as violins, single members as markers."""
+    """The paper's Fig. 3 for one task and protocol: MMI line over k, random subsets as violins, the configured
+    single members as markers. As the paper's fig3.sh, the k = 1 violin leaves out MMI's first pick."""
     rows = metrics[metrics.task == task]
     metric_name = rows.metric.iloc[0]
     with plt.rc_context(STYLE):
         figure, axes = plt.subplots(figsize=(4.5, 3.2))
-        random = rows[rows.method == "random"]
+        random = violin_rows(rows)
         ks = sorted(random.k.unique())
         if ks:
             parts = axes.violinplot([random[random.k == k].test.values for k in ks], positions=ks, widths=0.7,
@@ -176,7 +225,8 @@ def lm_task(metrics: pd.DataFrame, task: str, title: str):
                 body.set_alpha(0.35)
             for key in ("cbars", "cmins", "cmaxes", "cmedians"):
                 parts[key].set_color(COLORS["random"])
-            axes.plot([], [], color=COLORS["random"], lw=6, alpha=0.35, label=f"random ({random.seed.nunique()} subsets per k)")
+            axes.plot([], [], color=COLORS["random"], lw=6, alpha=0.35,
+                      label=f"random ({random['round'].nunique()} subsets per k)")
         mmi = rows[rows.method == "mmi"].sort_values("k")
         axes.plot(mmi.k, mmi.test, color=COLORS["mmi"], marker="o", ms=3, label="MMI")
         markers = iter("sD^v<>")
@@ -185,3 +235,21 @@ def lm_task(metrics: pd.DataFrame, task: str, title: str):
                          label=f"single: {single.members}")
         _finish_k_axes(axes, f"test {METRIC_LABELS.get(metric_name, metric_name)}", title, legend_columns=2)
         return figure
+
+
+def violin_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The random subsets of Fig. 3's violins: at k = 1 without MMI's first pick (the paper's fig3.sh)."""
+    random = rows[rows.method == "random"]
+    first = rows[(rows.method == "mmi") & (rows.k == 1)].members
+    if len(first):
+        random = random[~((random.k == 1) & (random.members == first.iloc[0]))]
+    return random
+
+
+def protocol_rows(metrics: pd.DataFrame, protocol: str) -> pd.DataFrame:
+    """One protocol's rows of a metrics table; a protocol the table lacks is an error naming the ones it has."""
+    rows = metrics[metrics.protocol == protocol]
+    if not len(rows):
+        raise TaskspaceError(f"metrics table has no rows of the {protocol!r} protocol "
+                             f"(it has: {', '.join(map(str, metrics.protocol.unique())) or 'none'})")
+    return rows

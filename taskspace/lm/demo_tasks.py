@@ -22,14 +22,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..config import DEMO_FORMATS, SPLITS
 from ..errors import TaskspaceError
-from . import metrics
-from .tasks import CLASSIFICATION, TaskSpec, TokenSplit, read_conllx_pos, write_conllx
+from .tasks import CLASSIFICATION, TokenSplit, write_conllx
 
 OUTSIDE = "O"
 SWAPPED = "SWAP"
 REPLACED = "REPL"
-SPLITS = ("train", "dev", "test")
 
 
 def bigram_shift(sentences: Sequence[Sequence[str]], rng: np.random.Generator, perturb_prob: float = 0.5):
@@ -113,8 +112,8 @@ def make_demo_task(
     replace_rate: float = 0.15,
 ) -> dict[str, TokenSplit]:
     """Train/dev/test :class:`TokenSplit` s of demo task ``task`` built from ``sentences`` (word lists)."""
-    if task not in DEMO_TASKS:
-        raise TaskspaceError(f"demo task: {task!r} is not one of {', '.join(DEMO_TASKS)}")
+    if task not in DEMO_FORMATS:
+        raise TaskspaceError(f"demo task: {task!r} is not one of {', '.join(DEMO_FORMATS)}")
     if not 0 < perturb_prob <= 1:
         raise TaskspaceError(f"demo task: perturb_prob must be in (0, 1], got {perturb_prob}")
     sentences = [list(words) for words in sentences if words]
@@ -136,12 +135,7 @@ def make_demo_task(
 
 
 def write_demo_task(splits: dict[str, TokenSplit], paths: dict[str, str]) -> None:
-    """Write each split to ``paths[split]`` as CoNLL-X (read back by ``DEMO_TASKS[task].read``)."""
+    """Write each split to ``paths[split]`` as CoNLL-X (read back by ``taskspace.lm.tasks.read_task``)."""
     for name, split in splits.items():
         write_conllx(split, paths[name])
 
-
-DEMO_TASKS: dict[str, TaskSpec] = {
-    name: TaskSpec(name, read_conllx_pos, metrics.token_f1, "token_f1", CLASSIFICATION)
-    for name in ("bigram_shift", "word_replacement")
-}

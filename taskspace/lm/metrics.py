@@ -1,6 +1,6 @@
 """Metrics of the probing tasks. Each takes gold labels and predictions as one sequence per sentence.
 
-- :func:`accuracy`: share of annotated words whose prediction equals the gold label (POS, semantic tags,
+- :func:`word_accuracy`: share of annotated words whose prediction equals the gold label (POS, semantic tags,
   constituency ancestors).
 - :func:`span_f1`: micro-averaged span F1 with ``seqeval`` (chunking: BIO; NER: IOB1). The default,
   ``strict=False``, is seqeval's conlleval-compatible mode: a span starts at ``B-X`` or at an ``I-X`` that
@@ -8,7 +8,7 @@
   allennlp's span F1 (Liu et al.'s, hence the paper's) give to both BIO and IOB1, so one decoder serves
   both schemes. ``strict=True`` uses seqeval's scheme classes (``IOB2`` for BIO, ``IOB1``), which drop
   spans that are ill-formed for the scheme (for BIO: an ``I-X`` that follows ``O``).
-- :func:`pearson`: Pearson correlation over annotated words only (event factuality; unannotated words
+- :func:`word_pearson`: Pearson correlation over annotated words only (event factuality; unannotated words
   carry NaN or None in the gold labels and their predictions are ignored).
 - :func:`token_f1`: micro F1 over the words whose gold or predicted label is not ``O`` (the demo
   detection tasks, where accuracy would reward predicting ``O`` everywhere).
@@ -43,7 +43,7 @@ def _annotated(label) -> bool:
         return True
 
 
-def accuracy(gold: Sequence[Sequence], pred: Sequence[Sequence]) -> float:
+def word_accuracy(gold: Sequence[Sequence], pred: Sequence[Sequence]) -> float:
     """Share of annotated gold words (label not None/NaN) predicted exactly."""
     _check_shapes(gold, pred)
     total = correct = 0
@@ -85,7 +85,7 @@ def span_f1_iob1(gold, pred) -> float:
     return span_f1(gold, pred, scheme="IOB1")
 
 
-def pearson(gold: Sequence[Sequence], pred: Sequence[Sequence]) -> float:
+def word_pearson(gold: Sequence[Sequence], pred: Sequence[Sequence]) -> float:
     """Pearson r between gold and predicted values on annotated words; NaN when a side is constant."""
     _check_shapes(gold, pred)
     g_values, p_values = [], []

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import DEMO_FORMATS
 from ..errors import TaskspaceError
 from . import metrics
 
@@ -456,16 +457,18 @@ def _ancestor_reader(ancestor):
 TASKS: dict[str, TaskSpec] = {
     "chunking": TaskSpec("chunking", read_conll2000_chunking, metrics.span_f1_bio, "span_f1", CLASSIFICATION),
     "ner": TaskSpec("ner", read_conll2003_ner, metrics.span_f1_iob1, "span_f1", CLASSIFICATION),
-    "pos": TaskSpec("pos", read_conllx_pos, metrics.accuracy, "accuracy", CLASSIFICATION),
-    "semtag": TaskSpec("semtag", read_semantic_tagging, metrics.accuracy, "accuracy", CLASSIFICATION),
-    "ef": TaskSpec("ef", read_event_factuality, metrics.pearson, "pearson", REGRESSION),
+    "pos": TaskSpec("pos", read_conllx_pos, metrics.word_accuracy, "accuracy", CLASSIFICATION),
+    "semtag": TaskSpec("semtag", read_semantic_tagging, metrics.word_accuracy, "accuracy", CLASSIFICATION),
+    "ef": TaskSpec("ef", read_event_factuality, metrics.word_pearson, "pearson", REGRESSION),
     **{
-        name: TaskSpec(name, _ancestor_reader(name), metrics.accuracy, "accuracy", CLASSIFICATION)
+        name: TaskSpec(name, _ancestor_reader(name), metrics.word_accuracy, "accuracy", CLASSIFICATION)
         for name in ANCESTOR_LEVELS
     },
     # Generic formats for your own tasks.
-    "tagging": TaskSpec("tagging", read_word_label, metrics.accuracy, "accuracy", CLASSIFICATION),
+    "tagging": TaskSpec("tagging", read_word_label, metrics.word_accuracy, "accuracy", CLASSIFICATION),
     "bio": TaskSpec("bio", read_word_bio, metrics.span_f1_bio, "span_f1", CLASSIFICATION),
+    # Demo tasks made from the probe text (taskspace.lm.demo_tasks), written as CoNLL-X.
+    **{name: TaskSpec(name, read_conllx_pos, metrics.token_f1, "token_f1", CLASSIFICATION) for name in DEMO_FORMATS},
 }
 
 
@@ -477,11 +480,7 @@ def get_task(name: str) -> TaskSpec:
 
 
 def task_spec(fmt: str) -> TaskSpec:
-    """The reader and metric of a task format: one of the paper's 8 tasks or a demo task."""
-    from .demo_tasks import DEMO_TASKS
-
-    if fmt in DEMO_TASKS:
-        return DEMO_TASKS[fmt]
+    """The reader and metric of a task format: one of the paper's 8 tasks, a generic or a demo format."""
     return get_task(fmt)
 
 

@@ -5,6 +5,7 @@ import pytest
 
 from taskspace.errors import TaskspaceError
 from taskspace.lm import demo_tasks
+from taskspace.lm.tasks import task_spec
 
 SENTENCES = [f"the quick brown fox number {i} jumps over the lazy dog today".split() for i in range(60)]
 
@@ -63,7 +64,7 @@ def test_demo_task_round_trips_through_conllx_reader(tmp_path):
     splits = demo_tasks.make_demo_task(SENTENCES, "word_replacement", seed=0)
     paths = {name: str(tmp_path / f"{name}.conllx") for name in splits}
     demo_tasks.write_demo_task(splits, paths)
-    spec = demo_tasks.DEMO_TASKS["word_replacement"]
+    spec = task_spec("word_replacement")
     for name, split in splits.items():
         back = spec.read(paths[name])
         assert back.sentences == split.sentences and back.labels == split.labels

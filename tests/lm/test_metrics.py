@@ -13,14 +13,14 @@ def test_accuracy_skips_unannotated_words():
     gold = [["a", "b", None], ["c"]]
     pred = [["a", "x", "z"], ["c"]]
     # annotated words: a (right), b (wrong), c (right)
-    assert metrics.accuracy(gold, pred) == pytest.approx(2 / 3)
+    assert metrics.word_accuracy(gold, pred) == pytest.approx(2 / 3)
 
 
 def test_accuracy_shape_mismatch_names_sentence():
     with pytest.raises(TaskspaceError, match="sentence 1 has 2 gold labels but 1 predictions"):
-        metrics.accuracy([["a"], ["b", "c"]], [["a"], ["b"]])
+        metrics.word_accuracy([["a"], ["b", "c"]], [["a"], ["b"]])
     with pytest.raises(TaskspaceError, match="zero annotated"):
-        metrics.accuracy([[None]], [["a"]])
+        metrics.word_accuracy([[None]], [["a"]])
 
 
 def test_span_f1_bio_hand_computed():
@@ -60,14 +60,14 @@ def test_pearson_uses_annotated_words_only():
     gold = [[math.nan, 1.0, math.nan, 2.0], [3.0, None]]
     pred = [[100.0, 1.5, -50.0, 2.0], [4.0, 7.0]]
     expected = 2.5 / math.sqrt(2 * 3.5)  # gold (1, 2, 3) against pred (1.5, 2, 4)
-    assert metrics.pearson(gold, pred) == pytest.approx(expected)
-    assert metrics.pearson(gold, pred) == pytest.approx(np.corrcoef([1, 2, 3], [1.5, 2, 4])[0, 1])
+    assert metrics.word_pearson(gold, pred) == pytest.approx(expected)
+    assert metrics.word_pearson(gold, pred) == pytest.approx(np.corrcoef([1, 2, 3], [1.5, 2, 4])[0, 1])
 
 
 def test_pearson_constant_prediction_is_nan_and_too_few_words_error():
-    assert math.isnan(metrics.pearson([[1.0, 2.0, 3.0]], [[0.5, 0.5, 0.5]]))
+    assert math.isnan(metrics.word_pearson([[1.0, 2.0, 3.0]], [[0.5, 0.5, 0.5]]))
     with pytest.raises(TaskspaceError, match="at least 2 annotated words, got 1"):
-        metrics.pearson([[1.0, math.nan]], [[1.0, 2.0]])
+        metrics.word_pearson([[1.0, math.nan]], [[1.0, 2.0]])
 
 
 def test_token_f1_hand_computed():

@@ -107,8 +107,10 @@ def test_generic_formats_take_the_first_column_as_word_and_the_last_as_label(tmp
     assert tasks.get_task("tagging").metric_name == "accuracy"
 
 
-def test_registry_has_the_papers_eight_tasks_and_two_generic_formats():
+def test_registry_has_the_papers_eight_tasks_two_generic_and_the_demo_formats():
     assert set(tasks.TASKS) == {
+        "bigram_shift",
+        "word_replacement",
         "tagging",
         "bio",
         "chunking",
