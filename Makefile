@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: demo test venv clean rulegraph
+.PHONY: demo test venv clean rulegraph envs
 
 venv: $(INSTALLED)
 
@@ -25,6 +25,8 @@ demo: $(INSTALLED)
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
 	$(BIN)/snakefmt --check Snakefile rules
 	$(BIN)/snakemake --lint --configfile config.yaml
 	@for cfg in config.yaml configs/*.yaml; do \
@@ -34,7 +36,11 @@ test: $(INSTALLED)
 
 # Refresh the rule graph in the README (tests/test_readme.py fails when it is stale).
 rulegraph: $(INSTALLED)
-	$(BIN)/snakemake --configfile config.yaml --rulegraph mermaid-js | $(BIN)/python -m taskspace.rulegraph README.md
+	$(BIN)/snakemake --configfile config.yaml --rulegraph mermaid-js | $(BIN)/python tools/rulegraph.py README.md
+
+# Write the rules' conda envs (envs/*.yaml) from requirements.txt (tests/test_envs.py fails when they are stale).
+envs: $(INSTALLED)
+	$(BIN)/python tools/envs.py
 
 clean:
 	rm -rf results logs .snakemake

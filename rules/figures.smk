@@ -11,7 +11,7 @@ rule figure_mi_gain:
         "logs/{space}/figure-mi-gain.log",
     localrule: True
     conda:
-        "../envs/taskspace.yaml"
+        "../envs/light.yaml"
     params:
         title=lambda wildcards: f"{wildcards.space}: MI of the picked members",
     script:
@@ -30,7 +30,7 @@ rule figure_kappa:
         "logs/{space}/figure-kappa.log",
     localrule: True
     conda:
-        "../envs/taskspace.yaml"
+        "../envs/light.yaml"
     params:
         title=lambda wildcards: f"{wildcards.space}: task covariance kappa",
     script:

@@ -11,7 +11,7 @@ rule given_kappa:
         "logs/given/{name}/kappa.log",
     localrule: True
     conda:
-        "../envs/taskspace.yaml"
+        "../envs/light.yaml"
     script:
         "../scripts/given_kappa.py"
 
@@ -30,7 +30,7 @@ rule kappa:
     wildcard_constraints:
         space=pattern(FEATURE_SPACES),
     conda:
-        "../envs/taskspace.yaml"
+        "../envs/torch.yaml"
     resources:
         **GPU,
         # 16 GB: the paper's 34 language models (a 7.9 GB matrix) in one pass

@@ -11,7 +11,7 @@ rule run_config:
         "logs/run-config.log",
     localrule: True
     conda:
-        "../envs/taskspace.yaml"
+        "../envs/light.yaml"
     params:
         config=config,
     script:

@@ -15,7 +15,7 @@ rule select_members:
         "logs/{space}/selection.log",
     localrule: True
     conda:
-        "../envs/taskspace.yaml"
+        "../envs/light.yaml"
     params:
         selection=lambda wildcards: SPACES[wildcards.space],
         baselines=selection_baselines,

@@ -2,6 +2,7 @@
 
 import pandas as pd
 
+import _taskspace_path  # noqa: F401 (the workflow root first on sys.path)
 from taskspace.atomic import write_table
 from taskspace.scripting import run
 

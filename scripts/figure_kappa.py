@@ -1,5 +1,6 @@
 """The paper's Fig. 1: dendrogram of the members and kappa reordered to match."""
 
+import _taskspace_path  # noqa: F401 (the workflow root first on sys.path)
 from taskspace import figures
 from taskspace.kappa import load_kappa
 from taskspace.scripting import run

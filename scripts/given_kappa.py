@@ -1,5 +1,6 @@
 """Validate a user-supplied kappa (.npy or .npz, optional names file) and store it as a kappa file."""
 
+import _taskspace_path  # noqa: F401 (the workflow root first on sys.path)
 from taskspace.kappa import load_kappa, save_kappa
 from taskspace.mmi import validate_kappa
 from taskspace.scripting import run

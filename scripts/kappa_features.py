@@ -4,6 +4,7 @@ count, per member, the probe items it lacks (kappa leaves each of them out for a
 
 import logging
 
+import _taskspace_path  # noqa: F401 (the workflow root first on sys.path)
 from taskspace.device import resolve_device
 from taskspace.kappa import kappa_from_feature_files, save_kappa
 from taskspace.resources import MATRIX_SHARE

@@ -1,5 +1,6 @@
 """A small member of another model family, built locally with a fixed seed (tokenizer trained on the probe text)."""
 
+import _taskspace_path  # noqa: F401 (the workflow root first on sys.path)
 from taskspace.lm.tiny import build_tiny_member
 from taskspace.scripting import run
 

@@ -1,5 +1,6 @@
 """The paper's Fig. 2 data: kappa on the first n probe sentences against the full kappa, in one pass."""
 
+import _taskspace_path  # noqa: F401 (the workflow root first on sys.path)
 from taskspace import figures
 from taskspace.atomic import write_table
 from taskspace.kappa import kappa_convergence

@@ -1,5 +1,6 @@
 """A demo token task (bigram shift or word replacement) from English text, written as CoNLL-X splits."""
 
+import _taskspace_path  # noqa: F401 (the workflow root first on sys.path)
 from taskspace.lm.demo_tasks import make_demo_task, write_demo_task
 from taskspace.lm.text import demo_sentences
 from taskspace.scripting import run

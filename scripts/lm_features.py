@@ -2,6 +2,7 @@
 
 import torch
 
+import _taskspace_path  # noqa: F401 (the workflow root first on sys.path)
 from taskspace.lm.extract import extract_features
 from taskspace.lm.members import load_member
 from taskspace.lm.tasks import read_sentences

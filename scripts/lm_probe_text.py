@@ -1,5 +1,6 @@
 """The probe text: sentences of at least min_words words, one a line (the demo's from gensim's corpora)."""
 
+import _taskspace_path  # noqa: F401 (the workflow root first on sys.path)
 from taskspace.atomic import atomic_path
 from taskspace.lm.text import read_probe_text, write_demo_probe_text
 from taskspace.scripting import run

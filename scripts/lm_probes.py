@@ -3,6 +3,7 @@ groups whose members' word features fit a share of the job's memory."""
 
 import pandas as pd
 
+import _taskspace_path  # noqa: F401 (the workflow root first on sys.path)
 from taskspace.atomic import write_table
 from taskspace.head import HeadConfig
 from taskspace.lm.evaluate import probe_task

@@ -2,6 +2,7 @@
 
 import pandas as pd
 
+import _taskspace_path  # noqa: F401 (the workflow root first on sys.path)
 from taskspace.atomic import atomic_path, write_table
 from taskspace.lm.report import markdown, table2
 from taskspace.scripting import run

@@ -2,6 +2,7 @@
 
 import yaml
 
+import _taskspace_path  # noqa: F401 (the workflow root first on sys.path)
 from taskspace.atomic import atomic_path
 from taskspace.scripting import run
 

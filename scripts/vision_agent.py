@@ -2,6 +2,7 @@
 
 import torch
 
+import _taskspace_path  # noqa: F401 (the workflow root first on sys.path)
 from taskspace.scripting import run
 from taskspace.vision.agents import TrainConfig, save_agent, train_split_agent
 from taskspace.vision.data import load_dataset

@@ -2,6 +2,7 @@
 
 import torch
 
+import _taskspace_path  # noqa: F401 (the workflow root first on sys.path)
 from taskspace.device import resolve_device
 from taskspace.scripting import run
 from taskspace.vision.agents import load_agent

@@ -1,5 +1,6 @@
 """The peek ranking: agents ordered by single-agent head accuracy on one admin task."""
 
+import _taskspace_path  # noqa: F401 (the workflow root first on sys.path)
 from taskspace.atomic import write_table
 from taskspace.head import HeadConfig
 from taskspace.resources import FEATURE_SHARE

@@ -1,5 +1,6 @@
 """The vision split: probe images, admin tasks and training images, agents and their classes."""
 
+import _taskspace_path  # noqa: F401 (the workflow root first on sys.path)
 from taskspace.scripting import run
 from taskspace.vision.data import load_dataset
 from taskspace.vision.split import SplitConfig, make_split

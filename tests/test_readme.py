@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from taskspace.rulegraph import canonical, embedded
+from tools.rulegraph import canonical, embedded
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,9 @@
 Snakemake numbers the nodes and orders the edges differently from run to run; the README keeps the rule
 names and sorted edges, so that a test can tell whether the picture is stale.
 
-    snakemake --rulegraph mermaid-js | python -m taskspace.rulegraph README.md    (what `make rulegraph` runs)
+    snakemake --rulegraph mermaid-js | python tools/rulegraph.py README.md    (what `make rulegraph` runs)
+
+A tool of the checkout, not of the installed package (tests/test_readme.py imports it from here).
 """
 
 from __future__ import annotations
