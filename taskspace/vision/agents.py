@@ -8,15 +8,21 @@ Models:
 
 The penultimate layer (the globally pooled vector before the classifier) is the agent's feature.
 
-Training follows the paper: SGD (lr 0.1, momentum 0.9, weight decay 5e-4), a linear warm-up over the first
-epoch, then the learning rate times ``gamma`` at each milestone epoch; augmentation by random crop with
-zero padding, optional horizontal flip and random rotation. Each agent normalises inputs with the channel
+Training follows the paper (``vision/agents.py``, ``vision/utils.py``): SGD (lr 0.1, momentum 0.9, weight
+decay 5e-4), a linear warm-up over the first epoch, then the learning rate times ``gamma`` at each milestone
+epoch; augmentation by random crop with zero padding, optional horizontal flip and random rotation.
+Three choices are keys, with the paper's values in ``configs/paper-vision.yaml`` and defaults that keep
+earlier results: ``precision`` (auto: bfloat16 autocast on CUDA, float32 on the CPU; the paper trained
+in float32), ``init_seed`` (per_agent: agent i starts from seed + i; the paper starts every agent from
+seed 0) and ``keep`` (final: the last epoch's weights; best_test: the paper's, the weights of the epoch
+with the best accuracy on the agent's held-out images, every test-pool image of its classes). Each agent normalises inputs with the channel
 mean/std of its own training images. Augmentation is one batched affine resampling (``grid_sample``) with
 parameters drawn from a seeded CPU generator, so it runs on the GPU when there is one and a CPU run is
 exactly reproducible from its seed.
 
 Files: ``<name>.safetensors`` holds the weights only (loading never runs code from a file) and
-``<name>.json`` the classes, normalisation, architecture, training settings and final accuracies.
+``<name>.json`` the classes, normalisation, architecture, training settings, the epoch whose weights were
+kept (``kept_epoch``, from 1) and their accuracies.
 """
 
 from __future__ import annotations
@@ -36,13 +42,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from .. import __version__
-from ..device import resolve_device
+from ..device import PRECISIONS, resolve_device, resolve_precision
 from ..errors import TaskspaceError
 from .data import to_float_tensor
 
 log = logging.getLogger(__name__)
 
 ARCHITECTURES = ("resnet18", "resnet50", "digits_cnn")
+KEEP = ("final", "best_test")
 FORMAT = "taskspace-vision-agent"
 FORMAT_VERSION = 1
 
@@ -134,7 +141,13 @@ class TrainConfig:
     flip: bool = True  # horizontal flip; off for digits, where a flip changes what the digit is
     rotation: float = 15.0  # degrees, uniform in [-rotation, rotation]
     width: int = 32  # digits_cnn only: channels of the first conv
-    amp: bool = True  # bfloat16 autocast on CUDA only; CPU runs stay float32 and exactly reproducible
+    # Autocast type: auto = bfloat16 on CUDA, float32 on the CPU (exactly reproducible); the paper's is float32.
+    precision: str = "auto"
+    # Seed of the initial weights: per_agent = the agent's own seed (seed + i), or one seed for every agent
+    # (the paper's vision/agents.py: 0 for all).
+    init_seed: str | int = "per_agent"
+    # Weights kept: final = the last epoch's; best_test = the epoch of the best held-out accuracy (the paper's).
+    keep: str = "final"
     seed: int = 0
 
     def __post_init__(self):
@@ -175,9 +188,20 @@ class TrainConfig:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise TaskspaceError(f"{where}{key}: {value!r} is not a number >= 0")
-        for key in ("flip", "amp"):
-            if not isinstance(getattr(self, key), bool):
-                raise TaskspaceError(f"{where}{key}: {getattr(self, key)!r} is not true or false")
+        if not isinstance(self.flip, bool):
+            raise TaskspaceError(f"{where}flip: {self.flip!r} is not true or false")
+        if self.precision not in PRECISIONS:
+            raise TaskspaceError(f"{where}precision: {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        seed = self.init_seed
+        if seed != "per_agent" and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise TaskspaceError(f"{where}init_seed: {seed!r} is not per_agent or an integer >= 0")
+        if self.keep not in KEEP:
+            raise TaskspaceError(f"{where}keep: {self.keep!r} is not one of {', '.join(KEEP)}")
+
+    @property
+    def amp(self) -> bool:
+        """Whether training may autocast (``precision`` other than float32); ``auto`` does so on CUDA only."""
+        return self.precision != "float32"
 
     def padding_for(self, image_size: int) -> int:
         if self.crop_padding is not None:
@@ -304,129 +328,182 @@ def train_agent(
     """Train one agent on uint8 images ``(N, H, W, C)`` whose dataset labels are all in ``classes``.
 
     The model predicts ``len(classes)`` outputs, class ``classes[i]`` as output ``i`` (classes sorted).
-    ``held_out`` (images, dataset labels) gives the held-out accuracy recorded with the agent.
+    ``held_out`` (images, dataset labels) gives the held-out accuracy recorded with the agent; with
+    ``keep: best_test`` it is measured after every epoch and the best epoch's weights are kept.
     """
     config.validate()
     classes = sorted(int(c) for c in classes)
-    local = _local_labels(labels, classes, name)
     device = resolve_device(device)
+    precision = resolve_precision(config.precision, device, half="bfloat16", where="agents.precision")
+    if config.keep == "best_test" and held_out is None:
+        raise TaskspaceError(f"agent {name}: keep: best_test needs held-out images to choose the epoch on")
     start = time.perf_counter()
+    x, y, normalization = _training_tensors(images, labels, classes, name, device)
+    held = None
+    if held_out is not None:
+        held = (to_float_tensor(held_out[0]), torch.from_numpy(_local_labels(held_out[1], classes, name)))
+    agent = _new_agent(config, len(classes), x.shape[1], normalization, name, device)
+    log.info(
+        "agent %s: %s on %d images of %d classes, %d epochs of %d steps, device %s, %s, initial weights from "
+        "seed %d, keeping the %s weights", name, config.architecture, len(x), len(classes), config.epochs,
+        len(_batches(len(x), config.batch_size)), device, precision, init_seed_of(config),
+        "best held-out epoch's" if config.keep == "best_test" else "final",
+    )
+    kept_epoch, by_epoch = _fit(agent, x, y, config, precision, held if config.keep == "best_test" else None)
+    train_acc = agent.accuracy(x, y)
+    held_acc = agent.accuracy(*held) if held is not None else float("nan")
+    seconds = time.perf_counter() - start
+    log.info(
+        "agent %s done in %.1f s: epoch %d kept, train accuracy %.3f, held-out accuracy %.3f (%d images)",
+        name, seconds, kept_epoch, train_acc, held_acc, len(held[1]) if held is not None else 0,
+    )
+    agent.meta = {
+        **_agent_meta(agent, config, classes, x, normalization, device, precision),
+        "train_accuracy": train_acc,
+        "held_out_images": len(held[1]) if held is not None else 0,
+        "held_out_accuracy": None if math.isnan(held_acc) else held_acc,
+        "kept_epoch": kept_epoch,
+        "train_seconds": round(seconds, 3),
+        **({"held_out_accuracy_by_epoch": by_epoch} if by_epoch else {}),
+        **dict(extra_meta or {}),
+    }
+    agent.model.to(memory_format=torch.contiguous_format)
+    return agent
+
+
+def init_seed_of(config: TrainConfig) -> int:
+    """The seed of an agent's initial weights: its own ``seed`` (per_agent), or the one ``init_seed`` for all."""
+    return config.seed if config.init_seed == "per_agent" else int(config.init_seed)
+
+
+def _training_tensors(images, labels, classes, name, device):
+    """Float images and local labels on ``device``, and the channel statistics of the images.
+
+    Per-agent normalisation, as the paper's ``vision/agents.py``: the mean and std of its own training images.
+    """
+    local = _local_labels(labels, classes, name)
     x = to_float_tensor(images).to(device)
     y = torch.from_numpy(local).to(device)
-    n, channels, size, _ = x.shape
-    if n < 2:
-        raise TaskspaceError(f"agent {name}: {n} training image(s); at least 2 are needed")
-    # Per-agent normalisation: channel statistics of this agent's own training images.
+    if len(x) < 2:
+        raise TaskspaceError(f"agent {name}: {len(x)} training image(s); at least 2 are needed")
     mean = x.mean(dim=(0, 2, 3)).tolist()
     std = x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
+    return x, y, {"mean": mean, "std": std}
 
+
+def _new_agent(config: TrainConfig, num_classes: int, channels: int, normalization, name, device) -> Agent:
+    """A freshly initialised model from :func:`init_seed_of` (the paper's ``get_network(..., 0)``)."""
     # fork_rng: the seed fixes this agent's initial weights without touching the caller's global RNG.
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        model = build_model(config.architecture, len(classes), channels, config.width)
+        torch.manual_seed(init_seed_of(config))
+        model = build_model(config.architecture, num_classes, channels, config.width)
     model.to(device)
-    use_amp = config.amp and device == "cuda"
     if device == "cuda":
         model.to(memory_format=torch.channels_last)
         torch.backends.cudnn.benchmark = True
-    agent = Agent(model, {"normalization": {"mean": mean, "std": std}, "name": name})
+    return Agent(model, {"normalization": normalization, "name": name})
+
+
+def _fit(agent: Agent, x, y, config: TrainConfig, precision: str, held=None) -> tuple[int, list[float]]:
+    """Train for ``config.epochs``; returns the epoch (from 1) whose weights the model ends with.
+
+    With ``held`` (images, local labels: ``keep: best_test``) the held-out accuracy is measured after each
+    epoch and the weights of the first epoch with the highest one are restored at the end, as the paper's
+    ``vision/agents.py`` saves ``ckpt.pt`` whenever the test accuracy improves; the accuracies are returned.
+    """
+    model, device = agent.model, str(x.device.type)
+    dtype = getattr(torch, precision)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
+    scaler = torch.amp.GradScaler(device, enabled=dtype == torch.float16)  # float16 gradients underflow
     generator = torch.Generator().manual_seed(config.seed)  # CPU generator: same draws on every device
-    batches = _batches(n, config.batch_size)
-    log.info(
-        "agent %s: %s on %d images of %d classes, %d epochs of %d steps, device %s",
-        name,
-        config.architecture,
-        n,
-        len(classes),
-        config.epochs,
-        len(batches),
-        device,
-    )
-
+    batches = _batches(len(x), config.batch_size)
+    best, kept, by_epoch, start = -math.inf, config.epochs, [], time.perf_counter()
     for epoch in range(config.epochs):
-        model.train()
         epoch_start = time.perf_counter()
-        order = torch.randperm(n, generator=generator).to(device)
-        loss_sum, correct = 0.0, 0
-        for step, (low, high) in enumerate(batches):
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(config, epoch, step, len(batches))
-            rows = order[low:high]
-            batch = agent.normalize(augment(x[rows], config, generator))
-            if device == "cuda":
-                batch = batch.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
-                out = model(batch)
-                loss = F.cross_entropy(out.float(), y[rows])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += float(loss.detach()) * (high - low)
-            correct += int((out.argmax(1) == y[rows]).sum())
-        seen = batches[-1][1]
-        elapsed = time.perf_counter() - start
-        rate = seen / max(time.perf_counter() - epoch_start, 1e-9)
-        eta = elapsed / (epoch + 1) * (config.epochs - epoch - 1)
-        log.info(
-            "agent %s epoch %d/%d loss %.4f acc %.3f lr %.4g %.0f img/s ETA %s",
-            name,
-            epoch + 1,
-            config.epochs,
-            loss_sum / seen,
-            correct / seen,
-            optimizer.param_groups[0]["lr"],
-            rate,
-            _clock(eta),
-        )
+        loss_sum, correct = _train_epoch(agent, optimizer, scaler, x, y, batches, config, epoch, generator, dtype)
+        accuracy = None
+        if held is not None:
+            accuracy = agent.accuracy(*held)
+            by_epoch.append(accuracy)
+            if accuracy > best:  # strictly better: the first epoch of the best accuracy is kept
+                best, kept = accuracy, epoch + 1
+                state = {key: value.detach().clone() for key, value in model.state_dict().items()}
+        _log_epoch(agent.name, config, epoch, batches[-1][1], loss_sum, correct, optimizer, accuracy,
+                   time.perf_counter() - epoch_start, time.perf_counter() - start)
+    if held is not None:
+        model.load_state_dict(state)
+    return kept, by_epoch
 
-    train_acc = agent.accuracy(x, y)
-    held_acc, n_held = float("nan"), 0
-    if held_out is not None:
-        held_x = to_float_tensor(held_out[0])
-        held_y = torch.from_numpy(_local_labels(held_out[1], classes, name))
-        held_acc, n_held = agent.accuracy(held_x, held_y), len(held_y)
-    seconds = time.perf_counter() - start
+
+def _train_epoch(agent, optimizer, scaler, x, y, batches, config, epoch, generator, dtype) -> tuple[float, int]:
+    """One pass over the shuffled, augmented training images; returns the summed loss and the hits."""
+    model, device = agent.model, x.device.type
+    model.train()
+    order = torch.randperm(len(x), generator=generator).to(x.device)
+    loss_sum, correct = 0.0, 0
+    for step, (low, high) in enumerate(batches):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(config, epoch, step, len(batches))
+        rows = order[low:high]
+        batch = agent.normalize(augment(x[rows], config, generator))
+        if device == "cuda":
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device_type=device, dtype=dtype, enabled=dtype != torch.float32):
+            out = model(batch)
+            loss = F.cross_entropy(out.float(), y[rows])
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        loss_sum += float(loss.detach()) * (high - low)
+        correct += int((out.argmax(1) == y[rows]).sum())
+    return loss_sum, correct
+
+
+def _log_epoch(name, config, epoch, seen, loss_sum, correct, optimizer, held_accuracy, seconds, elapsed) -> None:
+    eta = elapsed / (epoch + 1) * (config.epochs - epoch - 1)
+    held = f" held-out acc {held_accuracy:.3f}" if held_accuracy is not None else ""
     log.info(
-        "agent %s done in %.1f s: train accuracy %.3f, held-out accuracy %.3f (%d images)",
-        name,
-        seconds,
-        train_acc,
-        held_acc,
-        n_held,
+        "agent %s epoch %d/%d loss %.4f acc %.3f%s lr %.4g %.0f img/s ETA %s", name, epoch + 1, config.epochs,
+        loss_sum / seen, correct / seen, held, optimizer.param_groups[0]["lr"], seen / max(seconds, 1e-9),
+        _clock(eta),
     )
-    agent.meta = {
+
+
+def _agent_meta(agent: Agent, config: TrainConfig, classes, x, normalization, device, precision) -> dict:
+    """The facts of the agent's JSON file that do not depend on how training went."""
+    _, channels, size, _ = x.shape
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "name": name,
+        "name": agent.name,
         "architecture": config.architecture,
         "classes": classes,
         "num_classes": len(classes),
         "in_channels": channels,
         "image_size": size,
-        "feature_width": model.feature_width,
-        "normalization": {"mean": mean, "std": std},
+        "feature_width": agent.model.feature_width,
+        "normalization": normalization,
         "train_config": _jsonable(asdict(config)),
-        "train_images": n,
-        "held_out_images": n_held,
-        "train_accuracy": train_acc,
-        "held_out_accuracy": None if math.isnan(held_acc) else held_acc,
-        "train_seconds": round(seconds, 3),
+        "train_images": len(x),
+        "init_seed": init_seed_of(config),
+        "precision": precision,
         "device": device,
         "versions": library_versions(),
-        **dict(extra_meta or {}),
     }
-    model.to(memory_format=torch.contiguous_format)
-    return agent
 
 
 def train_split_agent(data, split, agent: str | int, config: TrainConfig, device: str = "auto") -> Agent:
     """Train one agent of a split: its training images, held-out test-pool images, the split's hash.
 
-    Agent number i trains with seed ``config.seed + i``: agents differ in initial weights and augmentation
-    draws as well as in classes (one shared seed would start every agent from the same weights).
+    Agent number i trains with seed ``config.seed + i``: its augmentation and batch-order draws, and, with
+    ``init_seed: per_agent`` (the default), its initial weights, so agents differ in those as well as in
+    classes. ``init_seed: 0`` starts every agent from the same weights, as the paper's ``vision/agents.py``
+    (``get_network(args.net, num_classes, 0)``). The held-out images are every test-pool image of the
+    agent's classes (the paper's ``agent_test_ids``, ``vision/create_data_split.py``): ``keep: best_test``
+    picks the epoch on them.
     """
     split.check_dataset(data)
     classes = split.agent_classes(agent)

@@ -9,7 +9,8 @@ Sets (see ``taskspace.features``):
   the dataset's train / test pool respectively).
 
 Rotations use the same bilinear, zero-filled resampling as training augmentation, applied to the raw
-[0, 1] image before the agent's own normalisation.
+[0, 1] image before the agent's own normalisation. Features are computed in float32 (attribute
+``precision``), as the paper's ``vision/utils.py`` ``extract``; ``dtype`` only sets how they are stored.
 """
 
 from __future__ import annotations
@@ -115,6 +116,8 @@ def feature_provenance(agent: Agent, split: Split, weights_path=None, rotations=
         "split_hash": split.hash,
         "probe_rotations": json.dumps(list(rotations)),
         "normalization": json.dumps(meta["normalization"], sort_keys=True),
+        # Features are computed in float32 whatever the agent trained in (its JSON's precision), as the paper's.
+        "precision": "float32",
     }
     provenance.update({f"{name}_version": version for name, version in library_versions().items()})
     return provenance

@@ -312,4 +312,5 @@ def test_invalid_precision_names_the_key(tiny_member_dir):
     with pytest.raises(TaskspaceError) as error:
         validate_config(config)
     assert str(error.value) == "lm.extraction.precision: 'half' is not one of auto, float32, float16, bfloat16"
-    assert validate_config({**config, "lm": {**config["lm"], "extraction": {}}})["lm"]["extraction"]["precision"] == "auto"
+    filled = validate_config({**config, "lm": {**config["lm"], "extraction": {}}})
+    assert filled["lm"]["extraction"]["precision"] == "auto"

@@ -165,6 +165,11 @@ def test_augmentation_resampling_matches_torchvision():
         ({"batch_size": 1}, "batch_size"),
         ({"flip": "yes"}, "flip"),
         ({"learning_rate": 0.1}, "learning_rate"),
+        ({"precision": "half"}, "precision"),
+        ({"init_seed": "shared"}, "init_seed"),
+        ({"init_seed": -1}, "init_seed"),
+        ({"keep": "best"}, "keep"),
+        ({"amp": True}, "amp"),  # the former switch: precision replaces it
     ],
 )
 def test_train_config_errors_name_the_key(values, key):
@@ -190,3 +195,94 @@ def test_train_split_agent_records_the_split(digits):
     assert agent.meta["classes"] == split.agent_classes("agent001") and agent.meta["train_images"] == 24
     assert agent.meta["class_names"] == [digits.class_names[c] for c in agent.meta["classes"]]
     assert agent.meta["train_config"]["seed"] == TINY.seed + 1  # agent i trains with seed + i
+    assert agent.meta["init_seed"] == TINY.seed + 1 and agent.meta["kept_epoch"] == TINY.epochs
+
+
+def _two_agent_split(digits):
+    return make_split(digits, SplitConfig(probe_per_class=2, admin_train_per_class=2, tasks=2, task_classes=3,
+                                          agents=2, agent_classes=2, agent_train_per_class=12))
+
+
+def test_one_init_seed_starts_every_agent_from_the_same_weights(digits, monkeypatch):
+    """init_seed: 0 is the paper's get_network(net, classes, 0); per_agent (the default) uses seed + i."""
+    import taskspace.vision.agents as agents
+
+    built = []
+    real = agents.build_model
+
+    def recording(*args, **kwargs):
+        model = real(*args, **kwargs)
+        built.append({key: value.clone() for key, value in model.state_dict().items()})
+        return model
+
+    monkeypatch.setattr(agents, "build_model", recording)
+    split = _two_agent_split(digits)
+    shared = [train_split_agent(digits, split, a, replace(TINY, init_seed=0), device="cpu")
+              for a in ("agent000", "agent001")]
+    own = [train_split_agent(digits, split, a, TINY, device="cpu") for a in ("agent000", "agent001")]
+    assert all(torch.equal(built[0][key], built[1][key]) for key in built[0])
+    torch.manual_seed(0)
+    reference = real("digits_cnn", 2, 1, TINY.width).state_dict()
+    assert all(torch.equal(built[0][key], reference[key]) for key in reference)
+    assert not torch.equal(built[2]["fc.weight"], built[3]["fc.weight"])
+    assert [a.meta["init_seed"] for a in shared] == [0, 0] and [a.meta["init_seed"] for a in own] == [3, 4]
+    # augmentation and batch order stay the agent's own: seed + i
+    assert [a.meta["train_config"]["seed"] for a in shared] == [3, 4]
+
+
+def test_keep_best_test_keeps_the_epoch_of_the_best_held_out_accuracy(tiny):
+    """The paper's vision/agents.py saves the weights whenever the test accuracy improves (strictly)."""
+    config = replace(TINY, epochs=6, keep="best_test")
+    agent = train_tiny(tiny, config)
+    by_epoch = agent.meta["held_out_accuracy_by_epoch"]
+    assert len(by_epoch) == 6
+    kept = agent.meta["kept_epoch"]
+    assert kept == 1 + int(np.argmax(by_epoch))  # the first epoch of the best accuracy
+    assert kept < 6  # on this data the best epoch is not the last one, so keeping it matters
+    assert agent.meta["held_out_accuracy"] == max(by_epoch)
+    assert agent.meta["train_config"]["keep"] == "best_test"
+    # Its weights are those of a run stopped after that epoch (the schedule does not depend on the length).
+    stopped = train_tiny(tiny, replace(TINY, epochs=kept))
+    assert stopped.meta["kept_epoch"] == kept and "held_out_accuracy_by_epoch" not in stopped.meta
+    for key, value in stopped.model.state_dict().items():
+        assert torch.equal(value, agent.model.state_dict()[key]), key
+    final = train_tiny(tiny, replace(TINY, epochs=6))
+    assert final.meta["kept_epoch"] == 6 and not torch.equal(final.model.fc.weight, agent.model.fc.weight)
+
+
+def test_keep_best_test_needs_held_out_images(tiny):
+    (images, labels), _ = tiny
+    with pytest.raises(TaskspaceError, match="agent tiny: keep: best_test needs held-out images"):
+        train_agent(images, labels, [1, 4, 7], replace(TINY, keep="best_test"), name="tiny", device="cpu")
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+def test_half_precision_training_on_cpu(tiny, precision):
+    """precision: bfloat16 / float16 autocast on the CPU too; auto is float32 there (exactly reproducible)."""
+    auto = train_tiny(tiny)
+    assert auto.meta["precision"] == "float32" and auto.meta["train_config"]["precision"] == "auto"
+    float32 = train_tiny(tiny, replace(TINY, precision="float32"))
+    assert torch.equal(float32.model.fc.weight, auto.model.fc.weight)
+    half = train_tiny(tiny, replace(TINY, precision=precision))
+    assert half.meta["precision"] == precision
+    assert all(p.dtype == torch.float32 for p in half.model.parameters())  # autocast: float32 master weights
+    assert not torch.equal(half.model.fc.weight, auto.model.fc.weight)
+    assert torch.allclose(half.model.fc.weight, auto.model.fc.weight, atol=0.05)
+
+
+def test_agent_keys_in_the_config_are_validated_with_the_key_named():
+    from taskspace.config import validate_config
+
+    experiment = {"dataset": {"name": "digits"}, "agents": {"precision": "half"},
+                  "split": {"probe_per_class": 2, "admin_train_per_class": 3, "tasks": 2, "task_classes": 3,
+                            "agents": 2, "agent_classes": 2}, "selection": {"k_max": 2}}
+    with pytest.raises(TaskspaceError) as error:
+        validate_config({"vision": {"experiments": {"d": experiment}}})
+    assert str(error.value) == ("vision.experiments.d.agents.precision: 'half' is not one of auto, float32, float16, "
+                                "bfloat16")
+    for key, value in (("init_seed", "shared"), ("keep", "best")):
+        with pytest.raises(TaskspaceError, match=rf"^vision\.experiments\.d\.agents\.{key}: "):
+            validate_config({"vision": {"experiments": {"d": {**experiment, "agents": {key: value}}}}})
+    paper = {"precision": "float32", "init_seed": 0, "keep": "best_test"}
+    config = validate_config({"vision": {"experiments": {"d": {**experiment, "agents": paper}}}})
+    assert TrainConfig.from_mapping(config["vision"]["experiments"]["d"]["agents"]).init_seed == 0

@@ -72,6 +72,7 @@ def test_provenance(setup):
     assert json.loads(have["classes"]) == split.agent_classes("agent000") and have["split_hash"] == split.hash
     assert json.loads(have["probe_rotations"]) == list(PROBE_ROTATIONS) and have["layer"] == "penultimate"
     assert have["source"] == "agent000.safetensors" and len(have["revision"]) == 16
+    assert have["precision"] == "float32"
     assert have["torch_version"] == torch.__version__ and "torchvision_version" in have and "taskspace_version" in have
 
 
