@@ -55,8 +55,11 @@ def script_of(rule: str) -> Path:
 def provided_modules(env: str) -> set[str]:
     """Top-level import names of the packages an env file installs (from .venv's installed metadata)."""
     names = {envs.normalise(name) for name in envs.closure(envs.ENVS[env]["packages"], envs.read_pins())}
-    return {module for module, dists in metadata.packages_distributions().items()
-            if any(envs.normalise(dist) in names for dist in dists)}
+    return {
+        module
+        for module, dists in metadata.packages_distributions().items()
+        if any(envs.normalise(dist) in names for dist in dists)
+    }
 
 
 def test_env_files_are_generated_from_requirements():
@@ -78,8 +81,9 @@ def test_env_file_is_self_contained_and_pinned(env):
         assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+]+", line), line
         name, version = line.split("==")
         assert pins[envs.normalise(name)] == version, line
-    assert {"numpy", "pandas", "matplotlib", "scipy", "h5py", "pyyaml"} <= {envs.normalise(x.split("==")[0])
-                                                                              for x in pip}
+    assert {"numpy", "pandas", "matplotlib", "scipy", "h5py", "pyyaml"} <= {
+        envs.normalise(x.split("==")[0]) for x in pip
+    }
 
 
 def test_the_light_env_has_no_torch():
@@ -93,7 +97,8 @@ def test_every_rule_with_a_script_names_a_generated_env():
         conda = RULES[name].get("conda")
         assert conda in {f"../envs/{env}.yaml" for env in envs.ENVS}, (
             f"rule {name} ({RULES[name]['file']}): conda: {conda!r}; use ../envs/light.yaml if its script never "
-            "imports torch (python tools/imports.py shows what it reaches), else ../envs/torch.yaml")
+            "imports torch (python tools/imports.py shows what it reaches), else ../envs/torch.yaml"
+        )
 
 
 @pytest.mark.parametrize("rule", LIGHT)
@@ -122,10 +127,12 @@ def test_reach_follows_the_package_and_lazy_imports():
 @pytest.mark.parametrize("rule", SCRIPTED)
 def test_rule_script_imports_the_path_helper_before_taskspace(rule):
     assert imports.helper_imported_first(script_of(rule), HELPER), (
-        f"{script_of(rule).name}: add `import {HELPER}  # noqa: F401` before its first taskspace import")
+        f"{script_of(rule).name}: add `import {HELPER}  # noqa: F401` before its first taskspace import"
+    )
 
 
 # --- taskspace in a rule without an install -------------------------------------------------------------------
+
 
 def bare_python(code: str, *path: str, cwd: Path) -> subprocess.CompletedProcess:
     """``code`` in .venv's Python without site (no site-packages, no .pth: no editable taskspace), with
@@ -204,22 +211,49 @@ def test_light_rules_run_without_torch_or_an_installed_taskspace(tmp_path):
     workdir = tmp_path / "run"
     workdir.mkdir()
     kappa = REPO / "resources" / "paper-lm-kappa"
-    config = {"seed": 0, "device": "cpu", "figure_formats": ["png"],
-              "given": {"paper-lm": {"kappa": str(kappa / "kappa.npy"), "members": str(kappa / "members.txt"),
-                                     "selection": {"k_max": 3, "hub_first": False, "random_rounds": 2}}}}
+    config = {
+        "seed": 0,
+        "device": "cpu",
+        "figure_formats": ["png"],
+        "given": {
+            "paper-lm": {
+                "kappa": str(kappa / "kappa.npy"),
+                "members": str(kappa / "members.txt"),
+                "selection": {"k_max": 3, "hub_first": False, "random_rounds": 2},
+            }
+        },
+    }
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     report = tmp_path / "imports.tsv"
     env = {**os.environ, "PYTHONPATH": str(blocker), "BLOCKER_REPORT": str(report)}
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-                             "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
-                             "--cores", "2", "--skip-script-cleanup"],
-                            capture_output=True, text=True, env=env, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--configfile",
+            str(workdir / "config.yaml"),
+            "--cores",
+            "2",
+            "--skip-script-cleanup",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
 
     jobs = [line.split("\t") for line in report.read_text().splitlines()]
     ran = {name.split(".", 1)[1].removesuffix(".py") for name, _, _ in jobs}
-    expected = {Path(RULES[rule]["script"]).stem for rule in ("given_kappa", "select_members", "figure_mi_gain",
-                                                               "figure_kappa", "run_config")}
+    expected = {
+        Path(RULES[rule]["script"]).stem
+        for rule in ("given_kappa", "select_members", "figure_mi_gain", "figure_kappa", "run_config")
+    }
     assert expected <= ran, ran
     assert all(Path(RULES[rule]["script"]).stem not in ran or rule in LIGHT for rule in SCRIPTED)
     for name, package, attempts in jobs:
