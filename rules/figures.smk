@@ -19,12 +19,17 @@ rule figure_mi_gain:
 
 
 rule figure_kappa:
-    """The paper's Fig. 1: dendrogram of members and kappa reordered to match."""
+    """The paper's Fig. 1: kappa reordered as the members' Ward tree, the tree, and its leaf order."""
     input:
         kappa="results/{space}/kappa.npz",
     output:
-        figure_outputs(
+        figure=figure_outputs(
             "results/figures/{space}/kappa-dendrogram", "kappa-dendrogram", "{space}"
+        ),
+        table=report(
+            "results/figures/{space}/kappa-dendrogram.tsv",
+            caption="../report/kappa-dendrogram-table.rst",
+            category="{space}",
         ),
     log:
         "logs/{space}/figure-kappa.log",

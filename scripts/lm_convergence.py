@@ -1,4 +1,4 @@
-"""The paper's Fig. 2 data: kappa on the first n probe sentences against the full kappa, in one pass."""
+"""The paper's Fig. 2 data: kappa on the first n probe lines against the full kappa, in one pass."""
 
 import _taskspace_path  # noqa: F401 (the workflow root first on sys.path)
 from taskspace import figures
@@ -8,7 +8,8 @@ from taskspace.scripting import run
 
 
 def main(snakemake):
-    _, table = kappa_convergence(snakemake.input.features, snakemake.params.sentences, members=snakemake.params.members)
+    _, table = kappa_convergence(snakemake.input.features, snakemake.params.sentences,
+                                 members=snakemake.params.members, text=snakemake.input.text)
     write_table(table, snakemake.output.table)
     figures.save(figures.convergence(table, title="lm: convergence of kappa with probe size"), snakemake.output.figure)
 

@@ -185,10 +185,9 @@ def convergence(table: pd.DataFrame, title: str):
         words, kl, correlation = words + [table.probe_words.iloc[0]], kl + [0.0], correlation + [1.0]
     identity = table.identity_kl.iloc[0] if len(table) else np.nan
     with plt.rc_context(STYLE):
-        figure, (kl_axes, corr_axes) = plt.subplots(1, 2, figsize=(7.5, 3.2))
-        kl_axes.plot([1, *words], [identity, *kl], ".-", color=COLORS["mmi"],
-                     label="kappa on the first n probe lines, then kappa*")
-        kl_axes.plot([1], [identity], "s", color=COLORS["random"], label="identity (isotropic) kappa, at 1 word")
+        figure, (kl_axes, corr_axes) = plt.subplots(1, 2, figsize=(7.5, 3.2), sharex=True)
+        kl_axes.plot([1, *words], [identity, *kl], ".-", color=COLORS["mmi"], label="kappa_n on the first n lines")
+        kl_axes.plot([1], [identity], "s", color=COLORS["random"], label="identity kappa (at 1 word)")
         kl_axes.set_ylabel("KL(kappa* || kappa_n), nats")
         kl_axes.set_ylim(bottom=0)
         kl_axes.legend(loc="upper right")

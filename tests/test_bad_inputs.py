@@ -74,7 +74,7 @@ def tiny(config):
 # (id, base config, change, the message's start). The key at fault starts every message.
 CONFIG_ROWS = [
     ("unknown-key", LM, lambda c: lm(c)["probe"].update(min_word=5),
-     "lm.probe: unknown key 'min_word' (allowed: convergence, max_sentences, min_words, text)"),
+     "lm.probe: unknown key 'min_word' (allowed: convergence, format, max_sentences, min_words, text)"),
     ("unknown-member-key", LM, lambda c: lm(c)["members"][0].update(layers=2), "lm.members.0: unknown key 'layers'"),
     ("wrong-type", VISION, lambda c: tiny(c)["split"].update(tasks="2"),
      "vision.experiments.tiny.split.tasks: expected integer, got '2'"),
@@ -186,6 +186,9 @@ def write_bad_inputs(folder: Path) -> dict:
     np.save(folder / "nan.npy", nan)
     np.save(folder / "rect.npy", np.ones((2, 3)))
     np.save(folder / "twins.npy", TWINS)
+    (folder / "text.npy").write_text("1 0.5\n0.5 1\n")  # a text matrix under a .npy name
+    np.save(folder / "one.npy", np.ones((1, 1)))
+    (folder / "solo.txt").write_text("solo\n")
     (folder / "two-names.txt").write_text("a\nb\n")
     (folder / "dup-names.txt").write_text("a\nb\na\n")
     (folder / "abc.txt").write_text("a\nb\nc\n")
@@ -206,6 +209,8 @@ def write_bad_inputs(folder: Path) -> dict:
             "names-repeat": {"kappa": "good3.npy", "members": "dup-names.txt"},
             "k-above-kappa": {"kappa": "good3.npy", "selection": {"k_max": 4}},
             "twins": {"kappa": "twins.npy", "members": "abc.txt", "selection": {"k_max": 3, "random_rounds": 0}},
+            "text-npy": {"kappa": "text.npy"},
+            "one-member": {"kappa": "one.npy", "members": "solo.txt", "selection": {"k_max": 1}},
         },
         "vision": {
             "experiments": {
@@ -239,6 +244,8 @@ WORKFLOW_ROWS = [
      "nan.npy: 2 entries are NaN or infinite (first at row 0, column 1)"),
     ("kappa-not-square", "results/given/not-square/kappa.npz", "logs/given/not-square/kappa.log",
      "rect.npy: kappa must be a square matrix, got shape (2, 3)"),
+    ("kappa-not-npy", "results/given/text-npy/kappa.npz", "logs/given/text-npy/kappa.log",
+     "text.npy: not a NumPy .npy file (write it with numpy.save"),
     ("kappa-names-count", "results/given/names-count/kappa.npz", "logs/given/names-count/kappa.log",
      "two-names.txt: 2 member names for the 3 x 3 kappa in good3.npy"),
     ("kappa-names-repeat", "results/given/names-repeat/kappa.npz", "logs/given/names-repeat/kappa.log",
@@ -262,11 +269,14 @@ WORKFLOW_ROWS = [
 ]
 
 
+ONE_MEMBER_TABLE = "results/figures/given/one-member/kappa-dendrogram.tsv"
+
+
 @pytest.fixture(scope="module")
 def keep_going_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("bad-inputs")
     (workdir / "config.yaml").write_text(yaml.safe_dump(write_bad_inputs(workdir)))
-    targets = [row[1] for row in WORKFLOW_ROWS] + ["results/given/twins/selection.tsv"]
+    targets = [row[1] for row in WORKFLOW_ROWS] + ["results/given/twins/selection.tsv", ONE_MEMBER_TABLE]
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
          "--configfile", str(workdir / "config.yaml"), "--cores", "2", "--keep-going", *targets],
@@ -289,6 +299,16 @@ def test_workflow_row(keep_going_run, target, log, message):
     partials = [p for p in (workdir / target).parent.glob(".*") if p.name != ".snakemake_timestamp"] \
         if (workdir / target).parent.exists() else []
     assert not partials, partials
+
+
+@pytest.mark.workflow
+def test_one_member_zoo_draws_its_figure(keep_going_run):
+    """A one-member zoo (a 1 x 1 kappa, k_max 1) is no error: Fig. 1 with a single leaf, a one-row table."""
+    workdir, _ = keep_going_run
+    assert (workdir / ONE_MEMBER_TABLE).with_suffix(".png").stat().st_size > 1000
+    table = pd.read_csv(workdir / ONE_MEMBER_TABLE, sep="\t")
+    assert table.to_dict("records") == [{"position": 1, "member": "solo", "cluster": 1}]
+    assert " ERROR " not in (workdir / "logs/given/one-member/figure-kappa.log").read_text()
 
 
 @pytest.mark.workflow

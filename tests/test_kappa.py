@@ -205,3 +205,48 @@ def test_convergence_snapshots_equal_kappa_of_first_sentences(tmp_path):
 
     assert table.kl.iloc[1] == pytest.approx(gaussian_kl(full, first_ten), abs=1e-9)
     assert table.kl.iloc[2] == pytest.approx(0.0, abs=1e-9) and table.correlation.iloc[2] == pytest.approx(1.0)
+
+
+def test_gaussian_kl_is_the_papers_formula():
+    """KL(S0 || S1) as LMs/estimate_kappa/diff_two_gaussians.py computes it, on a small example."""
+    from numpy.linalg import inv, slogdet
+
+    from taskspace.kappa import gaussian_kl
+
+    s0 = np.array([[1.0, 0.6, 0.2], [0.6, 1.0, 0.5], [0.2, 0.5, 1.0]])  # kappa*
+    s1 = np.array([[1.0, 0.3, 0.1], [0.3, 1.0, 0.4], [0.1, 0.4, 1.0]])  # kappa_n
+    paper = 0.5 * (np.trace(inv(s1).dot(s0)) - 3 + slogdet(s1)[1] - slogdet(s0)[1])
+    assert gaussian_kl(s0, s1) == pytest.approx(paper, rel=1e-12)
+    assert gaussian_kl(s0, s1) != pytest.approx(gaussian_kl(s1, s0))  # the order matters: kappa* first
+    # diagonal covariances: the sum of the one-dimensional KLs, 0.5 (a/b - 1 + ln(b/a))
+    a, b = np.array([1.0, 2.0, 0.5]), np.array([2.0, 1.0, 0.5])
+    assert gaussian_kl(np.diag(a), np.diag(b)) == pytest.approx(0.5 * np.sum(a / b - 1 + np.log(b / a)))
+    # the paper's isotropic baseline: S1 = identity
+    assert gaussian_kl(s0, np.eye(3)) == pytest.approx(0.5 * (np.trace(s0) - 3 - slogdet(s0)[1]))
+    singular = np.ones((3, 3))  # the paper asserts positive definiteness; here: inf, or NaN for kappa*
+    assert gaussian_kl(s0, singular) == np.inf and np.isnan(gaussian_kl(singular, s0))
+
+
+def test_convergence_words_are_the_probe_texts_first_lines(tmp_path):
+    """Fig. 2's x: the words on the first n lines of the probe text (LMs/estimate_kappa/convergence.py),
+    also where a member kept fewer items (truncated words), and the whole text's words for kappa*."""
+    from taskspace.kappa import gaussian_kl, kappa_convergence
+
+    lengths = [4, 7, 5, 9, 6, 8, 3, 10]
+    (tmp_path / "probe.txt").write_text("".join(" ".join(["w"] * n) + "\n" for n in lengths))
+    kept = [min(n, 6) for n in lengths]  # every member truncated its sentences at 6 words
+    keys = np.array([(s, w) for s, n in enumerate(kept) for w in range(n)])
+    features = members(seed=10, n=len(keys), widths=(3, 4, 5))
+    paths = []
+    for i, x in enumerate(features):
+        paths.append(tmp_path / f"m{i}.h5")
+        write_features(paths[-1], {"probe": (keys, x.astype(np.float32))}, {"member": f"m{i}"})
+    full, table = kappa_convergence(paths, [2, 5], text=tmp_path / "probe.txt")
+    assert table.sentences.tolist() == [2, 5]
+    assert table.words.tolist() == [11, 31] and table.items_used.tolist() == [10, 27]
+    assert table.probe_words.tolist() == [52, 52]
+    assert table.identity_kl.iloc[0] == pytest.approx(gaussian_kl(full, np.eye(3)))
+    assert list(table.columns) == ["sentences", "words", "items_used", "kl", "correlation", "identity_kl",
+                                   "probe_words"]
+    _, without_text = kappa_convergence(paths, [2, 5])  # without the text: the first member's items
+    assert without_text.words.tolist() == [10, 27] and without_text.probe_words.tolist() == [42, 42]

@@ -1,8 +1,15 @@
 """Probe text: the sentences every zoo member reads before kappa is computed.
 
-The format is plain UTF-8 text, one sentence a line, words separated by whitespace (the paper uses
-wikitext-2 train lines of at least 10 words). :func:`read_probe_text` applies the ``min_words`` filter and
-an optional cap on the number of sentences.
+The format is plain UTF-8 text, one sentence a line, words separated by whitespace. :func:`read_probe_text`
+applies the ``min_words`` filter and an optional cap on the number of sentences.
+
+The paper's probe file, ``text/wiki.train.len_noLess_10.tokens`` (its LMs/estimate_kappa/extract.sh), is
+wikitext-2-v1's ``wiki.train.tokens`` filtered with ``awk 'NF>=10'``: whole lines (paragraphs, not split
+into sentences) with at least 10 fields. ``format="wikitext"`` reads the raw ``wiki.train.tokens`` that way:
+lines end at ``\n`` only and fields are runs of characters other than space and tab, as awk counts them;
+headings (`` = = Gameplay = = ``) are lines like any other, kept when they have enough fields, as awk keeps
+them; ``<unk>`` and ``@-@`` are words. The words of a kept line are its whitespace-separated tokens, as the
+paper's LMs/data.py splits them.
 
 The offline demo needs English that ships with an installed package: :func:`write_demo_probe_text` takes
 the Lee news corpus that gensim bundles for its tests (``lee_background.cor``: 300 Australian news
@@ -75,13 +82,21 @@ ABBREVIATIONS = {
 _BOUNDARY = re.compile(r"(?<=[.!?])([\"')\]]*)\s+(?=[\"'(\[]?[A-Z0-9])")
 
 
-def read_probe_text(path, min_words: int = 1, max_sentences: int | None = None) -> list[list[str]]:
+PROBE_FORMATS = ("lines", "wikitext")
+_AWK_FIELD = re.compile(r"[^ \t\n]+")  # awk's default field splitting (FS = " ")
+
+
+def read_probe_text(path, min_words: int = 1, max_sentences: int | None = None,
+                    format: str = "lines") -> list[list[str]]:
     """Sentences of a probe-text file as word lists: lines with at least ``min_words`` words, in file order.
 
-    ``max_sentences`` keeps only the first that many passing lines. Errors name the file: missing, empty,
-    or no line with ``min_words`` words.
+    ``format="wikitext"``: the raw wikitext ``*.tokens`` file, lines with at least ``min_words`` fields as
+    ``awk 'NF>=min_words'`` counts them (module docstring). ``max_sentences`` keeps only the first that many
+    passing lines. Errors name the file: missing, empty, or no line with ``min_words`` words.
     """
     path = Path(path)
+    if format not in PROBE_FORMATS:
+        raise TaskspaceError(f"{path}: probe text format must be one of {', '.join(PROBE_FORMATS)}, got {format!r}")
     if min_words < 1:
         raise TaskspaceError(f"{path}: min_words must be at least 1, got {min_words}")
     if max_sentences is not None and max_sentences < 1:
@@ -91,14 +106,16 @@ def read_probe_text(path, min_words: int = 1, max_sentences: int | None = None) 
     sentences: list[list[str]] = []
     any_words = False
     longest = 0
-    with open(path, encoding="utf-8") as handle:
+    awk = format == "wikitext"
+    with open(path, encoding="utf-8", newline="\n" if awk else None) as handle:
         for line in handle:
             words = line.split()
             if not words:
                 continue
             any_words = True
-            longest = max(longest, len(words))
-            if len(words) >= min_words:
+            count = len(_AWK_FIELD.findall(line)) if awk else len(words)
+            longest = max(longest, count)
+            if count >= min_words:
                 sentences.append(words)
                 if max_sentences is not None and len(sentences) >= max_sentences:
                     break
