@@ -194,3 +194,75 @@ class GaussianZoo:
 def greedy_mmi(kappa, k: int, hub_first: bool = False) -> Selection:
     """Convenience: factorise kappa and run the greedy selection once."""
     return GaussianZoo(kappa).greedy(k, hub_first=hub_first)
+
+
+# --- task-aware MMI: the new task as one more Gaussian-process variable ---------------------------------------
+
+TARGET_FLOOR = 1e-12
+
+
+def task_aware_kappa(member_features, labels) -> np.ndarray:
+    """kappa among the members and the task's labels: an (m+1) x (m+1) matrix, the target last.
+
+    Entries are linear CKA, the kappa formula (``taskspace.kappa.linear_cka``), over the task's training
+    items: the target's "features" are the one-hot labels, whose centred linear kernel is the centred label
+    kernel ``H Y Y^T H``. A Gram matrix of normalised centred kernels, so PSD with a unit diagonal.
+    """
+    from .kappa import linear_cka
+
+    member_features = [np.asarray(x) for x in member_features]
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool):
+        raise TaskspaceError(f"labels: expected a 1-D array of integer classes, got shape {labels.shape}, "
+                             f"dtype {labels.dtype}")
+    if not member_features:
+        raise TaskspaceError("task-aware kappa needs at least one member")
+    for i, x in enumerate(member_features):
+        if x.ndim != 2 or len(x) != len(labels):
+            raise TaskspaceError(f"member {i}: features of shape {x.shape} for {len(labels)} labelled items")
+    classes = np.unique(labels)
+    if len(classes) < 2:
+        raise TaskspaceError(f"labels: only one class ({classes[0]}); the label kernel would be zero")
+    onehot = (labels[:, None] == classes[None, :]).astype(np.float64)
+    return linear_cka([*member_features, onehot])
+
+
+def task_aware_picks(kappa_plus, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy picks of k members that most inform the task, and I(target; picks so far) in nats after each.
+
+    ``kappa_plus``: (m+1) x (m+1) from :func:`task_aware_kappa`, the target t last. Each step adds the member
+    y that most reduces ``var(t | A)``: the largest ``cov(t, y | A)^2 / var(y | A)``, which maximises
+    ``I(t; A) = 0.5 log(var(t) / var(t | A))`` exactly (plain Gaussian MI, not twice it as the paper's MMI
+    values). Conditional (co)variances come from the incremental Cholesky factor of kappa[A, A], as in
+    :meth:`GaussianZoo.greedy`: one row per pick, O(k m) per step, no factorisation of the whole matrix.
+
+    A member with ``var(y | A) <= NEAR_SINGULAR_PIVOT`` is determined by the picks (a duplicate, a
+    combination): it adds nothing (``cov^2 <= var(t | A) var(y | A)``), is picked only when no member adds
+    anything, with a NearSingularKappaWarning, and leaves the factor unchanged. ``var(t | A)`` is floored at
+    ``TARGET_FLOOR`` when the picks determine the target, so the MI stays finite. Ties go to the smaller index.
+    """
+    kappa = validate_kappa(kappa_plus, "kappa_plus")
+    m = len(kappa) - 1
+    if not 1 <= k <= m:
+        raise TaskspaceError(f"k = {k}: must be between 1 and the number of members ({m})")
+    rows = np.zeros((k, m + 1))  # rows of the incremental Cholesky factor of kappa[A, A], all columns
+    variance = np.diag(kappa).copy()  # var(j | A)
+    covariance = kappa[m].copy()  # cov(t, j | A)
+    available = np.ones(m, dtype=bool)
+    order, values = np.empty(k, dtype=np.int64), np.empty(k)
+    for step in range(k):
+        determined = variance[:m] <= NEAR_SINGULAR_PIVOT
+        gains = np.where(determined, 0.0, covariance[:m] ** 2 / np.where(determined, 1.0, variance[:m]))
+        y = int(np.argmax(np.where(available, gains, -np.inf)))
+        order[step], available[y] = y, False
+        if determined[y]:
+            warnings.warn(f"task-aware picks: member {y} is determined by the earlier picks (conditional variance "
+                          f"{variance[y]:.3g}) and adds nothing; no other member adds anything either",
+                          NearSingularKappaWarning, stacklevel=2)
+        else:
+            row = (kappa[y] - rows[:step].T @ rows[:step, y]) / np.sqrt(variance[y])
+            rows[step] = row
+            variance = np.maximum(variance - row**2, 0.0)
+            covariance = covariance - row[m] * row
+        values[step] = 0.5 * np.log(kappa[m, m] / max(variance[m], TARGET_FLOOR))
+    return order, values

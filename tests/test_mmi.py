@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 
 from taskspace.errors import TaskspaceError
-from taskspace.mmi import JITTER, GaussianZoo, NearSingularKappaWarning, greedy_mmi, validate_kappa
+from taskspace.mmi import (
+    JITTER,
+    GaussianZoo,
+    NearSingularKappaWarning,
+    greedy_mmi,
+    task_aware_kappa,
+    task_aware_picks,
+    validate_kappa,
+)
 
 
 def naive_greedy(kappa, k, hub_first=False):
@@ -149,3 +157,112 @@ def test_subset_mi_is_log_determinant_identity():
     logdet = lambda idx: np.linalg.slogdet(kappa[np.ix_(idx, idx)])[1]
     expected = logdet(subset) + logdet(rest) - logdet(list(range(10)))
     assert zoo.score(subset).cumulative_mi[-1] == pytest.approx(expected, abs=1e-10)
+
+
+# --- task-aware MMI ----------------------------------------------------------------------------------------
+
+
+def brute_force_task_aware(kappa, k):
+    """Literal: for every candidate y, var(t | A + y) by a linear solve; pick the smallest; I = 0.5 log ratio."""
+    t = len(kappa) - 1
+    picked, values = [], []
+    for _ in range(k):
+        best, best_variance = None, np.inf
+        for y in range(t):
+            if y in picked:
+                continue
+            given = picked + [y]
+            s = kappa[np.ix_([t], given)]
+            variance = kappa[t, t] - (s @ np.linalg.solve(kappa[np.ix_(given, given)], s.T))[0, 0]
+            if variance < best_variance:
+                best, best_variance = y, variance
+        picked.append(best)
+        values.append(0.5 * np.log(kappa[t, t] / best_variance))
+    return picked, np.array(values)
+
+
+def random_kappa_plus(rng, m, rank=None, noise=0.0):
+    """Normalised Gram of m + 1 random vectors (the last is the target); low rank plus noise: near-singular."""
+    x = rng.standard_normal((m + 1, rank or m + 4)) + rng.standard_normal(rank or m + 4)
+    if noise:
+        x = np.concatenate([x, noise * rng.standard_normal((m + 1, m + 1))], axis=1)
+    gram = x @ x.T
+    scale = np.sqrt(np.diag(gram))
+    return gram / np.outer(scale, scale)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_task_aware_picks_match_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    m = int(rng.integers(2, 14))
+    kappa = random_kappa_plus(rng, m)
+    order, values = task_aware_picks(kappa, m)
+    expected_order, expected_values = brute_force_task_aware(kappa, m)
+    assert list(order) == expected_order
+    np.testing.assert_allclose(values, expected_values, rtol=1e-9, atol=1e-12)
+    assert np.all(np.diff(values) >= -1e-12)  # information never decreases
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_task_aware_picks_match_brute_force_near_singular(seed):
+    rng = np.random.default_rng(100 + seed)
+    m = int(rng.integers(4, 12))
+    kappa = random_kappa_plus(rng, m, rank=3, noise=1e-3)  # rank 3 plus a small full-rank part
+    k = min(m, 6)
+    order, values = task_aware_picks(kappa, k)
+    expected_order, expected_values = brute_force_task_aware(kappa, k)
+    assert list(order) == expected_order
+    np.testing.assert_allclose(values, expected_values, rtol=1e-6)
+
+
+def test_task_aware_duplicate_member_is_never_picked_before_the_others():
+    rng = np.random.default_rng(7)
+    base = random_kappa_plus(rng, 5)  # members 0..4, target 5
+    kappa = np.ones((7, 7))
+    kappa[np.ix_([0, 1, 2, 3, 4, 6], [0, 1, 2, 3, 4, 6])] = base
+    kappa[5, [0, 1, 2, 3, 4, 6]] = kappa[[0, 1, 2, 3, 4, 6], 5] = base[0]  # member 5 duplicates member 0
+    order, values = task_aware_picks(kappa, 5)
+    first_twin = [i for i in order if i in (0, 5)][0]
+    assert [i for i in order if i in (0, 5)] == [first_twin]  # the other twin adds nothing: never picked
+    assert np.isfinite(values).all()
+    with pytest.warns(NearSingularKappaWarning, match="determined by the earlier picks"):
+        order, values = task_aware_picks(kappa, 6)
+    assert order[-1] in (0, 5) and values[-1] == pytest.approx(values[-2])
+
+
+def centred_alignment(x, y):
+    x, y = x - x.mean(0), y - y.mean(0)
+    return np.linalg.norm(x.T @ y) ** 2 / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y))
+
+
+def test_task_aware_kappa_is_linear_cka_with_the_label_kernel():
+    rng = np.random.default_rng(11)
+    labels = rng.integers(0, 4, size=300)
+    onehot = np.eye(4)[labels]
+    members = [rng.standard_normal((300, 6)) + 2 * onehot @ rng.standard_normal((4, 6)),
+               rng.standard_normal((300, 9)),
+               onehot @ rng.standard_normal((4, 3)) + 0.1 * rng.standard_normal((300, 3))]
+    kappa = task_aware_kappa(members, labels + 10)
+    assert kappa.shape == (4, 4)
+    validate_kappa(kappa)
+    for i, x in enumerate(members):
+        assert kappa[i, 3] == pytest.approx(centred_alignment(x, onehot), rel=1e-9)
+        for j, z in enumerate(members):
+            assert kappa[i, j] == pytest.approx(centred_alignment(x, z), rel=1e-9)
+    order, values = task_aware_picks(kappa, 3)
+    assert order[0] == 2 and order[-1] == 1  # the label-like member first, the unrelated one last
+
+
+def test_task_aware_errors():
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((20, 3))
+    with pytest.raises(TaskspaceError, match="only one class"):
+        task_aware_kappa([x], np.zeros(20, dtype=int))
+    with pytest.raises(TaskspaceError, match=r"member 0: features of shape \(20, 3\) for 19 labelled items"):
+        task_aware_kappa([x], np.arange(19) % 2)
+    with pytest.raises(TaskspaceError, match="integer classes"):
+        task_aware_kappa([x], np.linspace(0, 1, 20))
+    with pytest.raises(TaskspaceError, match=r"k = 3: must be between 1 and the number of members \(2\)"):
+        task_aware_picks(random_kappa_plus(rng, 2), 3)
+    with pytest.raises(TaskspaceError, match="kappa_plus: not symmetric"):
+        task_aware_picks(np.array([[1.0, 0.5], [0.2, 1.0]]), 1)
