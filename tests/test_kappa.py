@@ -25,14 +25,14 @@ def pairwise_kappa(features):
 
 def unbiased_hsic_kappa(features):
     """Song et al.'s unbiased HSIC in the n x n kernel domain, then normalised."""
-    def hsic(k, l):
+    def hsic(k, m):
         n = len(k)
-        k, l = k.copy(), l.copy()
+        k, m = k.copy(), m.copy()
         np.fill_diagonal(k, 0)
-        np.fill_diagonal(l, 0)
+        np.fill_diagonal(m, 0)
         one = np.ones(n)
-        return (np.trace(k @ l) + (one @ k @ one) * (one @ l @ one) / ((n - 1) * (n - 2))
-                - 2 / (n - 2) * one @ k @ l @ one) / (n * (n - 3))
+        return (np.trace(k @ m) + (one @ k @ one) * (one @ m @ one) / ((n - 1) * (n - 2))
+                - 2 / (n - 2) * one @ k @ m @ one) / (n * (n - 3))
     grams = [x @ x.T for x in features]
     return np.array([[hsic(a, b) / np.sqrt(hsic(a, a) * hsic(b, b)) for b in grams] for a in grams])
 

@@ -28,8 +28,8 @@ import hashlib
 import itertools
 import logging
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -57,7 +57,7 @@ class ExtractStats:
     n_padded_tokens: int = 0
     seconds: float = 0.0
 
-    def add(self, other: "ExtractStats") -> None:
+    def add(self, other: ExtractStats) -> None:
         for key in self.__dataclass_fields__:
             setattr(self, key, getattr(self, key) + getattr(other, key))
 
@@ -165,7 +165,8 @@ def extract_features(
                 writer.append(set_name, np.zeros((0, 2), np.int64), np.zeros((0, member.width), np.float32))
             group = writer.h5[set_name]
             group.attrs["text_hash"] = text_hash(sentences)
-            for key in ("n_sentences", "n_words", "n_words_kept", "n_words_dropped", "n_words_truncated", "n_words_empty"):
+            for key in ("n_sentences", "n_words", "n_words_kept", "n_words_dropped", "n_words_truncated",
+                        "n_words_empty"):
                 group.attrs[key] = getattr(set_stats, key)
             stats[set_name] = set_stats
         total = ExtractStats()
@@ -224,7 +225,9 @@ def word_vectors(
         if n_bad:
             dtype = str(member.dtype).replace("torch.", "")
             hint = "; compute it in float32 or bfloat16 (lm.extraction.precision)" if dtype == "float16" else ""
-            raise TaskspaceError(f"member {member.name}: {n_bad} feature values are NaN or Inf (computed in {dtype}){hint}")
+            raise TaskspaceError(
+                f"member {member.name}: {n_bad} feature values are NaN or Inf (computed in {dtype}){hint}"
+            )
         if keys:
             items = np.concatenate(keys)
             items[:, 0] += start
@@ -273,7 +276,7 @@ def encode(member, sentences: Sequence[Sequence[str]], stats: ExtractStats | Non
     type_ids = np.fromiter(chain(e.type_ids for e in used), dtype=np.int64, count=len(ids)) if want_types else None
 
     n_truncated = 0
-    for i, (full, cut) in truncated.items():
+    for i, (full, _cut) in truncated.items():
         full_counts = np.bincount([w for w in full.word_ids if w is not None], minlength=n_words[i])
         cut_ids = word_ids[offsets[i]:offsets[i + 1]]  # a view: edits below reach word_ids
         cut_counts = np.bincount(cut_ids[cut_ids >= 0], minlength=n_words[i])

@@ -46,9 +46,10 @@ import json
 import logging
 import os
 import pickle
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..device import resolve_device, resolve_precision
 from ..errors import TaskspaceError
@@ -68,7 +69,8 @@ POSITION_OFFSET_TWO = {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", 
 NO_FLOAT16 = {"t5", "mt5", "umt5", "longt5", "switch_transformers"}
 # A tokenizer's model_max_length at or above this is transformers' "no limit" sentinel (int(1e30)).
 NO_LIMIT = 1_000_000
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
 SAFE_WEIGHT_FILES = WEIGHT_FILES[:2]
 # Checkpoint weights a base model may lack without its features changing.
 HARMLESS_MISSING = ("pooler.",)
@@ -88,7 +90,7 @@ class MemberSpec:
     max_length: int | None = None
 
     @classmethod
-    def from_entry(cls, entry: Mapping[str, Any] | "MemberSpec") -> "MemberSpec":
+    def from_entry(cls, entry: Mapping[str, Any] | MemberSpec) -> MemberSpec:
         if isinstance(entry, MemberSpec):
             return entry
         name = entry.get("name")
@@ -96,7 +98,8 @@ class MemberSpec:
             raise TaskspaceError(f"member entry {dict(entry)!r}: 'name' must be a non-empty string")
         unknown = sorted(set(entry) - ENTRY_KEYS)
         if unknown:
-            raise TaskspaceError(f"member {name}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(ENTRY_KEYS))})")
+            allowed = ", ".join(sorted(ENTRY_KEYS))
+            raise TaskspaceError(f"member {name}: unknown key {unknown[0]!r} (allowed: {allowed})")
         source = entry.get("source")
         if not isinstance(source, (str, os.PathLike)) or not str(source):
             raise TaskspaceError(f"member {name}: 'source' must be a hub id or a local folder")
@@ -107,7 +110,9 @@ class MemberSpec:
         if layer is None or layer == "last":
             layer = -1
         if isinstance(layer, bool) or not isinstance(layer, int):
-            raise TaskspaceError(f"member {name}: 'layer' must be an integer (negative counts from the top), got {layer!r}")
+            raise TaskspaceError(
+                f"member {name}: 'layer' must be an integer (negative counts from the top), got {layer!r}"
+            )
         pooling = entry.get("pooling", "last")
         if pooling not in POOLINGS:
             raise TaskspaceError(f"member {name}: pooling {pooling!r} is not one of {', '.join(POOLINGS)}")
@@ -118,7 +123,9 @@ class MemberSpec:
         if stack not in STACKS:
             raise TaskspaceError(f"member {name}: stack {stack!r} is not one of {', '.join(STACKS)}")
         max_length = entry.get("max_length")
-        if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2):
+        if max_length is not None and (
+            isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2
+        ):
             raise TaskspaceError(f"member {name}: 'max_length' must be an integer >= 2, got {max_length!r}")
         return cls(name, str(source), revision, layer, pooling, trust, stack, max_length)
 
@@ -180,7 +187,6 @@ def load_member(entry, *, device: str = "auto", precision: str = "auto") -> Load
     float16, float32 on CPU), float32 (the paper's), float16 or bfloat16: the type of the weights and of
     the computation. Every failure is a one-line :class:`TaskspaceError` that names the member.
     """
-    import torch
     from transformers.utils import logging as hf_logging
 
     spec = MemberSpec.from_entry(entry)
@@ -208,7 +214,9 @@ def load_member(entry, *, device: str = "auto", precision: str = "auto") -> Load
             module = model.get_encoder()  # the decoder is dropped with `model`
     else:
         if stack != "auto":
-            raise TaskspaceError(f"member {spec.name}: 'stack: {stack}' applies to encoder-decoder models only ({model_type} is not one)")
+            raise TaskspaceError(
+                f"member {spec.name}: 'stack: {stack}' applies to encoder-decoder models only ({model_type} is not one)"
+            )
         stack, module = "model", model
     del model
     if hasattr(module, "config"):
@@ -219,7 +227,9 @@ def load_member(entry, *, device: str = "auto", precision: str = "auto") -> Load
         spec=spec, tokenizer=tokenizer, module=module, stack=stack, model_type=model_type, device=device,
         dtype=torch_dtype, max_length=_max_length(spec, tokenizer, config), n_layers=0, layer_index=0, width=0,
         commit=getattr(config, "_commit_hash", None),
-        input_names=tuple(n for n in ("input_ids", "attention_mask", "token_type_ids") if n in tokenizer.model_input_names),
+        input_names=tuple(
+            n for n in ("input_ids", "attention_mask", "token_type_ids") if n in tokenizer.model_input_names
+        ),
         takes_position_ids=stack != "decoder" and model_type not in POSITION_OFFSET_TWO
         and "position_ids" in inspect.signature(module.forward).parameters,
         precision=precision,
@@ -254,7 +264,8 @@ def _local_folder(spec: MemberSpec) -> Path | None:
         if not (path / "config.json").is_file():
             raise TaskspaceError(f"member {spec.name}: folder {spec.source} has no config.json")
         if not any((path / f).is_file() for f in WEIGHT_FILES):
-            raise TaskspaceError(f"member {spec.name}: folder {spec.source} holds no weights ({' or '.join(WEIGHT_FILES)})")
+            files = " or ".join(WEIGHT_FILES)
+            raise TaskspaceError(f"member {spec.name}: folder {spec.source} holds no weights ({files})")
         if spec.revision:
             log.warning("member %s: revision %r is ignored for the local folder %s", spec.name, spec.revision, path)
         return path
@@ -434,10 +445,15 @@ def _probe(member: LoadedMember) -> None:
         with torch.inference_mode():
             out = member.module(**inputs, output_hidden_states=True, return_dict=True)
     except Exception as error:  # noqa: BLE001
-        raise TaskspaceError(f"member {spec.name}: a test forward pass failed: {type(error).__name__}: {' '.join(str(error).split())[:300]}") from None
+        text = " ".join(str(error).split())[:300]
+        raise TaskspaceError(
+            f"member {spec.name}: a test forward pass failed: {type(error).__name__}: {text}"
+        ) from None
     states = out.decoder_hidden_states if member.stack == "decoder" else getattr(out, "hidden_states", None)
     if not states:
-        raise TaskspaceError(f"member {spec.name}: {type(member.module).__name__} does not return hidden states, so no layer can be read")
+        raise TaskspaceError(
+            f"member {spec.name}: {type(member.module).__name__} does not return hidden states, so no layer can be read"
+        )
     n_states = len(states)
     if not -n_states <= spec.layer < n_states:
         raise TaskspaceError(

@@ -15,10 +15,11 @@ Three choices are keys, with the paper's values in ``configs/paper-vision.yaml``
 earlier results: ``precision`` (auto: bfloat16 autocast on CUDA, float32 on the CPU; the paper trained
 in float32), ``init_seed`` (per_agent: agent i starts from seed + i; the paper starts every agent from
 seed 0) and ``keep`` (final: the last epoch's weights; best_test: the paper's, the weights of the epoch
-with the best accuracy on the agent's held-out images, every test-pool image of its classes). Each agent normalises inputs with the channel
-mean/std of its own training images. Augmentation is one batched affine resampling (``grid_sample``) with
-parameters drawn from a seeded CPU generator, so it runs on the GPU when there is one and a CPU run is
-exactly reproducible from its seed.
+with the best accuracy on the agent's held-out images, every test-pool image of its classes).
+
+Each agent normalises inputs with the channel mean/std of its own training images. Augmentation is one
+batched affine resampling (``grid_sample``) with parameters drawn from a seeded CPU generator, so it runs on
+the GPU when there is one and a CPU run is exactly reproducible from its seed.
 
 Files: ``<name>.safetensors`` holds the weights only (loading never runs code from a file) and
 ``<name>.json`` the classes, normalisation, architecture, training settings, the epoch whose weights were
@@ -32,9 +33,9 @@ import logging
 import math
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import torch
@@ -155,7 +156,7 @@ class TrainConfig:
             object.__setattr__(self, "milestones", tuple(self.milestones))
 
     @classmethod
-    def from_mapping(cls, mapping: Mapping[str, object], where: str = "") -> "TrainConfig":
+    def from_mapping(cls, mapping: Mapping[str, object], where: str = "") -> TrainConfig:
         known = {f.name for f in fields(cls)}
         for key in mapping:
             if key not in known:
@@ -182,7 +183,8 @@ class TrainConfig:
             or list(self.milestones) != sorted(set(self.milestones))
         ):
             raise TaskspaceError(
-                f"{where}milestones: {list(self.milestones)!r} must be increasing epochs between 1 and epochs-1 ({self.epochs - 1})"
+                f"{where}milestones: {list(self.milestones)!r} must be increasing epochs between 1 and epochs-1 "
+                f"({self.epochs - 1})"
             )
         for key in ("gamma", "lr", "momentum", "weight_decay", "rotation"):
             value = getattr(self, key)

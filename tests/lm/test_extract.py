@@ -84,7 +84,8 @@ def test_truncation_drops_cut_words_and_keeps_the_rest(zoo, reference_word_vecto
 
 def test_words_without_sub_words_and_empty_sentences_are_dropped(zoo, collect_windows):
     stats = ExtractStats()
-    items, _ = collect_windows(word_vectors(zoo["minilm"], [["a", "\x00", "b"], [], ["c"]], stats=stats, log_every=None))
+    sentences = [["a", "\x00", "b"], [], ["c"]]
+    items, _ = collect_windows(word_vectors(zoo["minilm"], sentences, stats=stats, log_every=None))
     assert _keys(items) == [(0, 0), (0, 2), (2, 0)]
     assert (stats.n_words_empty, stats.n_words_dropped, stats.n_sentences) == (1, 1, 3)
 
@@ -93,8 +94,8 @@ def test_words_without_sub_words_and_empty_sentences_are_dropped(zoo, collect_wi
 def test_left_and_right_padding_give_the_same_vectors(zoo, probe_sentences, collect_windows, name):
     """Padding side is the family's (XLNet: left); a sentence's vectors never depend on its batch."""
     member = zoo[name]
-    left = collect_windows(word_vectors(member, probe_sentences, padding_side="left", batch_tokens=400, log_every=None))
-    right = collect_windows(word_vectors(member, probe_sentences, padding_side="right", batch_tokens=400, log_every=None))
+    left, right = (collect_windows(word_vectors(member, probe_sentences, padding_side=side, batch_tokens=400,
+                                                log_every=None)) for side in ("left", "right"))
     assert _keys(left[0]) == _keys(right[0])
     np.testing.assert_allclose(left[1], right[1], atol=1e-5, rtol=0)
 

@@ -133,7 +133,8 @@ def test_stack_only_for_encoder_decoders(tiny_member_dir):
         ({"name": "m", "source": "x", "layers": 3}, "member m: unknown key 'layers'"),
         ({"name": "m", "source": "x", "pooling": "max"}, "member m: pooling 'max' is not one of first, last, mean"),
         ({"name": "m", "source": "x", "layer": "2"}, "member m: 'layer' must be an integer"),
-        ({"name": "m", "source": "x", "trust_remote_code": "yes"}, "member m: 'trust_remote_code' must be true or false"),
+        ({"name": "m", "source": "x", "trust_remote_code": "yes"},
+         "member m: 'trust_remote_code' must be true or false"),
         ({"name": "m"}, "member m: 'source' must be"),
         ({"source": "x"}, "'name' must be a non-empty string"),
     ],
@@ -145,7 +146,8 @@ def test_bad_entries_name_the_member(entry, message):
 
 def test_spec_defaults():
     spec = MemberSpec.from_entry({"name": "m", "source": "org/model"})
-    assert (spec.layer, spec.pooling, spec.trust_remote_code, spec.revision, spec.stack) == (-1, "last", False, None, "auto")
+    assert (spec.layer, spec.pooling, spec.trust_remote_code, spec.revision, spec.stack) == \
+        (-1, "last", False, None, "auto")
 
 
 def _copy_without_weights(src, dst):
@@ -203,7 +205,8 @@ def test_remote_code_is_not_run_unless_trusted(tmp_path, tiny_member_dir):
     # A type only the shipped code knows: refused, with what to do.
     config["model_type"] = "custom-only"
     (folder / "config.json").write_text(json.dumps(config))
-    with pytest.raises(TaskspaceError, match="member custom: .* needs its own Python code to load; set trust_remote_code"):
+    with pytest.raises(TaskspaceError,
+                       match="member custom: .* needs its own Python code to load; set trust_remote_code"):
         load_member({"name": "custom", "source": str(folder)})
     assert not marker.exists()
 
