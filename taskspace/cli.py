@@ -1,4 +1,4 @@
-"""Command line: ``taskspace mmi`` and ``taskspace kappa``. Keeps torch out so it starts fast."""
+"""Command line: ``taskspace mmi``, ``taskspace kappa`` and ``taskspace score``. Keeps torch out so it starts fast."""
 
 from __future__ import annotations
 
@@ -33,6 +33,27 @@ def _kappa(args) -> None:
           f"({dropped} items dropped because some member lacked them) -> {args.output}", file=sys.stderr)
 
 
+def _load_array(path: str):
+    import numpy as np
+
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise TaskspaceError(f"{path}: file not found") from None
+    except (ValueError, OSError) as error:
+        raise TaskspaceError(f"{path}: not a .npy array: {error}") from None
+
+
+def _score(args) -> None:
+    from .rankers import RANKERS, check_rankers
+
+    check_rankers([args.method], regression=args.regression)
+    features, labels = _load_array(args.features), _load_array(args.labels)
+    ranker = RANKERS[args.method]
+    score = ranker(features, labels, regression=True) if args.regression else ranker(features, labels)
+    print(repr(score))
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="taskspace", description=__doc__)
     commands = top.add_subparsers(dest="command", required=True)
@@ -54,6 +75,14 @@ def parser() -> argparse.ArgumentParser:
                        help="memory for the D x D cross-product matrix (8 D^2 bytes, D = sum of widths); over it, "
                             "one pass per pair of member groups instead of one pass (default: no limit)")
     kappa.set_defaults(run=_kappa)
+
+    score = commands.add_parser("score", help="one transferability score of features for labels (taskspace.rankers)")
+    score.add_argument("method", help="ranker: logme, hscore, hscore-shrinkage, transrate, gbc, sfda, nce, leep")
+    score.add_argument("features", help="(n, d) float array (.npy); for nce and leep the source head's (n, C) "
+                                        "probabilities")
+    score.add_argument("labels", help="(n,) integer class labels (.npy), or real-valued targets with --regression")
+    score.add_argument("--regression", action="store_true", help="real-valued targets (logme only)")
+    score.set_defaults(run=_score)
     return top
 
 

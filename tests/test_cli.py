@@ -68,3 +68,70 @@ def test_kappa_command_over_feature_files(tmp_path):
     assert kappa.members == ["a", "b"] and kappa.n_items == 40
     follow_up = run("mmi", tmp_path / "kappa.npz", "-k", 2)
     assert follow_up.stdout.splitlines()[1].split("\t")[2] in {"a", "b"}
+
+
+def score_inputs(tmp_path, n=60, d=8):
+    rng = np.random.default_rng(4)
+    labels = np.arange(n) % 3
+    features = rng.standard_normal((n, d)) + np.eye(3)[labels] @ rng.standard_normal((3, d))
+    np.save(tmp_path / "f.npy", features.astype(np.float32))
+    np.save(tmp_path / "y.npy", labels)
+    return features.astype(np.float32), labels
+
+
+@pytest.mark.parametrize("method", ["logme", "hscore", "hscore-shrinkage", "transrate", "gbc", "sfda"])
+def test_score_prints_the_float_repr(tmp_path, method):
+    from taskspace.rankers import RANKERS
+
+    features, labels = score_inputs(tmp_path)
+    result = run("score", method, tmp_path / "f.npy", tmp_path / "y.npy")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == repr(RANKERS[method](features, labels)) + "\n"
+
+
+def test_score_regression_and_source_head(tmp_path):
+    from taskspace.rankers import leep, logme
+
+    features, labels = score_inputs(tmp_path)
+    target = features @ np.arange(8.0)
+    np.save(tmp_path / "t.npy", target)
+    result = run("score", "logme", tmp_path / "f.npy", tmp_path / "t.npy", "--regression")
+    assert result.returncode == 0, result.stderr
+    assert float(result.stdout) == logme(features, target, regression=True)
+    probs = np.full((60, 4), 0.1)
+    probs[np.arange(60), labels] = 0.7
+    np.save(tmp_path / "p.npy", probs)
+    assert float(run("score", "leep", tmp_path / "p.npy", tmp_path / "y.npy").stdout) == leep(probs, labels)
+
+
+@pytest.mark.parametrize(
+    "make, args, message",
+    [
+        (lambda d: np.save(d / "y.npy", np.arange(59) % 3), ["logme"], "labels: expected shape (60,)"),
+        (lambda d: np.save(d / "y.npy", np.zeros(60, dtype=int)), ["hscore"], "only one class"),
+        (lambda d: np.save(d / "f.npy", np.full((60, 8), np.nan)), ["gbc"], "480 values are NaN or infinite"),
+        (lambda d: np.save(d / "f.npy", np.full((60, 8), np.inf)), ["logme"], "NaN or infinite"),
+        (lambda d: None, ["knn"], "unknown ranker 'knn'; known rankers: gbc, hscore"),
+        (lambda d: None, ["sfda", "--regression"], "needs class labels; only logme has a regression form"),
+        (lambda d: np.save(d / "y.npy", np.linspace(0, 1, 60)), ["transrate"], "expected integer class labels"),
+        (lambda d: (d / "y.npy").unlink(), ["logme"], "y.npy: file not found"),
+        (lambda d: (d / "f.npy").write_text("not numpy"), ["logme"], "f.npy: not a .npy array"),
+    ],
+)
+def test_score_errors_are_one_line_exit_2(tmp_path, make, args, message):
+    score_inputs(tmp_path)
+    make(tmp_path)
+    method, *options = args
+    result = run("score", method, tmp_path / "f.npy", tmp_path / "y.npy", *options)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and message in result.stderr
+
+
+def test_score_does_not_import_torch(tmp_path):
+    score_inputs(tmp_path)
+    code = ("import sys; from taskspace.cli import main; "
+            f"main(['score', 'sfda', '{tmp_path / 'f.npy'}', '{tmp_path / 'y.npy'}']); "
+            "print('torch' in sys.modules, 'sklearn' in sys.modules, file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stderr.split() == ["False", "False"]
