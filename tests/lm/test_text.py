@@ -76,7 +76,7 @@ WIKITEXT = (
     " \n"
     " = Valkyria Chronicles III = \n"
     " \n"
-    " Senjō no Valkyria 3 : <unk> Chronicles ( Japanese : 戦場のヴァルキュリア3 , lit . Valkyria of the Battlefield 3 ) \n"
+    " Senjō no Valkyria 3 : <unk> Chronicles ( Japanese : 戦場3 , lit . Valkyria of the Battlefield 3 ) \n"
     " = = Gameplay = = \n"
     " one two three four five six seven eight nine \n"
     " one two three four five six seven eight nine ten \n"
@@ -94,7 +94,7 @@ def test_wikitext_format_keeps_the_lines_awk_nf_10_keeps(tmp_path):
     raw.write_bytes(WIKITEXT.encode("utf-8"))
     kept = text.read_probe_text(raw, min_words=10, format="wikitext")
     assert [" ".join(words) for words in kept] == [
-        "Senjō no Valkyria 3 : <unk> Chronicles ( Japanese : 戦場のヴァルキュリア3 , lit . Valkyria of the Battlefield 3 )",
+        "Senjō no Valkyria 3 : <unk> Chronicles ( Japanese : 戦場3 , lit . Valkyria of the Battlefield 3 )",
         "one two three four five six seven eight nine ten",
         "= = = A heading long enough to have ten fields = = =",  # a heading is a line like any other
         "the 1 @-@ 2 split by a tab : six seven eight nine",  # the tab separates fields
