@@ -207,7 +207,7 @@ def convergence(table: pd.DataFrame, title: str):
 METRIC_LABELS = {"span_f1": "span F1", "token_f1": "token F1", "accuracy": "accuracy", "pearson": "Pearson r"}
 
 
-def lm_task(metrics: pd.DataFrame, task: str, title: str):
+def lm_task(metrics: pd.DataFrame, task: str, title: str, baselines=()):
     """The paper's Fig. 3 for one task and protocol: MMI line over k, random subsets as violins, the configured
     single members as markers. As the paper's fig3.sh, the k = 1 violin leaves out MMI's first pick."""
     rows = metrics[metrics.task == task]
@@ -229,7 +229,8 @@ def lm_task(metrics: pd.DataFrame, task: str, title: str):
         mmi = rows[rows.method == "mmi"].sort_values("k")
         axes.plot(mmi.k, mmi.test, color=COLORS["mmi"], marker="o", ms=3, label="MMI")
         markers = iter("sD^v<>")
-        for _, single in rows[rows.method == "single"].iterrows():
+        singles = rows[(rows.method == "single") & rows.members.isin(list(baselines))]
+        for _, single in singles.iterrows():
             axes.scatter([1], [single.test], marker=next(markers, "x"), s=28, color=COLORS["single"], zorder=3,
                          label=f"single: {single.members}")
         _finish_k_axes(axes, f"test {METRIC_LABELS.get(metric_name, metric_name)}", title, legend_columns=2)

@@ -116,3 +116,33 @@ def single_table(baselines, members, zoo: GaussianZoo | None = None) -> pd.DataF
         rows += _rows("single", number, members, zoo, [index[name]]) if zoo is not None else [
             dict(method="single", round=number, k=1, rank=1, member=name, index=index[name], cumulative_mi=np.nan)]
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def ranked_subsets(ranking: pd.DataFrame, members, k_max: int, skip=("mmi",)) -> dict[tuple[str, int, int], list[str]]:
+    """{(ranker, 0, k): the k best members by the ranker's score} from a ranking table (``ranker member score``).
+
+    Ties keep the zoo's member order. Rankers in ``skip`` are left out: ``mmi``'s order is the selection
+    table's own MMI method already.
+    """
+    position = {name: i for i, name in enumerate(members)}
+    out = {}
+    for ranker, rows in ranking.groupby("ranker", sort=True):
+        if ranker in skip:
+            continue
+        rows = rows.assign(position=rows.member.map(position)).dropna(subset=["score"])
+        order = list(rows.sort_values(["score", "position"], ascending=[False, True], kind="stable").member)
+        for k in range(1, min(k_max, len(order)) + 1):
+            out[(ranker, 0, k)] = order[:k]
+    return out
+
+
+def head_subsets(selection: pd.DataFrame, members, ranking: pd.DataFrame | None = None, k_max: int | None = None
+                 ) -> dict[tuple[str, int, int], list[str]]:
+    """Every head one task trains: the selection table's subsets, every member alone (method ``single``,
+    ``round`` its position in the zoo: the ground truth the rankers are judged against) and, with a ranking
+    table, the top-k members of every ranker for k = 1..k_max (k_max: the selection table's largest k)."""
+    heads = {key: ms for key, ms in subsets(selection).items() if key[0] != "single"}
+    heads.update({("single", i, 1): [name] for i, name in enumerate(members)})
+    if ranking is not None and len(ranking):
+        heads.update(ranked_subsets(ranking, members, k_max or int(selection.k.max())))
+    return heads

@@ -340,7 +340,9 @@ def test_vision_heads_in_feature_groups_give_the_same_table(tmp_path):
     whole = evaluate_task(paths, agents, split, task, selection, [validated, paper], seed=0)
     grouped = evaluate_task(paths, agents, split, task, selection, [validated, paper], seed=0, feature_budget_mb=1e-6)
     pd.testing.assert_frame_equal(grouped, whole, check_exact=True)
-    assert set(whole.protocol) == {"validated", "paper"} and (whole[whole.protocol == "paper"].epochs == 4).all()
+    paper_rows = whole[whole.protocol == "paper"]
+    assert set(whole.protocol) == {"validated", "paper"} and (paper_rows[paper_rows.method == "random"].epochs == 4).all()
+    assert sorted(whole[whole.method == "single"].members.unique()) == sorted(agents)  # every agent alone
     pd.testing.assert_frame_equal(
         peek_ranking(paths, agents, split, task, validated, seed=0, feature_budget_mb=1e-6),
         peek_ranking(paths, agents, split, task, validated, seed=0), check_exact=True)

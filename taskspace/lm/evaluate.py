@@ -22,7 +22,7 @@ from ..errors import TaskspaceError
 from ..config import SPLITS
 from ..features import FeatureFile, aligned_blocks, common_items
 from ..heads import Protocol, Split, evaluate_heads
-from ..selection import subsets
+from ..selection import head_subsets
 from .tasks import REGRESSION, TaskSpec, TokenSplit, is_annotated
 
 READ_BLOCK_BYTES = 64 * 2**20  # of one member's vectors read from its file at a time
@@ -72,9 +72,10 @@ def _read_member(path, set_name: str, rows: np.ndarray, out: np.ndarray) -> None
 
 
 def probe_task(feature_paths, members: list[str], task: str, spec: TaskSpec, splits: dict[str, TokenSplit],
-               selection: pd.DataFrame, protocols: list[Protocol], feature_budget_mb: float | None = None
-               ) -> pd.DataFrame:
-    """Train every head of the selection table on one task under every protocol; one metrics row per head.
+               selection: pd.DataFrame, protocols: list[Protocol], feature_budget_mb: float | None = None,
+               ranking: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Train every head of one task under every protocol: the selection table's subsets, every member alone and
+    the rankers' top-k (``taskspace.selection.head_subsets``); one metrics row per head and protocol.
 
     At most ``feature_budget_mb`` of word features are loaded at a time (None: the members of every head at
     once); see taskspace.heads.groups.
@@ -111,7 +112,7 @@ def probe_task(feature_paths, members: list[str], task: str, spec: TaskSpec, spl
                            [[vocabulary[i] for i in s] for s in pred_sentences])
 
     n_items = sum(len(w.labels) for w in words.values())
-    keys, member_lists = zip(*subsets(selection).items())
+    keys, member_lists = zip(*head_subsets(selection, members, ranking).items())
     return evaluate_heads(keys, member_lists, members, widths, protocols, lambda _: (load_members, n_items), task,
                           spec.metric_name, feature_budget_mb, metric=metric,
                           n_classes=None if regression else len(vocabulary), metric_input="sentences")

@@ -5,13 +5,17 @@ from __future__ import annotations
 import pandas as pd
 
 
-def table2(metrics: pd.DataFrame) -> pd.DataFrame:
-    """One row per protocol, task and k: MMI, random mean and std over subsets, each single-member baseline."""
+def table2(metrics: pd.DataFrame, baselines=None) -> pd.DataFrame:
+    """One row per protocol, task and k: MMI, random mean and std over subsets, and each single-member baseline
+    (the members named in ``baselines``; None: every single-member head of the table)."""
     rows = []
     protocols = list(dict.fromkeys(metrics.protocol))  # in the order they ran; tasks sorted within each
     for (protocol, task, metric), group in metrics.groupby(
             [pd.Categorical(metrics.protocol, protocols), "task", "metric"], sort=True, observed=True):
-        singles = {f"single {row.members}": row.test for row in group[group.method == "single"].itertuples()}
+        single = group[group.method == "single"]
+        if baselines is not None:
+            single = single[single.members.isin(baselines)].set_index("members").reindex(list(baselines)).reset_index()
+        singles = {f"single {row.members}": row.test for row in single.itertuples()}
         for k in sorted(group[group.method == "mmi"].k.unique()):
             random = group[(group.method == "random") & (group.k == k)].test
             mmi = group[(group.method == "mmi") & (group.k == k)].test

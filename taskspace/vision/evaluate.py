@@ -17,7 +17,7 @@ from ..errors import TaskspaceError
 from ..features import FeatureFile
 from ..heads import Protocol, Split as HeadSplit, accuracy, evaluate_heads, stratified_holdout
 from ..heads import train_heads_in_feature_groups
-from ..selection import subsets
+from ..selection import head_subsets
 from .split import Split
 
 # Head split -> the feature set its images come from (validation images are carved from the admin's train).
@@ -90,10 +90,12 @@ def _task_images(feature_paths, split: Split, task, val_per_class: int | None, s
 
 
 def evaluate_task(feature_paths, agents: list[str], split: Split, task, selection: pd.DataFrame,
-                  protocols: list[Protocol], seed: int, feature_budget_mb: float | None = None) -> pd.DataFrame:
-    """Train one head per (method, round, k) of the selection table on ``task`` under every protocol; one
-    metrics row per head and protocol. At most ``feature_budget_mb`` of features are loaded at a time."""
-    keys, member_lists = zip(*subsets(selection).items())
+                  protocols: list[Protocol], seed: int, feature_budget_mb: float | None = None,
+                  ranking: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Train one head per (method, round, k) on ``task`` under every protocol: the selection table's subsets,
+    every agent alone and the rankers' top-k (``taskspace.selection.head_subsets``); one metrics row per head
+    and protocol. At most ``feature_budget_mb`` of features are loaded at a time."""
+    keys, member_lists = zip(*head_subsets(selection, agents, ranking).items())
     images = {p.name: _task_images(feature_paths, split, task, p.val_per_class, seed) for p in protocols}
 
     def loader(protocol: Protocol):
