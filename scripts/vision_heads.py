@@ -1,11 +1,11 @@
-"""Heads of one admin task: every (method, seed, k) of the selection table, trained together, in groups
-whose agents' features fit a share of the job's memory."""
+"""Heads of one admin task: every (method, round, k) of the selection table under every protocol, trained
+together, in groups whose agents' features fit a share of the job's memory."""
 
 import pandas as pd
 
 import _taskspace_path  # noqa: F401 (the workflow root first on sys.path)
 from taskspace.atomic import write_table
-from taskspace.head import HeadConfig
+from taskspace.heads import protocols_from_config
 from taskspace.resources import FEATURE_SHARE
 from taskspace.scripting import run
 from taskspace.vision.evaluate import evaluate_task
@@ -13,12 +13,11 @@ from taskspace.vision.split import load_split
 
 
 def main(snakemake):
-    options = snakemake.params.evaluation
-    heads = HeadConfig.from_mapping({"seed": snakemake.params.seed, "device": snakemake.params.device,
-                                     **options["heads"]})
+    seed = snakemake.params.seed
+    protocols = protocols_from_config(snakemake.params.evaluation, seed, snakemake.params.device)
     selection = pd.read_csv(snakemake.input.selection, sep="\t")
     table = evaluate_task(snakemake.input.features, snakemake.params.agents, load_split(snakemake.input.split),
-                          snakemake.wildcards.task, selection, heads, options["val_per_class"], snakemake.params.seed,
+                          snakemake.wildcards.task, selection, protocols, seed,
                           feature_budget_mb=FEATURE_SHARE * snakemake.resources.mem_mb)
     write_table(table, snakemake.output.metrics)
 
