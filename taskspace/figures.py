@@ -59,7 +59,7 @@ def mi_gain(selection: pd.DataFrame, title: str):
         if len(random):
             spread = random.groupby("k")["cumulative_mi"].quantile([0.05, 0.5, 0.95]).unstack()
             axes.fill_between(spread.index, spread[0.05], spread[0.95], color=COLORS["random"], alpha=0.25,
-                              label=f"random, 5-95% ({random["round"].nunique()} subsets per k)")
+                              label=f"random, 5-95% ({random['round'].nunique()} subsets per k)")
             axes.plot(spread.index, spread[0.5], color=COLORS["random"], ls="--", label="random, median")
         axes.plot(mmi.k, mmi.cumulative_mi, color=COLORS["mmi"], marker="o", ms=3, label="MMI (greedy)")
         _finish_k_axes(axes, "MI(picked; rest), paper units", title, legend_columns=2)
