@@ -91,8 +91,9 @@ def transferability_table(rankings: pd.DataFrame, truth: pd.DataFrame) -> pd.Dat
 
     ``rankings``: the long ranking table (task, ranker, member, score, seconds). ``truth``: every member's own
     result per task and protocol (task, protocol, member, test). A ranker is judged on the members it scored
-    (LEEP and NCE only score members with a source head); each of them needs a truth for every protocol of
-    its task, or a one-line error names the first one missing.
+    (LEEP and NCE only score members with a source head), top-1 relative accuracy included (the best of
+    those members is the reference); each of them needs a truth for every protocol of its task, or a
+    one-line error names the first one missing. Tasks of the truth table without rankings are skipped.
     """
     _check_table(rankings, RANKING_COLUMNS, "ranking", ["task", "ranker", "member"])
     _check_table(truth, TRUTH_COLUMNS, "ground-truth", ["task", "protocol", "member"])

@@ -388,3 +388,24 @@ def test_source_probability_errors():
                                                                             rankers=["leep"])
     assert "not 1 (logits instead of probabilities?)" in one_line_error(rankers.leep, probs * 5, labels)
     assert "40 items" in one_line_error(rankers.nce, probs, labels[:-2])
+
+
+def test_seconds_count_shared_work_for_every_ranker_that_uses_it():
+    """Each ranker's seconds are as if it ran alone: a shared piece built once is charged to all its users."""
+    import time
+
+    shared = rankers._Shared()
+
+    def piece():
+        time.sleep(0.05)
+        return 1
+
+    def composite():
+        time.sleep(0.02)
+        return shared.get("piece", piece) + 1
+
+    _, first = shared.timed(lambda: shared.get("composite", composite))
+    _, second = shared.timed(lambda: shared.get("composite", composite))
+    _, third = shared.timed(lambda: shared.get("piece", piece))
+    assert first >= 0.07 and second >= 0.07 and 0.05 <= third < 0.07
+    assert second - first < 0.01  # nothing is counted twice
