@@ -31,8 +31,17 @@ wildcard_constraints:
     task=pattern(LM_TASKS) + "|task[0-9]+",
 
 
-include: "rules/vision.smk"
-include: "rules/lm.smk"
+# A track's rules (and its named target: vision, lm) exist only when the config has the track.
+if PLAN.has("vision"):
+
+    include: "rules/vision.smk"
+
+
+if PLAN.has("lm"):
+
+    include: "rules/lm.smk"
+
+
 include: "rules/kappa.smk"
 include: "rules/selection.smk"
 include: "rules/figures.smk"
@@ -42,8 +51,4 @@ include: "rules/report.smk"
 rule all:
     default_target: True
     input:
-        "results/config.yaml",
-        selection_tables(),
-        all_figures(),
-        vision_targets(),
-        lm_targets(),
+        PLAN.targets()["all"],
