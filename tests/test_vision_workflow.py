@@ -59,7 +59,9 @@ def test_kappa_selection_and_features(tiny_run):
     assert first == kappa.members[int(np.argmax(kappa.kappa.sum(1)))]  # hub-first
     assert set(selection.method) == {"mmi", "random", "peek"}
     with FeatureFile(tiny_run / "vision/tiny/features/agent002.h5") as features:
-        assert features.sets == ["probe", "test", "train"]
+        assert features.sets == ["probe", "test", "test_source", "train", "train_source"]
+        probs = features.vectors("train_source")[:]
+        np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)  # the agent's softmax over its classes
         assert features.provenance["member"] == "agent002"
         assert len(features.items("train")) == 4 * 10  # S admin images for each of the 10 classes
 

@@ -7,6 +7,8 @@ Sets (see ``taskspace.features``):
   the unrotated image and index i >= 1 is ``PROBE_ROTATIONS[i - 1]``.
 * ``train`` / ``test``: every admin train / test image of the split; item key ``(image id,)`` (ids index
   the dataset's train / test pool respectively).
+* ``train_source`` / ``test_source``: the agent's own head on those images, softmax over its C classes (the
+  source-head predictions that LEEP and NCE read); same item keys.
 
 Rotations use the same bilinear, zero-filled resampling as training augmentation, applied to the raw
 [0, 1] image before the agent's own normalisation. Features are computed in float32 (attribute
@@ -33,7 +35,7 @@ from .split import Split
 log = logging.getLogger(__name__)
 
 PROBE_ROTATIONS = (-15.0, -10.0, -5.0, 5.0, 10.0, 15.0)
-SETS = ("probe", "train", "test")
+SETS = ("probe", "train", "test", "train_source", "test_source")
 
 
 def probe_views(images: torch.Tensor, rotations=PROBE_ROTATIONS) -> tuple[torch.Tensor, np.ndarray]:
@@ -52,7 +54,7 @@ def probe_views(images: torch.Tensor, rotations=PROBE_ROTATIONS) -> tuple[torch.
 def agent_features(
     agent: Agent, data: ImageDataset, split: Split, batch_size: int = 512, rotations=PROBE_ROTATIONS
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{set name: (item keys, float32 vectors)}`` for the sets ``probe``, ``train`` and ``test``."""
+    """``{set name: (item keys, float32 vectors)}`` for the sets of ``SETS``."""
     sets = {}
     probe_ids = split.probe_ids
     views, rotation_index = probe_views(to_float_tensor(data.train.images[probe_ids]), rotations)
@@ -62,6 +64,7 @@ def agent_features(
         ids, _ = split.admin_ids(part)
         images = to_float_tensor(data.pool(part).images[ids])
         sets[part] = (ids[:, None], agent.features(images, batch_size).cpu().numpy())
+        sets[f"{part}_source"] = (ids[:, None], torch.softmax(agent.logits(images, batch_size), 1).cpu().numpy())
     return sets
 
 

@@ -47,7 +47,7 @@ def setup(tmp_path_factory):
 def test_sets_and_shapes(setup):
     digits, split, agent, path, _ = setup
     with FeatureFile(path) as features:
-        assert sorted(features.sets) == ["probe", "test", "train"]
+        assert sorted(features.sets) == ["probe", "test", "test_source", "train", "train_source"]
         probe_items = features.items("probe")
         assert probe_items.shape == (20 * 7, 2)  # 2 images x 10 classes, each with 6 rotations + itself
         assert features.vectors("probe").shape == (140, 32) and features.vectors("probe").dtype == np.float32
@@ -58,6 +58,12 @@ def test_sets_and_shapes(setup):
         for part, n in (("train", 30), ("test", 40)):
             ids, _ = split.admin_ids(part)
             assert np.array_equal(features.items(part)[:, 0], ids) and features.vectors(part).shape == (n, 32)
+            # the agent's own head: softmax over its classes, in the same item order
+            probs = features.vectors(f"{part}_source")[:]
+            assert np.array_equal(features.items(f"{part}_source"), features.items(part))
+            np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+            images = to_float_tensor(digits.pool(part).images[ids])
+            np.testing.assert_allclose(probs, torch.softmax(agent.logits(images), 1).numpy(), rtol=1e-5, atol=1e-6)
         # Row 0 of train is the agent's feature of that admin image (no rotation, own normalisation).
         image = to_float_tensor(digits.train.images[split.admin_ids("train")[0][:1]])
         assert np.allclose(features.vectors("train")[0], agent.features(image).numpy()[0], atol=1e-6)
