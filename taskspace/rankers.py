@@ -14,7 +14,6 @@ Only LogME has a regression form (real-valued targets); the other rankers need c
 from __future__ import annotations
 
 import functools
-import itertools
 import time
 from collections.abc import Iterable
 
@@ -123,6 +122,15 @@ class _Member:
     def class_sums(self) -> np.ndarray:
         """Sums of the centred features per class (C x d)."""
         return self.shared.get("class_sums", lambda: np.asarray(self.onehot @ self.centred()))
+
+    def class_rows(self) -> list[np.ndarray]:
+        """Item indices of every class, in class order."""
+
+        def build():
+            order = np.argsort(self.index, kind="stable")
+            return np.split(order, np.cumsum(self.counts)[:-1])
+
+        return self.shared.get("class_rows", build)
 
     def centred_gram(self) -> np.ndarray:
         return self.shared.get("centred_gram", lambda: _gram(self.centred()))
@@ -295,8 +303,9 @@ def _hscore(member: _Member) -> float:
     ``tr(pinv(cov f) cov E[f | y])``. With centred features F = U S V^T and class indicators y_c, the class-mean
     covariance is ``sum_c n_c mu_c mu_c^T / (n - 1)`` with ``mu_c = F^T y_c / n_c``, so the trace is exactly
     ``sum_c ||U^T y_c||^2 / n_c``. The pseudo-inverse drops the numerical null space (see ``_Spectrum``); the
-    reference's ``rcond=1e-15`` is below the rounding noise of a covariance matrix, so where covf is singular
-    (n <= d, constant or collinear dimensions) it inverts noise and its value is not reproducible.
+    reference's ``rcond=1e-15`` lies below the rounding noise of a d x d covariance matrix, so where covf is
+    singular with noisy null eigenvalues (always for n <= d) it inverts some of that noise and drifts from the
+    exact value, which is C - 1 for n <= d and features in general position (benchmarks/README.md).
     """
     coordinates = member.label_coordinates(member.centred_spectrum(), raw=False)
     return float(((coordinates**2).sum(axis=0) / member.counts).sum())
@@ -352,10 +361,8 @@ def _transrate(member: _Member, eps: float = TRANSRATE_EPS) -> float:
     tllib/ranking/transrate.py: ``R(F) - mean_c R(F_c)`` with the coding rate ``R(Z) = 0.5 log det(I + Z^T Z /
     (n_Z eps))`` on the centred features F (centred once, over all items; F_c are the rows of class c)."""
     rate = _coding_rate(member.centred_gram(), member.n, eps)
-    order = np.argsort(member.index, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(member.counts)])
     centred = member.centred()
-    per_class = [_coding_rate(_gram(centred[order[a:b]]), b - a, eps) for a, b in itertools.pairwise(starts)]
+    per_class = [_coding_rate(_gram(centred[rows]), len(rows), eps) for rows in member.class_rows()]
     return rate - float(np.mean(per_class))
 
 
@@ -469,7 +476,9 @@ def _sfda(member: _Member) -> float:
     confidence = _softmax(posteriors)[rows, index][:, None]
     means = member.class_sums() / member.counts[:, None]
     others = (means.sum(axis=0) - means) / (member.classes - 1)
-    mixed = confidence * centred + (1.0 - confidence) * others[index]
+    mixed = np.empty_like(centred)  # one n x d array: class by class, without n x d temporaries
+    for c, block in enumerate(member.class_rows()):
+        mixed[block] = confidence[block] * centred[block] + (1.0 - confidence[block]) * others[c]
     mixed -= mixed.mean(axis=0)
     posteriors, _ = _lda_posteriors(mixed, _gram(mixed), member, shrinkage)
     return float(posteriors[rows, index].mean())
