@@ -45,6 +45,7 @@ if PLAN.has("lm"):
 include: "rules/kappa.smk"
 include: "rules/selection.smk"
 include: "rules/figures.smk"
+include: "rules/ranking.smk"
 include: "rules/report.smk"
 
 

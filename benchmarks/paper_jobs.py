@@ -561,14 +561,12 @@ def estimate_lm(run: Run, plan: Plan) -> dict:
 def estimate_lm_probes(run: Run, plan: Plan, widths: list[int], words: dict) -> None:
     """lm_probes: every protocol's heads on random features of the members' widths, a POS-sized task."""
     from taskspace.heads import protocols_from_config
-    from taskspace.selection import single_table
 
     lm, seed = plan.lm, plan.config["seed"]
     names = list(plan.lm_members)
     index = {name: i for i, name in enumerate(names)}
-    baselines = single_table(lm["baselines"], names)
-    full = task_heads(names, lm["selection"], seed, [baselines])
-    heads = task_heads(names, {**lm["selection"], "random_rounds": run.rounds(lm["selection"])}, seed, [baselines])
+    full = task_heads(names, lm["selection"], seed, [])
+    heads = task_heads(names, {**lm["selection"], "random_rounds": run.rounds(lm["selection"])}, seed, [])
     protocols = protocols_from_config(lm["evaluation"], seed, run.device)
     seconds_per_word = 0.0
     for protocol in protocols:

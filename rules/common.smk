@@ -110,8 +110,19 @@ def selection_inputs(wildcards):
     return PLAN.selection_inputs(wildcards.space)
 
 
-def selection_baselines(wildcards):
-    return PLAN.selection_baselines(wildcards.space)
+def ranking_inputs(wildcards):
+    return PLAN.ranking_inputs(wildcards.space, wildcards.task)
+
+
+def ranking_params(wildcards):
+    return PLAN.ranking_params(wildcards.space, wildcards.task)
+
+
+def ranking_tables(wildcards):
+    return [
+        PLAN.ranking_table(wildcards.space, task)
+        for task in PLAN.tasks(wildcards.space)
+    ]
 
 
 def given_inputs(wildcards):

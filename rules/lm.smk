@@ -125,6 +125,7 @@ rule lm_probes:
     input:
         unpack(lm_task_files),
         selection="results/lm/selection.tsv",
+        ranking="results/lm/ranking/{task}.tsv",
         features=lambda wildcards: [
             f"results/lm/features/{member}/{LM_DATASET_OF[wildcards.task]}.h5"
             for member in LM_MEMBERS
@@ -186,6 +187,8 @@ rule lm_table2:
     localrule: True
     conda:
         "../envs/light.yaml"
+    params:
+        baselines=PLAN.baselines("lm"),
     script:
         "../scripts/lm_report.py"
 
@@ -203,6 +206,8 @@ rule figure_lm_task:
     localrule: True
     conda:
         "../envs/light.yaml"
+    params:
+        baselines=PLAN.baselines("lm"),
     script:
         "../scripts/figure_lm_task.py"
 

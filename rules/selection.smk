@@ -2,7 +2,7 @@
 
 
 rule select_members:
-    """MMI picks for k = 1..k_max, distinct random k-subsets and ranked baselines, with the MI of each."""
+    """MMI picks for k = 1..k_max, distinct random k-subsets and peek's top-k, with the MI of each."""
     input:
         unpack(selection_inputs),
     output:
@@ -18,7 +18,6 @@ rule select_members:
         "../envs/light.yaml"
     params:
         selection=lambda wildcards: SPACES[wildcards.space],
-        baselines=selection_baselines,
         seed=config["seed"],
         version=VERSION,
     script:

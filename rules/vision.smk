@@ -108,6 +108,7 @@ rule vision_heads:
     input:
         split="results/vision/{experiment}/split.json",
         selection="results/vision/{experiment}/selection.tsv",
+        ranking="results/vision/{experiment}/ranking/{task}.tsv",
         features=agent_features,
     output:
         metrics="results/vision/{experiment}/tasks/{task}.tsv",

@@ -10,7 +10,8 @@ from taskspace.scripting import run
 def main(snakemake):
     task, protocol = snakemake.wildcards.task, snakemake.wildcards.protocol
     metrics = figures.protocol_rows(pd.read_csv(snakemake.input.metrics, sep="\t"), protocol)
-    figures.save(figures.lm_task(metrics, task, title=f"lm: {task} ({protocol} protocol)"), snakemake.output)
+    title = f"lm: {task} ({protocol} protocol)"
+    figures.save(figures.lm_task(metrics, task, title, snakemake.params.baselines), snakemake.output)
 
 
 run(main, snakemake)  # noqa: F821

@@ -18,8 +18,9 @@ def main(snakemake):
     splits = {name: read_task(fmt, path) for name, path in snakemake.params.files.items()}
     protocols = protocols_from_config(snakemake.params.evaluation, snakemake.params.seed, snakemake.params.device)
     selection = pd.read_csv(snakemake.input.selection, sep="\t")
+    ranking = pd.read_csv(snakemake.input.ranking, sep="\t")
     table = probe_task(snakemake.input.features, snakemake.params.members, snakemake.wildcards.task, spec, splits,
-                       selection, protocols, feature_budget_mb=FEATURE_SHARE * snakemake.resources.mem_mb)
+                       selection, protocols, feature_budget_mb=FEATURE_SHARE * snakemake.resources.mem_mb, ranking=ranking)
     write_table(table, snakemake.output.metrics)
 
 

@@ -9,7 +9,7 @@ from taskspace.scripting import run
 
 
 def main(snakemake):
-    table = table2(pd.read_csv(snakemake.input.metrics, sep="\t"))
+    table = table2(pd.read_csv(snakemake.input.metrics, sep="\t"), snakemake.params.baselines)
     write_table(table, snakemake.output.tsv)
     with atomic_path(snakemake.output.md) as partial:
         partial.write_text(markdown(table), encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Selection table of one space: MMI picks and random k-subsets for k = 1..k_max, plus ranked baselines."""
+"""Selection table of one space: MMI picks and random k-subsets for k = 1..k_max, plus the peek ranking's."""
 
 import pandas as pd
 
@@ -7,7 +7,7 @@ from taskspace.atomic import write_table
 from taskspace.kappa import load_kappa
 from taskspace.mmi import GaussianZoo
 from taskspace.scripting import run
-from taskspace.selection import ranked_table, selection_table, single_table
+from taskspace.selection import ranked_table, selection_table
 
 
 def main(snakemake):
@@ -19,8 +19,6 @@ def main(snakemake):
     if "ranking" in snakemake.input.keys():  # peek: the members' order in a ranking table, best first
         ranking = pd.read_csv(snakemake.input.ranking, sep="\t")
         tables.append(ranked_table("peek", ranking.iloc[:, 0], result.members, options["k_max"], zoo=zoo))
-    if snakemake.params.baselines:
-        tables.append(single_table(snakemake.params.baselines, result.members, zoo=zoo))
     write_table(pd.concat(tables, ignore_index=True), snakemake.output.table)
 
 

@@ -253,3 +253,62 @@ def protocol_rows(metrics: pd.DataFrame, protocol: str) -> pd.DataFrame:
         raise TaskspaceError(f"metrics table has no rows of the {protocol!r} protocol "
                              f"(it has: {', '.join(map(str, metrics.protocol.unique())) or 'none'})")
     return rows
+
+
+LABEL_FREE_COLORS = {"mmi": COLORS["mmi"], "mmi-task": "#8e44ad"}
+
+
+def transferability(table: pd.DataFrame, title: str):
+    """One protocol's ``transferability.tsv``: weighted tau of every ranker on every task (left) and its mean
+    over tasks with the spread (right, bars: mean; lines: min to max). Label-free rankers are listed first."""
+    rankers = sorted(table.ranker.unique(), key=lambda r: (r not in LABEL_FREE_COLORS, r))
+    tasks = sorted(table.task.unique())
+    tau = table.pivot_table(index="ranker", columns="task", values="weighted_tau").reindex(index=rankers,
+                                                                                          columns=tasks)
+    with plt.rc_context({**STYLE, "axes.grid": False}):
+        width = max(3.0, 0.35 * len(tasks) + 2.0)
+        figure, (heat_axes, mean_axes) = plt.subplots(1, 2, figsize=(width + 3.2, 0.3 * len(rankers) + 1.8),
+                                                      layout="constrained", gridspec_kw={"width_ratios": [width, 2.5]})
+        image = heat_axes.imshow(tau.values, vmin=-1, vmax=1, cmap="RdBu_r", aspect="auto")
+        heat_axes.set_yticks(range(len(rankers)), rankers)
+        heat_axes.set_xticks(range(len(tasks)), tasks, rotation=90)
+        heat_axes.set_title("weighted Kendall tau")
+        figure.colorbar(image, ax=heat_axes, location="left", shrink=0.8)
+        stats = tau.agg(["mean", "min", "max"], axis=1)
+        positions = np.arange(len(rankers))
+        colours = [LABEL_FREE_COLORS.get(r, COLORS["peek"]) for r in rankers]
+        mean_axes.barh(positions, stats["mean"], color=colours, alpha=0.7)
+        mean_axes.hlines(positions, stats["min"], stats["max"], color="black", lw=1)
+        mean_axes.axvline(0, color="black", lw=0.8)
+        mean_axes.set(yticks=positions, yticklabels=[], ylim=(len(rankers) - 0.5, -0.5), xlim=(-1, 1),
+                      xlabel=f"mean over {len(tasks)} tasks (line: min-max)")
+        figure.suptitle(title)
+        return figure
+
+
+def rankers_vs_k(metrics: pd.DataFrame, title: str):
+    """One protocol's test metric against k, averaged over tasks: MMI, task-aware MMI and every ranker's top-k
+    picks, with the random subsets' mean and 5-95% band over rounds (each round averaged over tasks first)."""
+    metric_name = metrics.metric.iloc[0]
+    per_round = metrics.groupby(["method", "round", "k"]).test.mean().reset_index()
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(figsize=(5.2, 3.6))
+        random = per_round[per_round.method == "random"]
+        if len(random):
+            spread = random.groupby("k").test.quantile([0.05, 0.95]).unstack()
+            axes.fill_between(spread.index, spread[0.05], spread[0.95], color=COLORS["random"], alpha=0.2,
+                              label="random, 5-95%")
+            axes.plot(spread.index, random.groupby("k").test.mean(), color=COLORS["random"], ls="--",
+                      label="random, mean")
+        others = [m for m in per_round.method.unique() if m not in ("random", "single", "mmi", "mmi-task")]
+        # the default cycle without its red and purple, which mark MMI and task-aware MMI
+        cycle = [c for i, c in enumerate(plt.rcParams["axes.prop_cycle"].by_key()["color"]) if i not in (3, 4)]
+        for i, method in enumerate(["mmi", "mmi-task", *sorted(others)]):
+            line = per_round[per_round.method == method].sort_values("k")
+            if len(line):
+                bold = method in LABEL_FREE_COLORS
+                axes.plot(line.k, line.test, marker="o" if bold else ".", ms=3, lw=1.8 if bold else 1,
+                          color=LABEL_FREE_COLORS.get(method, cycle[i % len(cycle)]), label=method)
+        _finish_k_axes(axes, f"test {METRIC_LABELS.get(metric_name, metric_name)}, mean over "
+                             f"{metrics.task.nunique()} tasks", title, legend_columns=3)
+        return figure

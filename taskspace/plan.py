@@ -241,9 +241,45 @@ class Plan:
             inputs["ranking"] = f"results/{space}/peek.tsv"
         return inputs
 
-    def selection_baselines(self, space: str) -> list[str]:
-        """Single-member baselines of a space (the LM track's `baselines`)."""
+    def baselines(self, space: str) -> list[str]:
+        """Single members that Table 2 and Fig. 3 show beside the picks (the LM track's `baselines`)."""
         return self.lm["baselines"] if space == "lm" else []
+
+    # --- rankers: one ranking table per task, judged per space ------------------------------------------
+
+    def ranking_table(self, space: str, task: str) -> str:
+        return f"results/{space}/ranking/{task}.tsv"
+
+    def ranking_inputs(self, space: str, task: str) -> dict:
+        """What a task's ranking job reads: its members' features of the task, the space's kappa (for the
+        label-free MMI order) and, for vision, the split that says which images the task has."""
+        inputs = {"kappa": f"results/{space}/kappa.npz"}
+        if self.track_of(space) == "vision":
+            experiment = space.split("/", 1)[1]
+            return {**inputs, "features": self.agent_features(experiment),
+                    "split": f"results/vision/{experiment}/split.json"}
+        return {**inputs, "features": self.lm_task_features(task)}
+
+    def ranking_params(self, space: str, task: str) -> dict:
+        """The ranking job's settings: the track, the rankers, MMI's hub_first and,
+        for an LM task, its format and files."""
+        track = self.track_of(space)
+        section = self.lm if track == "lm" else self.vision[space.split("/", 1)[1]].settings
+        params = dict(track=track,
+                      rankers=list(section["evaluation"]["rankers"]), hub_first=section["selection"]["hub_first"])
+        if track == "lm":
+            params.update(format=self.lm_tasks[task]["format"], files=self.lm_task_paths(task))
+        return params
+
+    def ranker_targets(self, space: str) -> list[str]:
+        """A space's transferability table and, per protocol, its rankers' figures (empty without tasks)."""
+        if not self.tasks(space):
+            return []
+        paths = [f"results/{space}/transferability.tsv"]
+        for protocol in self.protocols(space):
+            for figure in ("transferability", "rankers"):
+                paths += self.figure_paths(f"results/figures/{space}/{figure}-{protocol}")
+        return paths
 
     def given_inputs(self, name: str) -> dict[str, str]:
         """The user's kappa and, when the config names one, its member names file."""
@@ -274,6 +310,7 @@ class Plan:
             for protocol in self.protocols(experiment.space):
                 for figure in ("accuracy", "gain"):
                     paths += self.figure_paths(f"results/figures/vision/{name}/{figure}-{protocol}")
+            paths += self.ranker_targets(experiment.space)
         return paths
 
     def lm_targets(self) -> list[str]:
@@ -285,7 +322,7 @@ class Plan:
         for task in self.lm_tasks:
             for protocol in self.protocols("lm"):
                 paths += self.figure_paths(f"results/figures/lm/task-{task}-{protocol}")
-        return paths
+        return paths + self.ranker_targets("lm")
 
     def track_targets(self, track: str) -> list[str]:
         """Everything a track makes (its named target); empty without the track."""

@@ -102,22 +102,6 @@ def subsets(table: pd.DataFrame) -> dict[tuple[str, int, int], list[str]]:
     return {key: list(group["member"]) for key, group in table.groupby(["method", "round", "k"], sort=True)}
 
 
-def single_table(baselines, members, zoo: GaussianZoo | None = None) -> pd.DataFrame:
-    """Single-member baselines (the paper's bert-base-uncased, bert-large-cased): method 'single', k = 1.
-
-    ``round`` numbers the baselines in config order; ``member`` says which one it is.
-    """
-    index = {name: i for i, name in enumerate(members)}
-    missing = [name for name in baselines if name not in index]
-    if missing:
-        raise TaskspaceError(f"baselines: {', '.join(missing)} not among the members")
-    rows = []
-    for number, name in enumerate(baselines):
-        rows += _rows("single", number, members, zoo, [index[name]]) if zoo is not None else [
-            dict(method="single", round=number, k=1, rank=1, member=name, index=index[name], cumulative_mi=np.nan)]
-    return pd.DataFrame(rows, columns=COLUMNS)
-
-
 def ranked_subsets(ranking: pd.DataFrame, members, k_max: int, skip=("mmi",)) -> dict[tuple[str, int, int], list[str]]:
     """{(ranker, 0, k): the k best members by the ranker's score} from a ranking table (``ranker member score``).
 

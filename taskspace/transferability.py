@@ -117,3 +117,12 @@ def transferability_table(rankings: pd.DataFrame, truth: pd.DataFrame) -> pd.Dat
                     raise TaskspaceError(f"task {task!r}, protocol {protocol!r}, ranker {ranker!r}: {error}") from None
                 rows.append(dict(task=task, protocol=protocol, ranker=ranker, **row))
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def ground_truth(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Every member's own result per task and protocol: the ``single`` heads of a metrics table
+    (``task protocol member test``), the truth the rankers are judged against."""
+    single = metrics[metrics["method"] == "single"]
+    if single.empty:
+        raise TaskspaceError("metrics table has no single-member heads (method 'single') to judge rankers by")
+    return single.rename(columns={"members": "member"})[TRUTH_COLUMNS].reset_index(drop=True)

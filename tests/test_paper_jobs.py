@@ -1,13 +1,11 @@
 """The arithmetic of benchmarks/paper_jobs.py (its timings are measured by running it, never here)."""
 
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from taskspace.config import load_config
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -97,11 +95,9 @@ def test_a_protocols_seconds_follow_its_method_epochs(paper_jobs, plans):
 
 
 def test_a_task_trains_the_selection_and_every_member_alone(paper_jobs, plans):
-    from taskspace.selection import single_table
-
     lm = plans["paper-lm"].lm
     members = list(plans["paper-lm"].lm_members)
-    heads = paper_jobs.task_heads(members, lm["selection"], 0, [single_table(lm["baselines"], members)])
+    heads = paper_jobs.task_heads(members, lm["selection"], 0, [])
     methods = [method for method, _, _ in heads]
     k_max, rounds = lm["selection"]["k_max"], lm["selection"]["random_rounds"]
     assert methods.count("mmi") == k_max and methods.count("random") == k_max * rounds

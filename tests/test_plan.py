@@ -1,20 +1,18 @@
 """taskspace.plan without Snakemake: spaces, members, datasets, targets and resources of the demo, the paper
 configs and configs with one part only; one dry run of the demo checks that the workflow asks for the same."""
 
-import os
 import re
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO, prepare_workdir, snakemake
 
 from taskspace.config import load_config, validate_config
 from taskspace.plan import PROTOCOLS, RUN_CONFIG, Plan
 
-REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "config.yaml"
 
 
@@ -103,7 +101,7 @@ def test_demo_lm_files_entries_and_inputs(demo):
         "ranking": "results/vision/digits/peek.tsv",
     }
     assert demo.selection_inputs("lm") == {"kappa": "results/lm/kappa.npz"}
-    assert demo.selection_baselines("lm") == ["minilm-l6"] and demo.selection_baselines("vision/digits") == []
+    assert demo.baselines("lm") == ["minilm-l6"] and demo.baselines("vision/digits") == []
     assert demo.given_inputs("paper-lm") == {
         "kappa": "resources/paper-lm-kappa/kappa.npy",
         "members": "resources/paper-lm-kappa/members.txt",
@@ -159,7 +157,7 @@ def test_paper_lm_shares_extractions(paper_lm):
     assert paper_lm.lm_task_inputs("pos") == {part: f"data/lm/pos/{part}.conllx" for part in ("train", "dev", "test")}
     assert paper_lm.lm_member_entry("gpt") == paper_lm.lm_members["gpt"]
     assert paper_lm.gpu == {"gpu": 1}
-    assert paper_lm.selection_baselines("lm") == ["bert-base-uncased", "bert-large-cased"]
+    assert paper_lm.baselines("lm") == ["bert-base-uncased", "bert-large-cased"]
     assert paper_lm.lm_targets()[3:5] == ["results/lm/convergence.tsv", "results/figures/lm/convergence.pdf"]
     assert len([path for path in paper_lm.lm_targets() if "/task-" in path]) == 8 * 2 * 2
 
@@ -241,26 +239,7 @@ def test_the_plan_does_not_follow_later_edits_of_the_config():
 
 def dry_run_jobs(workdir):
     """{rule: [(inputs, outputs)]} of a dry run of the demo config."""
-    (workdir / "resources").symlink_to(REPO / "resources")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--snakefile",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(workdir),
-            "--dry-run",
-            "--configfile",
-            str(DEMO),
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        cwd=workdir,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    result = snakemake(prepare_workdir(workdir), "--dry-run", config=DEMO, cores=None)
     jobs, rule = {}, None
     for line in result.stdout.splitlines():
         if m := re.match(r"^\s*(?:local)?rule (\w+):$", line):

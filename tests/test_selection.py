@@ -53,12 +53,3 @@ def test_ranked_table_and_errors():
     with pytest.raises(TaskspaceError, match="k_max = 4: must be between 1 and the number of members \\(3\\)"):
         selection_table(kappa(3), names, k_max=4)
     assert isinstance(table, pd.DataFrame)
-
-
-def test_single_table_names_baselines():
-    from taskspace.selection import single_table
-
-    table = single_table(["c", "a"], ["a", "b", "c"])
-    assert subsets(table) == {("single", 0, 1): ["c"], ("single", 1, 1): ["a"]}
-    with pytest.raises(TaskspaceError, match="baselines: x not among the members"):
-        single_table(["x"], ["a"])

@@ -116,3 +116,20 @@ def probe_task(feature_paths, members: list[str], task: str, spec: TaskSpec, spl
     return evaluate_heads(keys, member_lists, members, widths, protocols, lambda _: (load_members, n_items), task,
                           spec.metric_name, feature_budget_mb, metric=metric,
                           n_classes=None if regression else len(vocabulary), metric_input="sentences")
+
+
+def task_training_words(feature_paths, spec: TaskSpec, splits: dict[str, TokenSplit]):
+    """The annotated training words that every member kept, for the rankers: (labels, ``load(member)`` ->
+    (features, None): LM members have no source head)."""
+    regression = spec.kind == REGRESSION
+    classes = None if regression else {label: i for i, label in enumerate(_vocabulary(splits))}
+    words = _aligned_words(feature_paths, "train", splits["train"], classes)
+
+    def load(member: int) -> tuple[np.ndarray, None]:
+        with FeatureFile(feature_paths[member]) as f:
+            width = f.width("train")
+        features = np.empty((len(words.labels), width), dtype=np.float32)
+        _read_member(feature_paths[member], "train", words.rows[member], features)
+        return features, None
+
+    return words.labels, load

@@ -123,3 +123,22 @@ def peek_ranking(feature_paths, agents: list[str], split: Split, task, protocol:
     table = pd.DataFrame({"agent": agents, "val_acc": [r.dev for r in results], "test_acc": [r.test for r in results]})
     # stable order: test accuracy, then validation accuracy, then agent name
     return table.sort_values(["test_acc", "val_acc", "agent"], ascending=[False, False, True], kind="stable")
+
+
+def task_training_set(feature_paths, split: Split, task, seed: int = 0):
+    """All of a task's admin training images for the rankers: (labels, ``load(agent)`` -> (features, the
+    agent's own head's softmax on them))."""
+    images = _task_images(feature_paths, split, task, None, seed)
+
+    def load(agent: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = images.rows["train"][agent]
+        order = np.argsort(rows)  # h5py reads increasing rows; undo afterwards
+        blocks = []
+        with FeatureFile(feature_paths[agent]) as f:
+            for set_name in ("train", "train_source"):
+                block = np.empty((len(rows), f.width(set_name)), dtype=np.float32)
+                block[order] = f.vectors(set_name)[np.sort(rows)]
+                blocks.append(block)
+        return blocks[0], blocks[1]
+
+    return images.labels["train"], load
