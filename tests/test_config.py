@@ -53,7 +53,7 @@ def test_schema_sections_match_the_library_dataclasses():
     from dataclasses import fields
 
     from taskspace.config import load_schema
-    from taskspace.head import HeadConfig
+    from taskspace.heads import HeadConfig
     from taskspace.vision.agents import TrainConfig
     from taskspace.vision.split import SplitConfig
 
