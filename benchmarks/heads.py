@@ -79,8 +79,10 @@ def build_grid(args):
     images = images / 16.0
     rng = np.random.default_rng(args.seed)
     hidden = 64
-    nets = [(rng.normal(size=(64, hidden)) / 8, rng.normal(size=(hidden, args.width)) / np.sqrt(hidden))
-            for _ in range(args.members)]
+    nets = [
+        (rng.normal(size=(64, hidden)) / 8, rng.normal(size=(hidden, args.width)) / np.sqrt(hidden))
+        for _ in range(args.members)
+    ]
 
     def embed(x):
         return np.concatenate([np.maximum(np.maximum(x @ a, 0) @ b, 0) for a, b in nets], axis=1).astype(np.float32)
@@ -91,11 +93,11 @@ def build_grid(args):
     rest = np.setdiff1d(order, probe)
     rest = rest[rng.permutation(len(rest))]
     train_pool = {c: rest[labels[rest] == c][: args.shots] for c in range(10)}
-    test_pool = {c: rest[labels[rest] == c][args.shots:] for c in range(10)}
+    test_pool = {c: rest[labels[rest] == c][args.shots :] for c in range(10)}
 
     features = embed(images)
     widths = [args.width] * args.members
-    probe_blocks = [features[probe][:, m * args.width:(m + 1) * args.width] for m in range(args.members)]
+    probe_blocks = [features[probe][:, m * args.width : (m + 1) * args.width] for m in range(args.members)]
     kappa = linear_cka(probe_blocks)
     mmi = [int(i) for i in greedy_mmi(kappa, args.k_max, hub_first=True).order]
 
@@ -108,12 +110,14 @@ def build_grid(args):
         y_train = np.array([remap[c] for c in labels[train_idx]])
         y_test = np.array([remap[c] for c in labels[test_idx]])
         fit, val = stratified_holdout(y_train, args.val_per_class, seed=args.seed + t)
-        tasks.append({
-            "classes": classes.tolist(),
-            "train": (features[train_idx][fit], y_train[fit]),
-            "dev": (features[train_idx][val], y_train[val]),
-            "test": (features[test_idx], y_test),
-        })
+        tasks.append(
+            {
+                "classes": classes.tolist(),
+                "train": (features[train_idx][fit], y_train[fit]),
+                "dev": (features[train_idx][val], y_train[val]),
+                "test": (features[test_idx], y_test),
+            }
+        )
     return tasks, widths, mmi
 
 
@@ -122,8 +126,9 @@ def peek_order(args, tasks, widths, config):
     from taskspace.head import Split, train_heads
 
     task = tasks[0]
-    results = train_heads(*(Split(*task[s]) for s in ("train", "dev", "test")), widths,
-                          [(m,) for m in range(len(widths))], config=config)
+    results = train_heads(
+        *(Split(*task[s]) for s in ("train", "dev", "test")), widths, [(m,) for m in range(len(widths))], config=config
+    )
     return [int(i) for i in np.argsort([-r.test_paper_protocol for r in results], kind="stable")]
 
 
@@ -145,8 +150,9 @@ def heads_of(args, mmi, peek, n_members):
 def config_of(args):
     from taskspace.head import HeadConfig
 
-    return HeadConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, device=args.device,
-                      seed=args.seed, log_every_s=3600)
+    return HeadConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, device=args.device, seed=args.seed, log_every_s=3600
+    )
 
 
 def run_batched(tasks, widths, heads, config):
@@ -180,16 +186,30 @@ def write_job(folder: Path, args, task, widths, members, name) -> Path:
     if not data.exists():
         np.savez(data, **{f"{s}_{part}": task[s][i] for s in ("train", "dev", "test") for i, part in enumerate("xy")})
     job = folder / f"{name}-{'-'.join(map(str, members))}.json"
-    job.write_text(json.dumps({"data": str(data), "widths": widths, "members": list(members),
-                               "args": {k: v for k, v in vars(args).items() if k != "one_head"}}))
+    job.write_text(
+        json.dumps(
+            {
+                "data": str(data),
+                "widths": widths,
+                "members": list(members),
+                "args": {k: v for k, v in vars(args).items() if k != "one_head"},
+            }
+        )
+    )
     return job
 
 
 def spawn(job: Path, threads: int) -> tuple[float, dict]:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, __file__, "--one-head", str(job)], capture_output=True, text=True,
-                          env=env, cwd=REPO, check=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--one-head", str(job)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        check=True,
+    )
     wall = time.perf_counter() - start
     return wall, json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -225,8 +245,10 @@ def machine(args) -> str:
     except OSError:
         pass
     gpu = torch.cuda.get_device_name(0) if args.device == "cuda" else "none used"
-    return (f"{cpu}, {os.cpu_count()} logical cores visible, torch {torch.__version__} with {args.threads} "
-            f"thread(s), device {args.device} (GPU: {gpu}), Python {platform.python_version()}, {platform.system()}")
+    return (
+        f"{cpu}, {os.cpu_count()} logical cores visible, torch {torch.__version__} with {args.threads} "
+        f"thread(s), device {args.device} (GPU: {gpu}), Python {platform.python_version()}, {platform.system()}"
+    )
 
 
 def main(argv=None):
@@ -242,10 +264,13 @@ def main(argv=None):
     peek = peek_order(args, tasks, widths, config)
     heads = heads_of(args, mmi, peek, len(widths))
     n_heads = len(heads) * len(tasks)
-    print(f"grid: {len(tasks)} tasks x {len(heads)} heads = {n_heads} heads; {args.members} members of width "
-          f"{args.width}; {len(tasks[0]['train'][1])} train / {len(tasks[0]['dev'][1])} validation / "
-          f"{len(tasks[0]['test'][1])} test images per task; {args.epochs} epochs, batch {args.batch_size}, "
-          f"Adam lr {args.lr}", flush=True)
+    print(
+        f"grid: {len(tasks)} tasks x {len(heads)} heads = {n_heads} heads; {args.members} members of width "
+        f"{args.width}; {len(tasks[0]['train'][1])} train / {len(tasks[0]['dev'][1])} validation / "
+        f"{len(tasks[0]['test'][1])} test images per task; {args.epochs} epochs, batch {args.batch_size}, "
+        f"Adam lr {args.lr}",
+        flush=True,
+    )
 
     batched, batched_s = run_batched(tasks, widths, heads, config)
     print(f"(a) batched: {batched_s:.1f} s", flush=True)
@@ -286,9 +311,11 @@ def main(argv=None):
     print()
     print("| mode | heads | wall s | heads/s | slower than (a) |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    for name, seconds in (("(a) batched: one `train_heads` call per task", batched_s),
-                          ("(b) one `train_heads` call per head, one process", single_times.sum()),
-                          (f"(b) one process per head ({how})", per_process_s)):
+    for name, seconds in (
+        ("(a) batched: one `train_heads` call per task", batched_s),
+        ("(b) one `train_heads` call per head, one process", single_times.sum()),
+        (f"(b) one process per head ({how})", per_process_s),
+    ):
         print(f"| {name} | {n_heads} | {seconds:.1f} | {n_heads / seconds:.1f} | {seconds / batched_s:.1f}x |")
     print()
     print("| accuracy check | value |")
@@ -306,8 +333,11 @@ def main(argv=None):
         for k in range(1, args.k_max + 1):
             cols = [i for i, h in enumerate(heads) if h[0] == method and h[2] == k]
             cells.append(f"{a[:, cols].mean():.3f}")
-        print(f"| {method} (mean test acc over tasks{' and seeds' if method == 'random' else ''}) | "
-              + " | ".join(cells) + " |")
+        print(
+            f"| {method} (mean test acc over tasks{' and seeds' if method == 'random' else ''}) | "
+            + " | ".join(cells)
+            + " |"
+        )
 
 
 if __name__ == "__main__":

@@ -36,12 +36,28 @@ class Progress:
         elapsed = max(now - self.begin, 1e-9)
         eta = (self.total - done) * elapsed / max(done, 1)
         suffix = f", {extra}" if extra else ""
-        self.log.info("%s: %d/%d %s, %.1f %s/s%s, ETA %s", self.label, done, self.total, self.unit,
-                      done / elapsed, self.unit, suffix, duration(eta))
+        self.log.info(
+            "%s: %d/%d %s, %.1f %s/s%s, ETA %s",
+            self.label,
+            done,
+            self.total,
+            self.unit,
+            done / elapsed,
+            self.unit,
+            suffix,
+            duration(eta),
+        )
 
     def finish(self) -> float:
         """Log the total time; return it in seconds."""
         elapsed = time.perf_counter() - self.begin
-        self.log.info("%s: %d %s done in %s (%.1f %s/s)", self.label, self.done, self.unit, duration(elapsed),
-                      self.done / max(elapsed, 1e-9), self.unit)
+        self.log.info(
+            "%s: %d %s done in %s (%.1f %s/s)",
+            self.label,
+            self.done,
+            self.unit,
+            duration(elapsed),
+            self.done / max(elapsed, 1e-9),
+            self.unit,
+        )
         return elapsed

@@ -1,7 +1,7 @@
 import pytest
 import yaml
-
 from conftest import REPO
+
 from taskspace.config import load_config, validate_config
 from taskspace.errors import TaskspaceError
 

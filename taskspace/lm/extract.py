@@ -93,8 +93,10 @@ def library_versions() -> dict:
 
     # str(): torch's version is a str subclass that HDF5 attributes do not take.
     return {
-        "taskspace_version": str(__version__), "torch_version": str(torch.__version__),
-        "transformers_version": str(transformers.__version__), "tokenizers_version": str(tokenizers.__version__),
+        "taskspace_version": str(__version__),
+        "torch_version": str(torch.__version__),
+        "transformers_version": str(transformers.__version__),
+        "tokenizers_version": str(tokenizers.__version__),
     }
 
 
@@ -112,8 +114,12 @@ def expected_provenance(entry, sets: Mapping[str, Sequence[Sequence[str]]]) -> d
 
     spec = MemberSpec.from_entry(entry)
     return {
-        "member": spec.name, "source": spec.source, "revision": spec.revision or "", "layer": spec.layer,
-        "pooling": spec.pooling, "text_hash": sets_hash(sets),
+        "member": spec.name,
+        "source": spec.source,
+        "revision": spec.revision or "",
+        "layer": spec.layer,
+        "pooling": spec.pooling,
+        "text_hash": sets_hash(sets),
     }
 
 
@@ -124,9 +130,13 @@ def provenance(member, sets: Mapping[str, Sequence[Sequence[str]]]) -> dict:
     (``auto`` resolves by device); ``max_length``: 0 when the member has no maximum (never cut).
     """
     return {
-        **expected_provenance(member.spec, sets), "commit": str(member.commit or ""),
-        "layer_index": member.layer_index, "n_layers": member.n_layers, "stack": member.stack,
-        "max_length": member.max_length or 0, "precision": str(member.dtype).replace("torch.", ""),
+        **expected_provenance(member.spec, sets),
+        "commit": str(member.commit or ""),
+        "layer_index": member.layer_index,
+        "n_layers": member.n_layers,
+        "stack": member.stack,
+        "max_length": member.max_length or 0,
+        "precision": str(member.dtype).replace("torch.", ""),
         "precision_setting": member.precision,
         **library_versions(),
     }
@@ -156,8 +166,13 @@ def extract_features(
             set_stats = ExtractStats()
             wrote = False
             for items, vectors in word_vectors(
-                member, sentences, batch_tokens=batch_tokens, window_words=window_words, stats=set_stats,
-                log_every=log_every, label=f"{member.name}/{set_name}",
+                member,
+                sentences,
+                batch_tokens=batch_tokens,
+                window_words=window_words,
+                stats=set_stats,
+                log_every=log_every,
+                label=f"{member.name}/{set_name}",
             ):
                 writer.append(set_name, items, vectors)
                 wrote = True
@@ -165,8 +180,14 @@ def extract_features(
                 writer.append(set_name, np.zeros((0, 2), np.int64), np.zeros((0, member.width), np.float32))
             group = writer.h5[set_name]
             group.attrs["text_hash"] = text_hash(sentences)
-            for key in ("n_sentences", "n_words", "n_words_kept", "n_words_dropped", "n_words_truncated",
-                        "n_words_empty"):
+            for key in (
+                "n_sentences",
+                "n_words",
+                "n_words_kept",
+                "n_words_dropped",
+                "n_words_truncated",
+                "n_words_empty",
+            ):
                 group.attrs[key] = getattr(set_stats, key)
             stats[set_name] = set_stats
         total = ExtractStats()
@@ -278,7 +299,7 @@ def encode(member, sentences: Sequence[Sequence[str]], stats: ExtractStats | Non
     n_truncated = 0
     for i, (full, _cut) in truncated.items():
         full_counts = np.bincount([w for w in full.word_ids if w is not None], minlength=n_words[i])
-        cut_ids = word_ids[offsets[i]:offsets[i + 1]]  # a view: edits below reach word_ids
+        cut_ids = word_ids[offsets[i] : offsets[i + 1]]  # a view: edits below reach word_ids
         cut_counts = np.bincount(cut_ids[cut_ids >= 0], minlength=n_words[i])
         partial = (cut_counts != full_counts) & (full_counts > 0)  # cut in part or entirely
         n_truncated += int(partial.sum())
@@ -306,8 +327,13 @@ def _tokenize_window(tokenizer, sentences, present, max_length: int):
     """
     encodings = [None] * len(sentences)
     if len(present):
-        batch = tokenizer([sentences[i] for i in present], is_split_into_words=True, add_special_tokens=True,
-                          truncation=False, verbose=False)
+        batch = tokenizer(
+            [sentences[i] for i in present],
+            is_split_into_words=True,
+            add_special_tokens=True,
+            truncation=False,
+            verbose=False,
+        )
         for j, i in enumerate(present):
             encodings[i] = batch.encodings[j]
     lengths = np.array([len(e.ids) if e is not None else 0 for e in encodings], dtype=np.int64)
@@ -317,8 +343,14 @@ def _tokenize_window(tokenizer, sentences, present, max_length: int):
     if len(long):
         # Only overlong sentences are tokenised twice; the tokenizer puts the specials where the family
         # wants them (XLNet's go at the end) and drops sub-words from the end.
-        again = tokenizer([sentences[i] for i in long], is_split_into_words=True, add_special_tokens=True,
-                          truncation=True, max_length=max_length, verbose=False)
+        again = tokenizer(
+            [sentences[i] for i in long],
+            is_split_into_words=True,
+            add_special_tokens=True,
+            truncation=True,
+            max_length=max_length,
+            verbose=False,
+        )
         for j, i in enumerate(long):
             truncated[i] = (encodings[i], again.encodings[j])
             encodings[i] = again.encodings[j]
@@ -379,8 +411,11 @@ def _with_specials(member, ids: list, word_ids: list) -> _WordEncoding:
             f"specials it adds, so its sub-words cannot be aligned to words"
         )
     words = iter(word_ids)
-    return _WordEncoding(layout, [None if special else next(words) for special in is_special],
-                         tokenizer.create_token_type_ids_from_sequences(ids))
+    return _WordEncoding(
+        layout,
+        [None if special else next(words) for special in is_special],
+        tokenizer.create_token_type_ids_from_sequences(ids),
+    )
 
 
 def batches(encoded: Encoded, batch_tokens: int, padding_side: str, tokenizer) -> Iterator[Batch]:
@@ -400,7 +435,7 @@ def batches(encoded: Encoded, batch_tokens: int, padding_side: str, tokenizer) -
     while start < len(order):
         longest = int(lengths[order[start]])
         size = int(max(1, min(MAX_BATCH_SENTENCES, batch_tokens // max(1, longest))))
-        chosen = order[start:start + size]
+        chosen = order[start : start + size]
         start += size
         yield _pad(encoded, chosen, lengths[chosen], longest, padding_side, pad_id, pad_type)
 
@@ -507,7 +542,12 @@ class _Progress:
         eta = (self.total - done) * elapsed / max(done, 1)
         log.info(
             "%s: %d/%d sentences, %.0f words/s, %d words dropped, ETA %s",
-            self.label, done, self.total, rate, stats.n_words_dropped, _duration(eta),
+            self.label,
+            done,
+            self.total,
+            rate,
+            stats.n_words_dropped,
+            _duration(eta),
         )
 
 

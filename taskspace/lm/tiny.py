@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from ..errors import TaskspaceError
 
@@ -85,7 +85,9 @@ def _byte_level_bpe(texts, vocab_size, specials):
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     model = _train(tokenizer, trainer, texts)
@@ -221,54 +223,100 @@ def _model(family, vocab_size, hidden, layers, heads, max_length, tokenizer, see
     ffn = 2 * hidden
     if family == "bert":
         config = tf.BertConfig(
-            vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-            intermediate_size=ffn, max_position_embeddings=max_length, pad_token_id=tokenizer.pad_token_id,
+            vocab_size=vocab_size,
+            hidden_size=hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            intermediate_size=ffn,
+            max_position_embeddings=max_length,
+            pad_token_id=tokenizer.pad_token_id,
         )
         cls = tf.BertModel
     elif family == "gpt2":
         config = tf.GPT2Config(
-            vocab_size=vocab_size, n_embd=hidden, n_layer=layers, n_head=heads, n_positions=max_length,
-            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            vocab_size=vocab_size,
+            n_embd=hidden,
+            n_layer=layers,
+            n_head=heads,
+            n_positions=max_length,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
         )
         cls = tf.GPT2Model
     elif family == "roberta":
         # RoBERTa numbers positions from pad_token_id + 1, so the table is two rows longer.
         config = tf.RobertaConfig(
-            vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-            intermediate_size=ffn, max_position_embeddings=max_length + 2, type_vocab_size=1,
-            pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+            vocab_size=vocab_size,
+            hidden_size=hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            intermediate_size=ffn,
+            max_position_embeddings=max_length + 2,
+            type_vocab_size=1,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
         )
         cls = tf.RobertaModel
     elif family == "bart":
         config = tf.BartConfig(
-            vocab_size=vocab_size, d_model=hidden, encoder_layers=layers, decoder_layers=layers,
-            encoder_attention_heads=heads, decoder_attention_heads=heads, encoder_ffn_dim=ffn,
-            decoder_ffn_dim=ffn, max_position_embeddings=max_length, pad_token_id=tokenizer.pad_token_id,
-            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-            decoder_start_token_id=tokenizer.eos_token_id, forced_eos_token_id=tokenizer.eos_token_id,
+            vocab_size=vocab_size,
+            d_model=hidden,
+            encoder_layers=layers,
+            decoder_layers=layers,
+            encoder_attention_heads=heads,
+            decoder_attention_heads=heads,
+            encoder_ffn_dim=ffn,
+            decoder_ffn_dim=ffn,
+            max_position_embeddings=max_length,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            decoder_start_token_id=tokenizer.eos_token_id,
+            forced_eos_token_id=tokenizer.eos_token_id,
         )
         cls = tf.BartModel
     elif family == "t5":
         config = tf.T5Config(
-            vocab_size=vocab_size, d_model=hidden, d_kv=hidden // heads, d_ff=ffn, num_layers=layers,
-            num_decoder_layers=layers, num_heads=heads, pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id,
+            vocab_size=vocab_size,
+            d_model=hidden,
+            d_kv=hidden // heads,
+            d_ff=ffn,
+            num_layers=layers,
+            num_decoder_layers=layers,
+            num_heads=heads,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            decoder_start_token_id=tokenizer.pad_token_id,
         )
         cls = tf.T5Model
     elif family == "xlnet":
         config = tf.XLNetConfig(
-            vocab_size=vocab_size, d_model=hidden, n_layer=layers, n_head=heads, d_inner=ffn,
-            pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+            vocab_size=vocab_size,
+            d_model=hidden,
+            n_layer=layers,
+            n_head=heads,
+            d_inner=ffn,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
         )
         cls = tf.XLNetModel
     else:  # xlm: a masked LM, as xlm-mlm-*; its feed-forward width is 4 x hidden, fixed by the class
         config = tf.XLMConfig(
-            vocab_size=vocab_size, emb_dim=hidden, n_layers=layers, n_heads=heads, max_position_embeddings=max_length,
-            n_langs=1, bos_index=tokenizer.bos_token_id, eos_index=tokenizer.sep_token_id,
-            pad_index=tokenizer.pad_token_id, unk_index=tokenizer.unk_token_id, mask_index=tokenizer.mask_token_id,
-            pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+            vocab_size=vocab_size,
+            emb_dim=hidden,
+            n_layers=layers,
+            n_heads=heads,
+            max_position_embeddings=max_length,
+            n_langs=1,
+            bos_index=tokenizer.bos_token_id,
+            eos_index=tokenizer.sep_token_id,
+            pad_index=tokenizer.pad_token_id,
+            unk_index=tokenizer.unk_token_id,
+            mask_index=tokenizer.mask_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id,
         )
         cls = tf.XLMModel
     torch.manual_seed(seed)

@@ -347,8 +347,16 @@ def train_agent(
     agent = _new_agent(config, len(classes), x.shape[1], normalization, name, device)
     log.info(
         "agent %s: %s on %d images of %d classes, %d epochs of %d steps, device %s, %s, initial weights from "
-        "seed %d, keeping the %s weights", name, config.architecture, len(x), len(classes), config.epochs,
-        len(_batches(len(x), config.batch_size)), device, precision, init_seed_of(config),
+        "seed %d, keeping the %s weights",
+        name,
+        config.architecture,
+        len(x),
+        len(classes),
+        config.epochs,
+        len(_batches(len(x), config.batch_size)),
+        device,
+        precision,
+        init_seed_of(config),
         "best held-out epoch's" if config.keep == "best_test" else "final",
     )
     kept_epoch, by_epoch = _fit(agent, x, y, config, precision, held if config.keep == "best_test" else None)
@@ -357,7 +365,12 @@ def train_agent(
     seconds = time.perf_counter() - start
     log.info(
         "agent %s done in %.1f s: epoch %d kept, train accuracy %.3f, held-out accuracy %.3f (%d images)",
-        name, seconds, kept_epoch, train_acc, held_acc, len(held[1]) if held is not None else 0,
+        name,
+        seconds,
+        kept_epoch,
+        train_acc,
+        held_acc,
+        len(held[1]) if held is not None else 0,
     )
     agent.meta = {
         **_agent_meta(agent, config, classes, x, normalization, device, precision),
@@ -432,8 +445,18 @@ def _fit(agent: Agent, x, y, config: TrainConfig, precision: str, held=None) -> 
             if accuracy > best:  # strictly better: the first epoch of the best accuracy is kept
                 best, kept = accuracy, epoch + 1
                 state = {key: value.detach().clone() for key, value in model.state_dict().items()}
-        _log_epoch(agent.name, config, epoch, batches[-1][1], loss_sum, correct, optimizer, accuracy,
-                   time.perf_counter() - epoch_start, time.perf_counter() - start)
+        _log_epoch(
+            agent.name,
+            config,
+            epoch,
+            batches[-1][1],
+            loss_sum,
+            correct,
+            optimizer,
+            accuracy,
+            time.perf_counter() - epoch_start,
+            time.perf_counter() - start,
+        )
     if held is not None:
         model.load_state_dict(state)
     return kept, by_epoch
@@ -468,8 +491,15 @@ def _log_epoch(name, config, epoch, seen, loss_sum, correct, optimizer, held_acc
     eta = elapsed / (epoch + 1) * (config.epochs - epoch - 1)
     held = f" held-out acc {held_accuracy:.3f}" if held_accuracy is not None else ""
     log.info(
-        "agent %s epoch %d/%d loss %.4f acc %.3f%s lr %.4g %.0f img/s ETA %s", name, epoch + 1, config.epochs,
-        loss_sum / seen, correct / seen, held, optimizer.param_groups[0]["lr"], seen / max(seconds, 1e-9),
+        "agent %s epoch %d/%d loss %.4f acc %.3f%s lr %.4g %.0f img/s ETA %s",
+        name,
+        epoch + 1,
+        config.epochs,
+        loss_sum / seen,
+        correct / seen,
+        held,
+        optimizer.param_groups[0]["lr"],
+        seen / max(seconds, 1e-9),
         _clock(eta),
     )
 

@@ -22,9 +22,9 @@ import itertools
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -55,7 +55,7 @@ class SplitConfig:
     seed: int = 0
 
     @classmethod
-    def from_mapping(cls, mapping: Mapping[str, object], where: str = "") -> "SplitConfig":
+    def from_mapping(cls, mapping: Mapping[str, object], where: str = "") -> SplitConfig:
         """Build from a config section; ``where`` (e.g. ``"vision.split."``) prefixes keys in errors."""
         known = {f.name for f in fields(cls)}
         for key in mapping:

@@ -30,8 +30,9 @@ def _keys(items):
 
 
 @pytest.mark.parametrize("name", MEMBERS + SLOW_MEMBERS)
-def test_word_alignment_matches_a_per_word_reference(request, zoo, probe_sentences, reference_word_vectors,
-                                                     collect_windows, name):
+def test_word_alignment_matches_a_per_word_reference(
+    request, zoo, probe_sentences, reference_word_vectors, collect_windows, name
+):
     """Batched, bucketed, vectorised pooling == one sentence at a time with a Python loop over words.
 
     A small token budget and window force many batches of mixed lengths; max_length 40 truncates the
@@ -40,9 +41,17 @@ def test_word_alignment_matches_a_per_word_reference(request, zoo, probe_sentenc
     member = dataclasses.replace(zoo[name] if name in zoo else request.getfixturevalue(name), max_length=40)
     for pooling in ("first", "last", "mean"):
         stats = ExtractStats()
-        items, vectors = collect_windows(word_vectors(
-            member, probe_sentences, pooling=pooling, batch_tokens=200, window_words=150, stats=stats, log_every=None,
-        ))
+        items, vectors = collect_windows(
+            word_vectors(
+                member,
+                probe_sentences,
+                pooling=pooling,
+                batch_tokens=200,
+                window_words=150,
+                stats=stats,
+                log_every=None,
+            )
+        )
         expected = reference_word_vectors(member, probe_sentences, pooling, max_length=40)
         assert _keys(items) == sorted(expected), (name, pooling)
         assert vectors.dtype == np.float32 and vectors.shape == (len(expected), member.width)
@@ -66,8 +75,10 @@ def test_pooling_differs_where_words_have_several_sub_words(zoo, collect_windows
 
 def test_truncation_drops_cut_words_and_keeps_the_rest(zoo, reference_word_vectors, collect_windows):
     member = dataclasses.replace(zoo["minilm"], max_length=16)
-    words = ("Hundreds of people have been forced to vacate their homes in the Southern Highlands of New South "
-             "Wales as strong winds today pushed a huge bushfire towards the town").split()
+    words = (
+        "Hundreds of people have been forced to vacate their homes in the Southern Highlands of New South "
+        "Wales as strong winds today pushed a huge bushfire towards the town"
+    ).split()
     short = ["A", "short", "one"]
     tokens = member.tokenizer([words], is_split_into_words=True, truncation=True, max_length=16).word_ids(0)
     full = member.tokenizer([words], is_split_into_words=True).word_ids(0)
@@ -94,8 +105,10 @@ def test_words_without_sub_words_and_empty_sentences_are_dropped(zoo, collect_wi
 def test_left_and_right_padding_give_the_same_vectors(zoo, probe_sentences, collect_windows, name):
     """Padding side is the family's (XLNet: left); a sentence's vectors never depend on its batch."""
     member = zoo[name]
-    left, right = (collect_windows(word_vectors(member, probe_sentences, padding_side=side, batch_tokens=400,
-                                                log_every=None)) for side in ("left", "right"))
+    left, right = (
+        collect_windows(word_vectors(member, probe_sentences, padding_side=side, batch_tokens=400, log_every=None))
+        for side in ("left", "right")
+    )
     assert _keys(left[0]) == _keys(right[0])
     np.testing.assert_allclose(left[1], right[1], atol=1e-5, rtol=0)
 
@@ -202,7 +215,10 @@ def test_killed_extraction_leaves_no_finished_file_and_reruns_cleanly(tmp_path, 
     target = tmp_path / "features" / "roberta.h5"
     killed = subprocess.run(
         [sys.executable, "-c", KILLED_RUN, str(tiny_member_dir / "roberta"), str(target), str(text)],
-        env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert not target.exists()
@@ -221,8 +237,9 @@ def test_killed_extraction_leaves_no_finished_file_and_reruns_cleanly(tmp_path, 
         assert resumed.provenance == fresh.provenance
 
 
-def test_float32_and_bfloat16_features_agree_on_cpu_and_the_file_records_the_precision(tiny_member_dir, minilm_dir,
-                                                                                        probe_sentences, tmp_path):
+def test_float32_and_bfloat16_features_agree_on_cpu_and_the_file_records_the_precision(
+    tiny_member_dir, minilm_dir, probe_sentences, tmp_path
+):
     """lm.extraction.precision: bfloat16 weights and computation on the CPU give the float32 features
     within bfloat16's rounding; each file records the type used and the setting."""
     sets = {"probe": probe_sentences[:12]}
@@ -232,8 +249,11 @@ def test_float32_and_bfloat16_features_agree_on_cpu_and_the_file_records_the_pre
             member = load_member({"name": name, "source": str(source)}, device="cpu", precision=precision)
             files[precision] = tmp_path / f"{name}-{precision}.h5"
             extract_features(member, sets, files[precision], log_every=None)
-        with FeatureFile(files["float32"]) as full, FeatureFile(files["bfloat16"]) as half, \
-                FeatureFile(files["auto"]) as auto:
+        with (
+            FeatureFile(files["float32"]) as full,
+            FeatureFile(files["bfloat16"]) as half,
+            FeatureFile(files["auto"]) as auto,
+        ):
             assert (full.provenance["precision"], full.provenance["precision_setting"]) == ("float32", "float32")
             assert (half.provenance["precision"], half.provenance["precision_setting"]) == ("bfloat16", "bfloat16")
             assert (auto.provenance["precision"], auto.provenance["precision_setting"]) == ("float32", "auto")
@@ -246,8 +266,9 @@ def test_float32_and_bfloat16_features_agree_on_cpu_and_the_file_records_the_pre
         assert np.linalg.norm(x - y) / np.linalg.norm(x) < 0.05, name
 
 
-def test_a_member_without_a_maximum_length_is_never_cut(tiny_member_dir, reference_word_vectors, collect_windows,
-                                                        tmp_path):
+def test_a_member_without_a_maximum_length_is_never_cut(
+    tiny_member_dir, reference_word_vectors, collect_windows, tmp_path
+):
     """As the paper's truncation=True with no tokenizer limit (XLNet): a sentence past 128 tokens stays whole."""
     import json
     import shutil
@@ -258,8 +279,10 @@ def test_a_member_without_a_maximum_length_is_never_cut(tiny_member_dir, referen
     (folder / "tokenizer_config.json").write_text(json.dumps(settings))
     member = load_member({"name": "tiny-xlnet", "source": str(folder)})
     assert member.max_length is None
-    long = ("Hundreds of people have been forced to vacate their homes in the Southern Highlands of New South "
-            "Wales as strong winds today pushed a huge bushfire towards the town").split() * 8
+    long = (
+        "Hundreds of people have been forced to vacate their homes in the Southern Highlands of New South "
+        "Wales as strong winds today pushed a huge bushfire towards the town"
+    ).split() * 8
     assert len(member.tokenizer([long], is_split_into_words=True).input_ids[0]) > 128  # the table-less limit
     stats = ExtractStats()
     items, vectors = collect_windows(word_vectors(member, [long, ["A", "short", "one"]], stats=stats, log_every=None))

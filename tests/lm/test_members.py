@@ -32,8 +32,9 @@ def test_tiny_members_are_deterministic(tmp_path, tiny_train_text, family):
     assert _folder_bytes(a) == _folder_bytes(b)
     assert (a / "model.safetensors").read_bytes() != (c / "model.safetensors").read_bytes()
     weights = {"model.safetensors", "config.json"}
-    assert {f: b for f, b in _folder_bytes(a).items() if f not in weights} == \
-        {f: b for f, b in _folder_bytes(c).items() if f not in weights}  # the tokenizer's files
+    assert {f: b for f, b in _folder_bytes(a).items() if f not in weights} == {
+        f: b for f, b in _folder_bytes(c).items() if f not in weights
+    }  # the tokenizer's files
 
 
 def test_tiny_member_unknown_family(tmp_path):
@@ -42,8 +43,15 @@ def test_tiny_member_unknown_family(tmp_path):
 
 
 def test_each_family_loads_as_a_hub_checkpoint_would(zoo):
-    expected_stack = {"bert": "model", "gpt2": "model", "roberta": "model", "bart": "decoder", "t5": "encoder",
-                      "xlnet": "model", "minilm": "model"}
+    expected_stack = {
+        "bert": "model",
+        "gpt2": "model",
+        "roberta": "model",
+        "bart": "decoder",
+        "t5": "encoder",
+        "xlnet": "model",
+        "minilm": "model",
+    }
     for name, member in zoo.items():
         assert member.stack == expected_stack[name], name
         assert member.tokenizer.is_fast
@@ -133,8 +141,10 @@ def test_stack_only_for_encoder_decoders(tiny_member_dir):
         ({"name": "m", "source": "x", "layers": 3}, "member m: unknown key 'layers'"),
         ({"name": "m", "source": "x", "pooling": "max"}, "member m: pooling 'max' is not one of first, last, mean"),
         ({"name": "m", "source": "x", "layer": "2"}, "member m: 'layer' must be an integer"),
-        ({"name": "m", "source": "x", "trust_remote_code": "yes"},
-         "member m: 'trust_remote_code' must be true or false"),
+        (
+            {"name": "m", "source": "x", "trust_remote_code": "yes"},
+            "member m: 'trust_remote_code' must be true or false",
+        ),
         ({"name": "m"}, "member m: 'source' must be"),
         ({"source": "x"}, "'name' must be a non-empty string"),
     ],
@@ -146,8 +156,13 @@ def test_bad_entries_name_the_member(entry, message):
 
 def test_spec_defaults():
     spec = MemberSpec.from_entry({"name": "m", "source": "org/model"})
-    assert (spec.layer, spec.pooling, spec.trust_remote_code, spec.revision, spec.stack) == \
-        (-1, "last", False, None, "auto")
+    assert (spec.layer, spec.pooling, spec.trust_remote_code, spec.revision, spec.stack) == (
+        -1,
+        "last",
+        False,
+        None,
+        "auto",
+    )
 
 
 def _copy_without_weights(src, dst):
@@ -205,8 +220,9 @@ def test_remote_code_is_not_run_unless_trusted(tmp_path, tiny_member_dir):
     # A type only the shipped code knows: refused, with what to do.
     config["model_type"] = "custom-only"
     (folder / "config.json").write_text(json.dumps(config))
-    with pytest.raises(TaskspaceError,
-                       match="member custom: .* needs its own Python code to load; set trust_remote_code"):
+    with pytest.raises(
+        TaskspaceError, match="member custom: .* needs its own Python code to load; set trust_remote_code"
+    ):
         load_member({"name": "custom", "source": str(folder)})
     assert not marker.exists()
 
@@ -247,8 +263,11 @@ def test_slow_tokenizers_load(request, tmp_path, tiny_member_dir, tokenizer_clas
 
 def test_xlm_without_sacremoses_names_the_member_and_the_package(xlm_dir, monkeypatch):
     monkeypatch.setitem(sys.modules, "sacremoses", None)  # as if not installed
-    with pytest.raises(TaskspaceError, match="member xlm: cannot load the tokenizer of .*: ImportError: You need to "
-                                             "install sacremoses to use XLMTokenizer"):
+    with pytest.raises(
+        TaskspaceError,
+        match="member xlm: cannot load the tokenizer of .*: ImportError: You need to "
+        "install sacremoses to use XLMTokenizer",
+    ):
         load_member({"name": "xlm", "source": str(xlm_dir)})
 
 
@@ -285,8 +304,7 @@ def _without_tokenizer_limit(source, folder):
 
 
 @pytest.mark.parametrize("family, expected", [("xlnet", None), ("t5", None), ("gpt2", 128), ("roberta", 128)])
-def test_without_a_tokenizer_limit_only_a_position_table_bounds_the_length(tmp_path, tiny_member_dir, family,
-                                                                          expected):
+def test_without_a_tokenizer_limit_only_a_position_table_bounds_the_length(tmp_path, tiny_member_dir, family, expected):
     """The paper's truncation=True cut at the tokenizer's model_max_length (LMs/data.py); with none
     (transformers' huge sentinel), relative-position members are never cut, absolute ones stop at their table."""
     folder = _without_tokenizer_limit(tiny_member_dir / family, tmp_path / family)
@@ -296,8 +314,10 @@ def test_without_a_tokenizer_limit_only_a_position_table_bounds_the_length(tmp_p
     assert load_member({"name": family, "source": str(folder), "max_length": 64}).max_length == 64
 
 
-@pytest.mark.parametrize("precision, dtype", [("auto", torch.float32), ("float32", torch.float32),
-                                              ("bfloat16", torch.bfloat16), ("float16", torch.float16)])
+@pytest.mark.parametrize(
+    "precision, dtype",
+    [("auto", torch.float32), ("float32", torch.float32), ("bfloat16", torch.bfloat16), ("float16", torch.float16)],
+)
 def test_precision_sets_the_weights_and_computation_type(tiny_member_dir, precision, dtype):
     member = load_member({"name": "b", "source": str(tiny_member_dir / "bert")}, device="cpu", precision=precision)
     assert member.dtype == dtype and member.precision == precision
@@ -307,11 +327,20 @@ def test_precision_sets_the_weights_and_computation_type(tiny_member_dir, precis
 def test_invalid_precision_names_the_key(tiny_member_dir):
     from taskspace.config import validate_config
 
-    with pytest.raises(TaskspaceError, match=r"^member b: lm\.extraction\.precision: 'half' is not one of auto, "
-                                             r"float32, float16, bfloat16$"):
+    with pytest.raises(
+        TaskspaceError,
+        match=r"^member b: lm\.extraction\.precision: 'half' is not one of auto, "
+        r"float32, float16, bfloat16$",
+    ):
         load_member({"name": "b", "source": str(tiny_member_dir / "bert")}, device="cpu", precision="half")
-    config = {"lm": {"members": [{"name": "a", "build": "bert"}, {"name": "b", "build": "gpt2"}],
-                     "probe": {"text": "demo"}, "selection": {"k_max": 2}, "extraction": {"precision": "half"}}}
+    config = {
+        "lm": {
+            "members": [{"name": "a", "build": "bert"}, {"name": "b", "build": "gpt2"}],
+            "probe": {"text": "demo"},
+            "selection": {"k_max": 2},
+            "extraction": {"precision": "half"},
+        }
+    }
     with pytest.raises(TaskspaceError) as error:
         validate_config(config)
     assert str(error.value) == "lm.extraction.precision: 'half' is not one of auto, float32, float16, bfloat16"

@@ -199,8 +199,18 @@ def test_train_split_agent_records_the_split(digits):
 
 
 def _two_agent_split(digits):
-    return make_split(digits, SplitConfig(probe_per_class=2, admin_train_per_class=2, tasks=2, task_classes=3,
-                                          agents=2, agent_classes=2, agent_train_per_class=12))
+    return make_split(
+        digits,
+        SplitConfig(
+            probe_per_class=2,
+            admin_train_per_class=2,
+            tasks=2,
+            task_classes=3,
+            agents=2,
+            agent_classes=2,
+            agent_train_per_class=12,
+        ),
+    )
 
 
 def test_one_init_seed_starts_every_agent_from_the_same_weights(digits, monkeypatch):
@@ -217,8 +227,9 @@ def test_one_init_seed_starts_every_agent_from_the_same_weights(digits, monkeypa
 
     monkeypatch.setattr(agents, "build_model", recording)
     split = _two_agent_split(digits)
-    shared = [train_split_agent(digits, split, a, replace(TINY, init_seed=0), device="cpu")
-              for a in ("agent000", "agent001")]
+    shared = [
+        train_split_agent(digits, split, a, replace(TINY, init_seed=0), device="cpu") for a in ("agent000", "agent001")
+    ]
     own = [train_split_agent(digits, split, a, TINY, device="cpu") for a in ("agent000", "agent001")]
     assert all(torch.equal(built[0][key], built[1][key]) for key in built[0])
     torch.manual_seed(0)
@@ -273,13 +284,24 @@ def test_half_precision_training_on_cpu(tiny, precision):
 def test_agent_keys_in_the_config_are_validated_with_the_key_named():
     from taskspace.config import validate_config
 
-    experiment = {"dataset": {"name": "digits"}, "agents": {"precision": "half"},
-                  "split": {"probe_per_class": 2, "admin_train_per_class": 3, "tasks": 2, "task_classes": 3,
-                            "agents": 2, "agent_classes": 2}, "selection": {"k_max": 2}}
+    experiment = {
+        "dataset": {"name": "digits"},
+        "agents": {"precision": "half"},
+        "split": {
+            "probe_per_class": 2,
+            "admin_train_per_class": 3,
+            "tasks": 2,
+            "task_classes": 3,
+            "agents": 2,
+            "agent_classes": 2,
+        },
+        "selection": {"k_max": 2},
+    }
     with pytest.raises(TaskspaceError) as error:
         validate_config({"vision": {"experiments": {"d": experiment}}})
-    assert str(error.value) == ("vision.experiments.d.agents.precision: 'half' is not one of auto, float32, float16, "
-                                "bfloat16")
+    assert str(error.value) == (
+        "vision.experiments.d.agents.precision: 'half' is not one of auto, float32, float16, bfloat16"
+    )
     for key, value in (("init_seed", "shared"), ("keep", "best")):
         with pytest.raises(TaskspaceError, match=rf"^vision\.experiments\.d\.agents\.{key}: "):
             validate_config({"vision": {"experiments": {"d": {**experiment, "agents": {key: value}}}}})
