@@ -35,6 +35,7 @@ import numpy as np
 
 from ..errors import TaskspaceError
 from ..features import FeatureWriter
+from ..progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +229,7 @@ def word_vectors(
         # A decoder reads the sentence shifted right behind a start token: padding must come after it.
         padding_side = "right"
     stats = stats if stats is not None else ExtractStats()
-    progress = _Progress(label or member.name, len(sentences), log_every)
+    progress = Progress(log, label or member.name, len(sentences), "sentences", log_every)
     n_bad = 0
     for start, stop in _windows(sentences, window_words):
         t0 = time.perf_counter()
@@ -257,7 +258,7 @@ def word_vectors(
             stats.n_words_kept += len(order)
             yield items[order], vectors[order]
         stats.seconds += time.perf_counter() - t0
-        progress.update(stop, stats)
+        progress.update(stop, lambda elapsed: _words_line(stats, elapsed))
 
 
 @dataclass
@@ -525,34 +526,6 @@ def _windows(sentences, window_words: int) -> Iterator[tuple[int, int]]:
         start = stop
 
 
-class _Progress:
-    """Log sentences done, words per second and the time left, at most every ``every`` seconds."""
-
-    def __init__(self, label: str, total: int, every: float):
-        self.label, self.total, self.every = label, total, every
-        self.begin = self.last = time.perf_counter()
-
-    def update(self, done: int, stats: ExtractStats) -> None:
-        now = time.perf_counter()
-        if self.every is None or (now - self.last < self.every and done < self.total):
-            return
-        self.last = now
-        elapsed = max(now - self.begin, 1e-9)
-        rate = stats.n_words / elapsed
-        eta = (self.total - done) * elapsed / max(done, 1)
-        log.info(
-            "%s: %d/%d sentences, %.0f words/s, %d words dropped, ETA %s",
-            self.label,
-            done,
-            self.total,
-            rate,
-            stats.n_words_dropped,
-            _duration(eta),
-        )
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+def _words_line(stats: ExtractStats, elapsed: float) -> str:
+    """The extraction's part of a progress line: words per second and words dropped so far."""
+    return f"{stats.n_words / elapsed:.0f} words/s, {stats.n_words_dropped} words dropped"

@@ -45,6 +45,7 @@ from torch.nn import functional as F
 from .. import __version__
 from ..device import PRECISIONS, resolve_device, resolve_precision
 from ..errors import TaskspaceError
+from ..progress import Progress
 from .data import to_float_tensor
 
 log = logging.getLogger(__name__)
@@ -434,7 +435,8 @@ def _fit(agent: Agent, x, y, config: TrainConfig, precision: str, held=None) -> 
     scaler = torch.amp.GradScaler(device, enabled=dtype == torch.float16)  # float16 gradients underflow
     generator = torch.Generator().manual_seed(config.seed)  # CPU generator: same draws on every device
     batches = _batches(len(x), config.batch_size)
-    best, kept, by_epoch, start = -math.inf, config.epochs, [], time.perf_counter()
+    best, kept, by_epoch = -math.inf, config.epochs, []
+    progress = Progress(log, f"agent {agent.name}", config.epochs, "epochs", every_s=0)  # a line every epoch
     for epoch in range(config.epochs):
         epoch_start = time.perf_counter()
         loss_sum, correct = _train_epoch(agent, optimizer, scaler, x, y, batches, config, epoch, generator, dtype)
@@ -445,18 +447,8 @@ def _fit(agent: Agent, x, y, config: TrainConfig, precision: str, held=None) -> 
             if accuracy > best:  # strictly better: the first epoch of the best accuracy is kept
                 best, kept = accuracy, epoch + 1
                 state = {key: value.detach().clone() for key, value in model.state_dict().items()}
-        _log_epoch(
-            agent.name,
-            config,
-            epoch,
-            batches[-1][1],
-            loss_sum,
-            correct,
-            optimizer,
-            accuracy,
-            time.perf_counter() - epoch_start,
-            time.perf_counter() - start,
-        )
+        seconds, lr = time.perf_counter() - epoch_start, optimizer.param_groups[0]["lr"]
+        progress.update(epoch + 1, _epoch_line(batches[-1][1], loss_sum, correct, accuracy, lr, seconds))
     if held is not None:
         model.load_state_dict(state)
     return kept, by_epoch
@@ -487,20 +479,12 @@ def _train_epoch(agent, optimizer, scaler, x, y, batches, config, epoch, generat
     return loss_sum, correct
 
 
-def _log_epoch(name, config, epoch, seen, loss_sum, correct, optimizer, held_accuracy, seconds, elapsed) -> None:
-    eta = elapsed / (epoch + 1) * (config.epochs - epoch - 1)
-    held = f" held-out acc {held_accuracy:.3f}" if held_accuracy is not None else ""
-    log.info(
-        "agent %s epoch %d/%d loss %.4f acc %.3f%s lr %.4g %.0f img/s ETA %s",
-        name,
-        epoch + 1,
-        config.epochs,
-        loss_sum / seen,
-        correct / seen,
-        held,
-        optimizer.param_groups[0]["lr"],
-        seen / max(seconds, 1e-9),
-        _clock(eta),
+def _epoch_line(seen, loss_sum, correct, held_accuracy, lr, seconds) -> str:
+    """An epoch's part of its progress line: mean loss, training (and held-out) accuracy, learning rate, img/s."""
+    held = f", held-out acc {held_accuracy:.3f}" if held_accuracy is not None else ""
+    return (
+        f"loss {loss_sum / seen:.4f}, acc {correct / seen:.3f}{held}, lr {lr:.4g}, "
+        f"{seen / max(seconds, 1e-9):.0f} img/s"
     )
 
 
@@ -646,11 +630,6 @@ def _batches(n: int, batch_size: int) -> list[tuple[int, int]]:
     if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < 2:
         bounds.pop()
     return bounds
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def _jsonable(value):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -178,7 +179,14 @@ def test_non_finite_features_name_the_member_and_leave_no_file(zoo, probe_senten
 def test_progress_is_logged(zoo, probe_sentences, caplog):
     with caplog.at_level("INFO", logger="taskspace.lm.extract"):
         list(word_vectors(zoo["t5"], probe_sentences, window_words=50, log_every=0.0, label="t5/probe"))
-    assert any("t5/probe:" in r.message and "words/s" in r.message and "ETA" in r.message for r in caplog.records)
+    # One line format for every long job (taskspace.progress): sentences done, their rate, words/s, ETA.
+    line = re.compile(
+        rf"^t5/probe: \d+/{len(probe_sentences)} sentences, [\d.e-]+ sentences/s, \d+ words/s, \d+ words dropped, "
+        r"ETA \d+m\d\ds$"
+    )
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("t5/probe:")]
+    assert lines and all(line.match(text) for text in lines), lines
+    assert lines[-1].startswith(f"t5/probe: {len(probe_sentences)}/{len(probe_sentences)} sentences")
 
 
 KILLED_RUN = textwrap.dedent(
