@@ -36,12 +36,15 @@ import numpy as np
 from ..errors import TaskspaceError
 from ..features import FeatureWriter
 from ..progress import Progress
+from ..provenance import library_versions
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_TOKENS = {"cpu": 4096, "cuda": 65536}
 DEFAULT_WINDOW_WORDS = 32768
 MAX_BATCH_SENTENCES = 512
+# Whose versions a feature file records (taskspace's too), as <library>_version attributes.
+LIBRARIES = ("torch", "transformers", "tokenizers")
 
 
 @dataclass
@@ -85,22 +88,6 @@ def text_hash(sentences: Sequence[Sequence[str]]) -> str:
     return digest.hexdigest()
 
 
-def library_versions() -> dict:
-    import tokenizers
-    import torch
-    import transformers
-
-    from .. import __version__
-
-    # str(): torch's version is a str subclass that HDF5 attributes do not take.
-    return {
-        "taskspace_version": str(__version__),
-        "torch_version": str(torch.__version__),
-        "transformers_version": str(transformers.__version__),
-        "tokenizers_version": str(tokenizers.__version__),
-    }
-
-
 def sets_hash(sets: Mapping[str, Sequence[Sequence[str]]]) -> str:
     """One hash over named sets of sentences (the file-level ``text_hash``)."""
     return hashlib.sha256("".join(f"{name}={text_hash(s)};" for name, s in sets.items()).encode()).hexdigest()
@@ -139,7 +126,7 @@ def provenance(member, sets: Mapping[str, Sequence[Sequence[str]]]) -> dict:
         "max_length": member.max_length or 0,
         "precision": str(member.dtype).replace("torch.", ""),
         "precision_setting": member.precision,
-        **library_versions(),
+        **library_versions(*LIBRARIES),
     }
 
 

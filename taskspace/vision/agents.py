@@ -42,10 +42,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .. import __version__
 from ..device import PRECISIONS, resolve_device, resolve_precision
 from ..errors import TaskspaceError
 from ..progress import Progress
+from ..provenance import library_versions
 from .data import to_float_tensor
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,8 @@ ARCHITECTURES = ("resnet18", "resnet50", "digits_cnn")
 KEEP = ("final", "best_test")
 FORMAT = "taskspace-vision-agent"
 FORMAT_VERSION = 1
+# Whose versions an agent file and a vision feature file record (taskspace's too): <library>_version keys.
+LIBRARIES = ("torch", "torchvision", "numpy")
 
 
 # --- models ----------------------------------------------------------------------------------------
@@ -507,7 +509,7 @@ def _agent_meta(agent: Agent, config: TrainConfig, classes, x, normalization, de
         "init_seed": init_seed_of(config),
         "precision": precision,
         "device": device,
-        "versions": library_versions(),
+        "versions": library_versions(*LIBRARIES),
     }
 
 
@@ -599,19 +601,6 @@ def load_agent(weights_path, meta_path=None, device: str = "cpu") -> Agent:
 
 
 # --- helpers ----------------------------------------------------------------------------------------
-
-
-def library_versions() -> dict:
-    import torchvision
-
-    # str(): torch.__version__ is a str subclass that h5py cannot store as an attribute.
-    versions = {
-        "taskspace": __version__,
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "numpy": np.__version__,
-    }
-    return {name: str(version) for name, version in versions.items()}
 
 
 def _local_labels(labels: np.ndarray, classes: list[int], name: str) -> np.ndarray:

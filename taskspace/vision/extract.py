@@ -28,7 +28,8 @@ import torch
 
 from ..errors import TaskspaceError
 from ..features import write_features
-from .agents import Agent, affine_resample, library_versions
+from ..provenance import library_versions
+from .agents import LIBRARIES, Agent, affine_resample
 from .data import ImageDataset, to_float_tensor
 from .split import Split
 
@@ -122,7 +123,7 @@ def feature_provenance(agent: Agent, split: Split, weights_path=None, rotations=
         # Features are computed in float32 whatever the agent trained in (its JSON's precision), as the paper's.
         "precision": "float32",
     }
-    provenance.update({f"{name}_version": version for name, version in library_versions().items()})
+    provenance.update(library_versions(*LIBRARIES))
     return provenance
 
 

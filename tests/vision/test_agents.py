@@ -82,7 +82,10 @@ def test_one_epoch_training_records_what_it_did(tiny, caplog):
     images = to_float_tensor(tiny[0][0])
     assert meta["normalization"]["mean"][0] == pytest.approx(float(images.mean()), rel=1e-5)
     assert meta["feature_width"] == 32 and agent.features(images).shape == (40, 32)
-    assert meta["train_config"]["flip"] is False and "torch" in meta["versions"]
+    assert meta["train_config"]["flip"] is False
+    # The keys a vision feature file carries as well (taskspace.provenance).
+    assert list(meta["versions"]) == ["taskspace_version", "torch_version", "torchvision_version", "numpy_version"]
+    assert meta["versions"]["torch_version"] == str(torch.__version__)
     # One line format for every long job (taskspace.progress): epochs done, their rate, the epoch's numbers, ETA.
     line = re.compile(
         r"^agent tiny: 1/1 epochs, [\d.e-]+ epochs/s, loss \d+\.\d{4}, acc \d\.\d{3}(, held-out acc \d\.\d{3})?, "
