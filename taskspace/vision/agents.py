@@ -34,7 +34,7 @@ import math
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +42,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..config import dataclass_from_mapping
 from ..device import PRECISIONS, resolve_device, resolve_precision
 from ..errors import TaskspaceError
 from ..progress import Progress
@@ -160,11 +161,8 @@ class TrainConfig:
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, object], where: str = "") -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        for key in mapping:
-            if key not in known:
-                raise TaskspaceError(f"{where}{key}: unknown agent training key (known: {', '.join(sorted(known))})")
-        config = cls(**dict(mapping))
+        """Build from a config section; ``where`` (e.g. ``"vision.experiments.d.agents."``) prefixes keys in errors."""
+        config = dataclass_from_mapping(cls, mapping, where.rstrip(".") or "agents")
         config.validate(where)
         return config
 

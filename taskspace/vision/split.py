@@ -23,11 +23,12 @@ import json
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..config import dataclass_from_mapping
 from ..errors import TaskspaceError
 from .data import ImageDataset
 
@@ -57,11 +58,7 @@ class SplitConfig:
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, object], where: str = "") -> SplitConfig:
         """Build from a config section; ``where`` (e.g. ``"vision.split."``) prefixes keys in errors."""
-        known = {f.name for f in fields(cls)}
-        for key in mapping:
-            if key not in known:
-                raise TaskspaceError(f"{where}{key}: unknown split key (known: {', '.join(sorted(known))})")
-        config = cls(**dict(mapping))
+        config = dataclass_from_mapping(cls, mapping, where.rstrip(".") or "split")
         config.validate(where)
         return config
 

@@ -173,17 +173,23 @@ def test_augmentation_resampling_matches_torchvision():
         ({"epochs": 10, "milestones": [5, 12]}, "milestones"),
         ({"batch_size": 1}, "batch_size"),
         ({"flip": "yes"}, "flip"),
-        ({"learning_rate": 0.1}, "learning_rate"),
         ({"precision": "half"}, "precision"),
         ({"init_seed": "shared"}, "init_seed"),
         ({"init_seed": -1}, "init_seed"),
         ({"keep": "best"}, "keep"),
-        ({"amp": True}, "amp"),  # the former switch: precision replaces it
     ],
 )
 def test_train_config_errors_name_the_key(values, key):
     with pytest.raises(TaskspaceError, match=rf"^vision\.agents\.{key}:"):
         TrainConfig.from_mapping(values, where="vision.agents.")
+
+
+@pytest.mark.parametrize("key", ["learning_rate", "amp"])  # amp: the former switch, which precision replaces
+def test_train_config_unknown_keys_are_named_with_the_known_ones(key):
+    with pytest.raises(TaskspaceError, match=rf"^vision\.agents: unknown key '{key}' \(known: architecture, "):
+        TrainConfig.from_mapping({key: 1}, where="vision.agents.")
+    with pytest.raises(TaskspaceError, match=rf"^agents: unknown key '{key}' "):
+        TrainConfig.from_mapping({key: 1})
 
 
 def test_train_split_agent_records_the_split(digits):

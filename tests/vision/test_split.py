@@ -175,7 +175,11 @@ def test_out_of_range_values_name_the_key(digits, overrides, key):
 
 
 def test_from_mapping_rejects_unknown_keys():
-    with pytest.raises(TaskspaceError, match=r"^split\.probes: unknown split key"):
-        SplitConfig.from_mapping({"probes": 3}, where="split.")
+    with pytest.raises(TaskspaceError, match=r"^vision\.split: unknown key 'probes' \(known: admin_test_per_class, "):
+        SplitConfig.from_mapping({"probes": 3}, where="vision.split.")
+    with pytest.raises(TaskspaceError, match=r"^split: unknown key 'probes' "):
+        SplitConfig.from_mapping({"probes": 3})
+    with pytest.raises(TaskspaceError, match=r"^vision\.split\.tasks: 0 is below the minimum 1$"):
+        SplitConfig.from_mapping({"tasks": 0}, where="vision.split.")
     config = SplitConfig.from_mapping({"probe_per_class": 2, "agents": 4}, where="split.")
     assert config.probe_per_class == 2 and config.agents == 4
