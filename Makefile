@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: demo test venv clean rulegraph envs
+.PHONY: demo test venv clean rulegraph readme-summary envs
 
 venv: $(INSTALLED)
 
@@ -36,7 +36,11 @@ test: $(INSTALLED)
 
 # Refresh the rule graph in the README (tests/test_readme.py fails when it is stale).
 rulegraph: $(INSTALLED)
-	$(BIN)/snakemake --configfile config.yaml --rulegraph mermaid-js | $(BIN)/python tools/rulegraph.py README.md
+	$(BIN)/snakemake --configfile config.yaml --rulegraph mermaid-js | $(BIN)/python -m tools.rulegraph README.md
+
+# After `make demo`: the README's demo tables from results/summary.md, with the commit they were measured at.
+readme-summary: $(INSTALLED)
+	$(BIN)/python -m tools.readme_summary README.md results/summary.md
 
 # Write the rules' conda envs (envs/*.yaml) from requirements.txt (tests/test_envs.py fails when they are stale).
 envs: $(INSTALLED)

@@ -16,3 +16,22 @@ rule run_config:
         config=config,
     script:
         "../scripts/run_config.py"
+
+
+rule summary:
+    """The run's headline numbers in Markdown: the paper's tables per protocol and the rankers' results."""
+    input:
+        **PLAN.summary_inputs(),
+    output:
+        summary="results/summary.md",
+    log:
+        "logs/summary.log",
+    localrule: True
+    conda:
+        "../envs/light.yaml"
+    params:
+        experiments=list(PLAN.vision),
+        spaces=PLAN.spaces_with_tasks(),
+        baselines=PLAN.baselines("lm") if PLAN.lm else [],
+    script:
+        "../scripts/summary.py"

@@ -25,6 +25,7 @@ TRACKS = ("vision", "lm")
 # taskspace.heads, which brings pandas into every parse of the Snakefile.
 PROTOCOLS = ("validated", "paper")
 RUN_CONFIG = "results/config.yaml"
+SUMMARY = "results/summary.md"
 PROBE_TEXT = "results/lm/probe.txt"
 # lm_probes asks for at least this much memory (MB), whatever its feature files.
 LM_PROBES_MIN_MB = 8000
@@ -281,6 +282,15 @@ class Plan:
                 paths += self.figure_paths(f"results/figures/{space}/{figure}-{protocol}")
         return paths
 
+    def summary_inputs(self) -> dict[str, list[str]]:
+        """What the run's summary reads: every vision experiment's and the LM track's metrics table and every
+        space's transferability table (lists, so that a config without a track has none)."""
+        return {
+            "vision": [f"results/vision/{name}/metrics.tsv" for name in self.vision],
+            "lm": ["results/lm/metrics.tsv"] if self.lm else [],
+            "rankers": [f"results/{space}/transferability.tsv" for space in self.spaces_with_tasks()],
+        }
+
     def given_inputs(self, name: str) -> dict[str, str]:
         """The user's kappa and, when the config names one, its member names file."""
         entry = self.config["given"][name]
@@ -335,7 +345,8 @@ class Plan:
             "figures": self.figures(),
             **{track: self.track_targets(track) for track in self.tracks},
         }
-        return {"all": [RUN_CONFIG, *itertools.chain.from_iterable(named.values())], **named}
+        summary = [SUMMARY] if self.spaces_with_tasks() else []
+        return {"all": [RUN_CONFIG, *summary, *itertools.chain.from_iterable(named.values())], **named}
 
 
 def _lm_task_paths(task: str, entry: dict) -> dict[str, str]:

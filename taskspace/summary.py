@@ -1,8 +1,11 @@
-"""A run's headline numbers as Markdown, from its metrics tables (what the README's demo tables show).
+"""A run's headline numbers as Markdown, from its metrics and transferability tables (the README's demo
+tables are this, for the demo config).
 
 Vision, per experiment and protocol: test accuracy against k of MMI, peek and the random rounds (mean and
 5-95% over rounds, each round averaged over the tasks first), and MMI's gain over the random mean. LM, per
-protocol: the paper's Table 2 (MMI, random mean and std, single members).
+protocol: the paper's Table 2 (MMI, random mean and std, single members). Per space with tasks and protocol:
+each ranker's weighted tau against every member's own head, and the test metric of the heads on each
+ranker's top-k members beside MMI's and random's.
 """
 
 from __future__ import annotations
@@ -55,8 +58,41 @@ def lm_table(metrics: pd.DataFrame, baselines=()) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary(vision: dict[str, pd.DataFrame], lm: pd.DataFrame | None, baselines=()) -> str:
-    """The run's summary: a section per vision experiment and protocol, and the LM track per protocol."""
+def ranker_table(transferability: pd.DataFrame) -> str:
+    """One protocol's transferability rows: per ranker, weighted tau (mean, min, max over tasks), mean Pearson
+    and mean top-1 relative accuracy; label-free rankers first, then by mean tau."""
+    stats = transferability.groupby("ranker").agg(
+        tau=("weighted_tau", "mean"), low=("weighted_tau", "min"), high=("weighted_tau", "max"),
+        pearson=("pearson", "mean"), top1=("top1_relative", "mean"), tasks=("task", "nunique"))
+    order = sorted(stats.index, key=lambda r: (r not in ("mmi", "mmi-task"), -np.nan_to_num(stats.tau[r], nan=-9)))
+    lines = ["| ranker | weighted tau, mean | min | max | Pearson, mean | top-1 relative, mean | tasks |",
+             "|---|---|---|---|---|---|---|"]
+    for ranker in order:
+        row = stats.loc[ranker]
+        cells = [_cell(row[c]) for c in ("tau", "low", "high", "pearson", "top1")]
+        lines.append(f"| {ranker} | " + " | ".join(cells) + f" | {int(row.tasks)} |")
+    return "\n".join(lines) + "\n"
+
+
+def picks_table(metrics: pd.DataFrame) -> str:
+    """One protocol's test metric, averaged over tasks, of every method's heads against k (random: the mean
+    over rounds); a last column averages over k."""
+    rows = metrics[metrics.method != "single"]
+    mean = rows.groupby(["method", "k"]).test.mean().unstack("k")
+    ks = list(mean.columns)
+    first = [m for m in ("mmi", "mmi-task", "random", "peek") if m in mean.index]
+    order = first + sorted(m for m in mean.index if m not in first)
+    lines = ["| method | " + " | ".join(f"k={k}" for k in ks) + " | mean |", "|---|" + "---|" * (len(ks) + 1)]
+    for method in order:
+        values = mean.loc[method]
+        lines.append(f"| {method} | " + " | ".join(_cell(values[k]) for k in ks) + f" | {_cell(values.mean())} |")
+    return "\n".join(lines) + "\n"
+
+
+def summary(vision: dict[str, pd.DataFrame], lm: pd.DataFrame | None, baselines=(),
+            transferability: dict[str, pd.DataFrame] | None = None) -> str:
+    """The run's summary: per vision experiment and the LM track, per protocol, the paper's tables; then, per
+    space with a transferability table, its rankers and the heads on their picks."""
     parts = []
     for experiment, metrics in vision.items():
         for protocol, rows in metrics.groupby("protocol", sort=False):
@@ -64,4 +100,11 @@ def summary(vision: dict[str, pd.DataFrame], lm: pd.DataFrame | None, baselines=
     if lm is not None:
         for protocol, rows in lm.groupby("protocol", sort=False):
             parts.append(f"#### lm, {protocol} protocol\n\n{lm_table(rows, baselines)}")
+    metrics_of = {**{f"vision/{name}": table for name, table in vision.items()}, "lm": lm}
+    for space, table in (transferability or {}).items():
+        for protocol, rows in table.groupby("protocol", sort=False):
+            metrics = metrics_of[space]
+            parts.append(f"#### {space}, rankers, {protocol} protocol\n\n{ranker_table(rows)}\n"
+                         f"Heads on each method's top-k members (test metric, mean over tasks):\n\n"
+                         f"{picks_table(metrics[metrics.protocol == protocol])}")
     return "\n".join(parts)

@@ -53,12 +53,13 @@ def pearson(scores, truth) -> float:
 def top1_relative(scores, truth) -> float:
     """Truth of the top-scored member divided by the best truth (1.0: the ranker found the best member).
 
-    A tie at the top counts the mean truth of the tied members (the expected value of breaking it at random).
+    A tie at the top counts the mean truth of the tied members (the expected value of breaking it at random);
+    NaN when the best truth is not positive.
     """
     scores, truth = _pair(scores, truth)
     best = truth.max()
-    if best <= 0:
-        raise TaskspaceError(f"truth: the best value is {best:.6g}; top-1 relative accuracy needs a positive best")
+    if best <= 0:  # a ratio to a non-positive best (e.g. every Pearson r <= 0) has no meaning
+        return float("nan")
     return float(truth[scores == scores.max()].mean() / best)
 
 

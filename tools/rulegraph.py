@@ -3,7 +3,7 @@
 Snakemake numbers the nodes and orders the edges differently from run to run; the README keeps the rule
 names and sorted edges, so that a test can tell whether the picture is stale.
 
-    snakemake --rulegraph mermaid-js | python tools/rulegraph.py README.md    (what `make rulegraph` runs)
+    snakemake --rulegraph mermaid-js | python -m tools.rulegraph README.md    (what `make rulegraph` runs)
 
 A tool of the checkout, not of the installed package (tests/test_readme.py imports it from here).
 """
@@ -13,7 +13,9 @@ from __future__ import annotations
 import re
 import sys
 
-START, END = "<!-- rulegraph:start -->", "<!-- rulegraph:end -->"
+from tools.readme import embed
+from tools.readme import embedded as readme_block
+
 NODE = re.compile(r"^\s*(id\d+)\[(\w+)\]\s*$")
 EDGE = re.compile(r"^\s*(id\d+)\s*-->\s*(id\d+)\s*$")
 
@@ -31,18 +33,9 @@ def canonical(mermaid: str) -> str:
     return "```mermaid\n" + "\n".join(lines) + "\n```"
 
 
-def embed(readme: str, graph: str) -> str:
-    """The README with the block between the rule graph markers replaced."""
-    if START not in readme or END not in readme:
-        raise ValueError(f"README has no {START} ... {END} block")
-    head, rest = readme.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{graph}\n{END}{tail}"
-
-
 def embedded(readme: str) -> str:
     """The graph currently in the README."""
-    return readme.split(START, 1)[1].split(END, 1)[0].strip()
+    return readme_block(readme, "rulegraph")
 
 
 if __name__ == "__main__":
@@ -50,4 +43,4 @@ if __name__ == "__main__":
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
     with open(path, "w", encoding="utf-8") as handle:
-        handle.write(embed(text, canonical(sys.stdin.read())))
+        handle.write(embed(text, "rulegraph", canonical(sys.stdin.read())))

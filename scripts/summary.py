@@ -1,0 +1,20 @@
+"""The run's headline numbers as Markdown (taskspace.summary): results/summary.md."""
+
+import pandas as pd
+
+import _taskspace_path  # noqa: F401 (the workflow root first on sys.path)
+from taskspace.atomic import atomic_path
+from taskspace.scripting import run
+from taskspace.summary import summary
+
+
+def main(snakemake):
+    read = lambda path: pd.read_csv(path, sep="\t")  # noqa: E731
+    vision = {name: read(path) for name, path in zip(snakemake.params.experiments, snakemake.input.vision)}
+    lm = read(snakemake.input.lm[0]) if snakemake.input.lm else None
+    transferability = {space: read(path) for space, path in zip(snakemake.params.spaces, snakemake.input.rankers)}
+    with atomic_path(snakemake.output.summary) as partial:
+        partial.write_text(summary(vision, lm, snakemake.params.baselines, transferability), encoding="utf-8")
+
+
+run(main, snakemake)  # noqa: F821
