@@ -208,29 +208,63 @@ def content_hash(content: Mapping) -> str:
 
 
 def make_split(data: ImageDataset, config: SplitConfig, where: str = "") -> Split:
-    """Draw the split of ``data``. Values the data cannot satisfy raise an error naming the config key."""
+    """Draw the split of ``data``. Values the data cannot satisfy raise an error naming the config key.
+
+    One generator, in a fixed order: class pools, tasks, agents, then images class by class (train pool, then
+    test pool). Every check comes before the first image is drawn, so the error names the key at fault.
+    """
     config.validate(where)
     rng = np.random.default_rng(config.seed)
+    # Class pools first: they decide which classes tasks, agents and admin images may come from.
+    agent_pool, admin_pool = _class_pools(rng, data, config, where)
+    classes = np.arange(data.num_classes)
+    is_admin, is_agent = np.isin(classes, admin_pool), np.isin(classes, agent_pool)
+    _check_image_counts(data, config, is_admin, is_agent, where)
+    _check_pool_sizes(config, len(admin_pool), len(agent_pool), where)
+    tasks = _distinct_subsets(rng, admin_pool, config.task_classes, config.tasks, set(), f"{where}tasks")
+    agents = _distinct_subsets(rng, agent_pool, config.agent_classes, config.agents, set(tasks), f"{where}agents")
+    train_roles = _train_pool_roles(rng, data, config, is_admin, is_agent)
+    test_roles = _test_pool_roles(rng, data, config, is_admin, is_agent)
+    content = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "dataset": data.name,
+        "dataset_fingerprint": data.fingerprint(),
+        "class_names": list(data.class_names),
+        "config": asdict(config),
+        "agent_pool": [int(c) for c in agent_pool],
+        "admin_pool": [int(c) for c in admin_pool],
+        "probe": train_roles["probe"],
+        "admin_train": train_roles["admin_train"],
+        "admin_test": test_roles["admin_test"],
+        "tasks": [{"name": name, "classes": list(s)} for name, s in zip(task_names(len(tasks)), tasks)],
+        "agents": [{"name": name, "classes": list(s)} for name, s in zip(agent_names(len(agents)), agents)],
+        "agent_train_by_class": train_roles["agent_train_by_class"],
+        "agent_test_by_class": test_roles["agent_test_by_class"],
+    }
+    return Split(content)
+
+
+def _class_pools(rng, data: ImageDataset, config: SplitConfig, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """(agent pool, admin pool): every class in both, or with ``disjoint_pools`` a seeded partition of them."""
     n_classes = data.num_classes
     classes = np.arange(n_classes)
+    if not config.disjoint_pools:
+        return classes, classes
+    n_agent = config.agent_pool_classes if config.agent_pool_classes is not None else n_classes // 2
+    if not 1 <= n_agent < n_classes:
+        raise TaskspaceError(
+            f"{where}agent_pool_classes: {n_agent} leaves no classes for one of the pools "
+            f"({data.name} has {n_classes} classes)"
+        )
+    order = rng.permutation(classes)
+    return np.sort(order[:n_agent]), np.sort(order[n_agent:])
 
-    # Class pools first: they decide which classes tasks, agents and admin images may come from.
-    if config.disjoint_pools:
-        n_agent = config.agent_pool_classes if config.agent_pool_classes is not None else n_classes // 2
-        if not 1 <= n_agent < n_classes:
-            raise TaskspaceError(
-                f"{where}agent_pool_classes: {n_agent} leaves no classes for one of the pools ({data.name} has {n_classes} classes)"
-            )
-        order = rng.permutation(classes)
-        agent_pool, admin_pool = np.sort(order[:n_agent]), np.sort(order[n_agent:])
-    else:
-        agent_pool = admin_pool = classes
-    is_admin = np.isin(classes, admin_pool)
-    is_agent = np.isin(classes, agent_pool)
 
-    # Counts the data must allow, checked before drawing so the error names the key at fault.
-    train_counts = np.bincount(data.train.labels, minlength=n_classes)
-    test_counts = np.bincount(data.test.labels, minlength=n_classes)
+def _check_image_counts(data: ImageDataset, config: SplitConfig, is_admin, is_agent, where: str) -> None:
+    """Images per class the roles need against those the data has, for the smallest class of each pool."""
+    train_counts = np.bincount(data.train.labels, minlength=data.num_classes)
+    test_counts = np.bincount(data.test.labels, minlength=data.num_classes)
     P, S = config.probe_per_class, config.admin_train_per_class
     fewest = int(train_counts.min())
     if P > fewest:
@@ -254,22 +288,26 @@ def make_split(data: ImageDataset, config: SplitConfig, where: str = "") -> Spli
             f"{where}admin_test_per_class: {config.admin_test_per_class} is more than the "
             f"{int(test_counts[is_admin].min())} test images of the smallest admin class of {data.name}"
         )
-    if config.task_classes > len(admin_pool):
+
+
+def _check_pool_sizes(config: SplitConfig, n_admin: int, n_agent: int, where: str) -> None:
+    """A task or an agent cannot have more classes than its pool."""
+    if config.task_classes > n_admin:
         raise TaskspaceError(
-            f"{where}task_classes: {config.task_classes} is more than the {len(admin_pool)} classes of the admin pool"
+            f"{where}task_classes: {config.task_classes} is more than the {n_admin} classes of the admin pool"
         )
-    if config.agent_classes > len(agent_pool):
+    if config.agent_classes > n_agent:
         raise TaskspaceError(
-            f"{where}agent_classes: {config.agent_classes} is more than the {len(agent_pool)} classes of the agent pool"
+            f"{where}agent_classes: {config.agent_classes} is more than the {n_agent} classes of the agent pool"
         )
 
-    tasks = _distinct_subsets(rng, admin_pool, config.task_classes, config.tasks, set(), f"{where}tasks")
-    agents = _distinct_subsets(rng, agent_pool, config.agent_classes, config.agents, set(tasks), f"{where}agents")
 
-    # Images: per class, one seeded shuffle of the train pool, cut into probe | admin | agent training.
+def _train_pool_roles(rng, data: ImageDataset, config: SplitConfig, is_admin, is_agent) -> dict:
+    """Per class, one seeded shuffle of the train pool, cut into probe | admin train | agent training images."""
+    P, S = config.probe_per_class, config.admin_train_per_class
     probe, admin_train, admin_train_labels = [], [], []
-    agent_train_by_class: list[list[int]] = [[] for _ in classes]
-    for c in classes:
+    agent_train_by_class: list[list[int]] = [[] for _ in range(data.num_classes)]
+    for c in range(data.num_classes):
         ids = rng.permutation(np.flatnonzero(data.train.labels == c))
         probe.extend(ids[:P].tolist())
         rest = ids[P:]
@@ -280,9 +318,18 @@ def make_split(data: ImageDataset, config: SplitConfig, where: str = "") -> Spli
         if is_agent[c]:
             cap = config.agent_train_per_class
             agent_train_by_class[c] = sorted((rest if cap is None else rest[:cap]).tolist())
+    return {
+        "probe": sorted(int(i) for i in probe),  # sorted: the order says nothing about the labels
+        "admin_train": _parallel(admin_train, admin_train_labels),
+        "agent_train_by_class": agent_train_by_class,
+    }
+
+
+def _test_pool_roles(rng, data: ImageDataset, config: SplitConfig, is_admin, is_agent) -> dict:
+    """Per class, the admin's test images (all, or a seeded ``admin_test_per_class``) and the agents' held-out ones."""
     admin_test, admin_test_labels = [], []
-    agent_test_by_class: list[list[int]] = [[] for _ in classes]
-    for c in classes:
+    agent_test_by_class: list[list[int]] = [[] for _ in range(data.num_classes)]
+    for c in range(data.num_classes):
         ids = np.flatnonzero(data.test.labels == c)
         if is_admin[c]:
             cap = config.admin_test_per_class
@@ -291,25 +338,7 @@ def make_split(data: ImageDataset, config: SplitConfig, where: str = "") -> Spli
             admin_test_labels.extend([int(c)] * len(chosen))
         if is_agent[c]:
             agent_test_by_class[c] = ids.tolist()
-
-    content = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "dataset": data.name,
-        "dataset_fingerprint": data.fingerprint(),
-        "class_names": list(data.class_names),
-        "config": asdict(config),
-        "agent_pool": [int(c) for c in agent_pool],
-        "admin_pool": [int(c) for c in admin_pool],
-        "probe": sorted(int(i) for i in probe),  # sorted: the order says nothing about the labels
-        "admin_train": _parallel(admin_train, admin_train_labels),
-        "admin_test": _parallel(admin_test, admin_test_labels),
-        "tasks": [{"name": name, "classes": list(s)} for name, s in zip(task_names(len(tasks)), tasks)],
-        "agents": [{"name": name, "classes": list(s)} for name, s in zip(agent_names(len(agents)), agents)],
-        "agent_train_by_class": agent_train_by_class,
-        "agent_test_by_class": agent_test_by_class,
-    }
-    return Split(content)
+    return {"admin_test": _parallel(admin_test, admin_test_labels), "agent_test_by_class": agent_test_by_class}
 
 
 def _distinct_subsets(rng, pool, size: int, count: int, exclude: set, key: str) -> list[tuple[int, ...]]:

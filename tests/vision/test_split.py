@@ -183,3 +183,54 @@ def test_from_mapping_rejects_unknown_keys():
         SplitConfig.from_mapping({"tasks": 0}, where="vision.split.")
     config = SplitConfig.from_mapping({"probe_per_class": 2, "agents": 4}, where="split.")
     assert config.probe_per_class == 2 and config.agents == 4
+
+
+@pytest.mark.parametrize(
+    "config, expected",
+    [
+        # config.yaml's digits split
+        (
+            dict(
+                probe_per_class=10,
+                admin_train_per_class=5,
+                tasks=10,
+                task_classes=5,
+                agents=25,
+                agent_classes=4,
+                agent_train_per_class=30,
+            ),
+            "ec7e0fd565b61092",
+        ),
+        (
+            dict(
+                probe_per_class=3,
+                admin_train_per_class=4,
+                tasks=5,
+                task_classes=4,
+                agents=8,
+                agent_classes=5,
+                admin_test_per_class=10,
+                seed=2,
+            ),
+            "e9ac176aab627fdc",
+        ),
+        (
+            dict(
+                probe_per_class=5,
+                admin_train_per_class=5,
+                tasks=2,
+                task_classes=3,
+                agents=3,
+                agent_classes=2,
+                disjoint_pools=True,
+                agent_pool_classes=4,
+                seed=1,
+            ),
+            "1ccdb6eebe8ee7da",
+        ),
+    ],
+    ids=["demo", "capped", "disjoint"],
+)
+def test_the_draws_are_those_of_before(digits, config, expected):
+    """Hashes of splits drawn before make_split became several functions: the same seed draws the same images."""
+    assert make_split(digits, SplitConfig(**config)).hash == expected
