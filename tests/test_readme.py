@@ -5,20 +5,15 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
+from conftest import REPO, snakemake, tail
 
 from tools.rulegraph import canonical, embedded
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def test_rule_graph_in_readme_is_current():
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--configfile", "config.yaml", "--rulegraph", "mermaid-js"],
-        capture_output=True, text=True, cwd=REPO, check=True,
-    )
+    result = snakemake(REPO, "--rulegraph", "mermaid-js", cores=None)
     readme = (REPO / "README.md").read_text()
     assert embedded(readme) == canonical(result.stdout), "README rule graph is stale: run `make rulegraph`"
 
@@ -45,13 +40,21 @@ def test_own_zoo_example_runs_as_the_readme_says(tmp_path):
     for name in ("Snakefile", "rules", "scripts", "report", "configs"):
         (tmp_path / name).symlink_to(REPO / name)
     (tmp_path / ".venv").symlink_to(sys.prefix)  # the venv running the tests
-    shutil.copytree(REPO / "examples" / "own-zoo", tmp_path / "examples" / "own-zoo",
-                    ignore=shutil.ignore_patterns("checkpoints", "results", "logs", ".snakemake"))
+    shutil.copytree(
+        REPO / "examples" / "own-zoo",
+        tmp_path / "examples" / "own-zoo",
+        ignore=shutil.ignore_patterns("checkpoints", "results", "logs", ".snakemake"),
+    )
 
     for command in commands:
-        result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=tmp_path,
-                                env={**os.environ, "HF_HUB_OFFLINE": "1"})
-        assert result.returncode == 0, f"{command}\n{result.stderr[-4000:]}"
+        result = subprocess.run(
+            ["bash", "-c", command],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
+        assert result.returncode == 0, f"{command}\n{tail(result)}"
 
     results = tmp_path / "examples" / "own-zoo" / "results"
     table = pd.read_csv(results / "lm" / "table2.tsv", sep="\t")
@@ -68,6 +71,4 @@ def test_every_target_in_the_readme_is_one_the_demo_config_knows():
     commands = re.findall(r"`snakemake --cores \w+ ([^`&]+?)`", section)
     targets = [word for command in commands for word in command.split()]
     assert len(targets) >= 15
-    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", *targets, "--quiet", "rules"],
-                            capture_output=True, text=True, cwd=REPO)
-    assert result.returncode == 0, result.stderr[-3000:]
+    snakemake(REPO, "-n", *targets, "--quiet", "rules", config=None, cores=None)

@@ -1,55 +1,49 @@
 """Targeted rebuilds: after one complete run, a deleted figure or an edited zoo member reruns only what
-depends on it (the LM part of tests/slurm/tiny.yaml: 3 members, one demo task, locally on 2 cores)."""
+depends on it (the LM part of the shared tiny run: 3 members, one demo task, locally on 2 cores). The tests
+work on a copy of the shared tiny run (tests/conftest.py), which Snakemake finds complete."""
 
 import copy
-import os
 import re
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import yaml
+from conftest import copy_run
+from conftest import snakemake as run_snakemake
 
-REPO = Path(__file__).resolve().parents[1]
-TINY = REPO / "tests" / "slurm" / "tiny.yaml"
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 pytestmark = pytest.mark.workflow
 
 # Every job that reads a member's features, directly or through kappa: what an edited member must rerun.
 DOWNSTREAM_OF_FEATURES = Counter(
-    {"kappa": 1, "lm_convergence": 1, "select_members": 1, "figure_kappa": 1, "figure_mi_gain": 1,
-     "lm_probes": 1, "lm_metrics": 1, "lm_table2": 1, "figure_lm_task": 1, "all": 1}
+    {
+        "kappa": 1,
+        "lm_convergence": 1,
+        "select_members": 1,
+        "figure_kappa": 1,
+        "figure_mi_gain": 1,
+        "lm_probes": 1,
+        "lm_metrics": 1,
+        "lm_table2": 1,
+        "figure_lm_task": 1,
+        "all": 1,
+    }
 )
 
 
-def lm_only(config):
-    config = copy.deepcopy(config)
-    config.pop("vision")
-    return config
-
-
-def snakemake(workdir, *args):
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-         "--cores", "2", *args],
-        capture_output=True, text=True, cwd=workdir, env=ENV,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout
+def snakemake(workdir, *args, config):
+    return run_snakemake(workdir, *args, config=config).stdout
 
 
 def planned(workdir, config, *targets):
     """The jobs a dry run would run: [(rule, wildcards, reason)]."""
-    text = snakemake(workdir, "--dry-run", *targets, "--configfile", str(config))
+    text = snakemake(workdir, "--dry-run", *targets, config=config)
     jobs = []
     for line in text.splitlines():
         if m := re.match(r"^\s*(?:local)?rule (\w+):$", line):
             jobs.append({"rule": m.group(1), "wildcards": {}, "reason": ""})
         elif jobs and (m := re.match(r"^\s+(wildcards|reason): (.*)$", line)):
             key, value = m.groups()
-            jobs[-1][key] = (dict(i.split("=", 1) for i in value.split(", ")) if key == "wildcards" else value)
+            jobs[-1][key] = dict(i.split("=", 1) for i in value.split(", ")) if key == "wildcards" else value
     return jobs
 
 
@@ -58,15 +52,12 @@ def mtimes(root):
 
 
 @pytest.fixture(scope="module")
-def done(tmp_path_factory):
-    """One complete local run of the LM config; returns (workdir, config path, config)."""
-    workdir = tmp_path_factory.mktemp("rebuilds")
-    config = lm_only(yaml.safe_load(TINY.read_text()))
+def done(tiny_run, tmp_path_factory):
+    """A copy of the shared tiny run, complete; returns (workdir, config path, config)."""
+    workdir = copy_run(tiny_run, tmp_path_factory.mktemp("rebuilds") / "run").workdir
     path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    snakemake(workdir, "--configfile", str(path))
     assert planned(workdir, path) == [], "a complete run left work to do"
-    return workdir, path, config
+    return workdir, path, yaml.safe_load(path.read_text())
 
 
 def test_deleted_figure_reruns_only_its_rule(done):
@@ -79,7 +70,7 @@ def test_deleted_figure_reruns_only_its_rule(done):
     # asked for by name, the figure is rebuilt and no other file is touched
     before = mtimes(workdir / "results")
     assert [job["rule"] for job in planned(workdir, config, figure)] == ["figure_mi_gain"]
-    snakemake(workdir, figure, "--configfile", str(config))
+    snakemake(workdir, figure, config=config)
     after = mtimes(workdir / "results")
     assert set(after) == set(before) | {"figures/lm/mi-gain.png"}
     assert {path for path in before if after[path] != before[path]} == set()
@@ -91,7 +82,7 @@ def test_deleted_table_reruns_only_its_rule(done):
     table = "results/lm/table2.md"
     (workdir / table).unlink()
     assert sorted(job["rule"] for job in planned(workdir, config)) == ["all", "lm_table2"]
-    snakemake(workdir, table, "--configfile", str(config))
+    snakemake(workdir, table, config=config)
     assert planned(workdir, config) == []
 
 
@@ -106,19 +97,24 @@ def test_edited_member_reruns_only_its_features_and_what_depends_on_them(done, t
     edited_files = {"results/lm/features/minilm-l2/bigram-shift.h5", "results/lm/features/minilm-l2/probe.h5"}
 
     # --summary: per output file, why it is out of date ("params changed") and whether it will be redone
-    rows = [line.split("\t") for line in snakemake(workdir, "--summary", "--configfile", str(path)).splitlines()]
+    rows = [line.split("\t") for line in snakemake(workdir, "--summary", config=path).splitlines()]
     header, rows = rows[0], [dict(zip(rows[0], row)) for row in rows[1:]]
     assert {"output_file", "rule", "status", "plan"} <= set(header)
     # results/config.yaml records the whole config, so any edit rewrites it; nothing depends on it
     assert {r["output_file"] for r in rows if r["status"] == "params changed"} == edited_files | {"results/config.yaml"}
     pending = {r["output_file"] for r in rows if r["plan"] == "update pending"}
     assert edited_files <= pending
-    assert not [r for r in rows if r["rule"] in ("lm_features", "lm_build_member", "lm_probe_text", "lm_demo_task")
-                and r["output_file"] not in edited_files and r["plan"] != "no update"]
+    assert not [
+        r
+        for r in rows
+        if r["rule"] in ("lm_features", "lm_build_member", "lm_probe_text", "lm_demo_task")
+        and r["output_file"] not in edited_files
+        and r["plan"] != "no update"
+    ]
     # --list-changes params names them too (Snakemake 9.27.1 also lists every other output that has
     # recorded params, changed or not: docs/cluster.md); no rule's code changed
-    assert edited_files <= set(snakemake(workdir, "--list-changes", "params", "--configfile", str(path)).split())
-    assert snakemake(workdir, "--list-changes", "code", "--configfile", str(path)).split() == []
+    assert edited_files <= set(snakemake(workdir, "--list-changes", "params", config=path).split())
+    assert snakemake(workdir, "--list-changes", "code", config=path).split() == []
 
     jobs = planned(workdir, path)
     features = [job for job in jobs if job["rule"] == "lm_features"]

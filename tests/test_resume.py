@@ -1,12 +1,13 @@
 """Resume after a hard kill (issue 6, section 1).
 
-One run of tests/data/tiny-both-tracks.yaml is SIGKILLed twice, with Snakemake and its running job (the
-whole process group, as a crashed node or an out-of-memory kill would): first in the middle of a feature
-extraction (while the member's feature file is being written), then, after the documented recovery, in
-the middle of a head-training job. After each kill no result that looks finished is wrong or partial. The
-documented recovery (docs/troubleshooting.md) is ``snakemake --unlock`` and the same command again
-(profiles/local sets ``rerun-incomplete``); the final results equal those of an uninterrupted run, and
-the results finished before a kill are not redone.
+One run of the shared tiny config (tests/configs/tiny.yaml with given.yaml) is SIGKILLed twice, with
+Snakemake and its running job (the whole process group, as a crashed node or an out-of-memory kill would):
+first in the middle of a feature extraction (while the member's feature file is being written), then, after
+the documented recovery, in the middle of a head-training job. After each kill no result that looks finished
+is wrong or partial. The documented recovery (docs/troubleshooting.md) is ``snakemake --unlock`` and the same
+command again (profiles/local sets ``rerun-incomplete``); the final results equal those of an uninterrupted
+run, and the results finished before a kill are not redone. Every run is that command: ``snakemake --profile
+profiles/local`` with the config, on 2 cores, offline; the uninterrupted run is the session's shared tiny run.
 """
 
 import base64
@@ -18,10 +19,10 @@ from pathlib import Path
 
 import pytest
 import tiny_runs as runs
+from conftest import RUN_TIMEOUT_S, prepare_workdir, snakemake, start_snakemake, tail, tiny_config
 
 from taskspace.errors import TaskspaceError
 from taskspace.features import FeatureFile
-
 
 pytestmark = pytest.mark.workflow
 POLL_S = 0.01
@@ -29,16 +30,19 @@ POLL_S = 0.01
 
 def feature_job_writing(workdir: Path, since: float):
     """The output of an LM or vision feature job that is writing its file now (its partial file exists)."""
-    for partial in [*workdir.glob("results/lm/features/*/.*.h5.partial"),
-                    *workdir.glob("results/vision/*/features/.*.h5.partial")]:
+    for partial in [
+        *workdir.glob("results/lm/features/*/.*.h5.partial"),
+        *workdir.glob("results/vision/*/features/.*.h5.partial"),
+    ]:
         return partial.with_name(partial.name[1 : -len(".partial")])
     return None
 
 
 HEADS_LOGS = {  # head-training job log -> its output
     re.compile(r"logs/lm/probes/(?P<task>[^/]+)\.log"): "results/lm/metrics/{task}.tsv",
-    re.compile(r"logs/vision/(?P<experiment>[^/]+)/tasks/(?P<task>[^/]+)\.log"):
-        "results/vision/{experiment}/tasks/{task}.tsv",
+    re.compile(
+        r"logs/vision/(?P<experiment>[^/]+)/tasks/(?P<task>[^/]+)\.log"
+    ): "results/vision/{experiment}/tasks/{task}.tsv",
 }
 
 
@@ -63,10 +67,10 @@ def heads_job_training(workdir: Path, since: float):
 def kill_when(workdir: Path, log_name: str, busy) -> Path:
     """Start the run; SIGKILL its process group as soon as ``busy`` names a job's output; return that output."""
     since = time.time() - 1
-    proc = runs.start(workdir, log_name)
+    proc = start_snakemake(workdir, log_name, profile="local")
     output = None
     try:
-        deadline = time.monotonic() + runs.RUN_TIMEOUT_S
+        deadline = time.monotonic() + RUN_TIMEOUT_S
         while proc.poll() is None and time.monotonic() < deadline:
             output = busy(workdir, since)
             if output is not None:
@@ -78,7 +82,7 @@ def kill_when(workdir: Path, log_name: str, busy) -> Path:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
     log = (workdir / log_name).read_text()
-    assert output is not None, f"the run ended before the job to kill was running:\n{runs.tail(log)}"
+    assert output is not None, f"the run ended before the job to kill was running:\n{tail(log)}"
     assert proc.returncode == -signal.SIGKILL
     return output
 
@@ -100,13 +104,12 @@ def assert_nothing_finished_looking_is_wrong(workdir: Path, reference: dict, kil
 
 def unlock(workdir: Path):
     assert any((workdir / ".snakemake" / "locks").iterdir()), "a SIGKILLed run should leave its lock"
-    result = runs.snakemake(workdir, "--unlock")
-    assert result.returncode == 0, runs.tail(result)
+    snakemake(workdir, "--unlock", profile="local")
 
 
-def test_killed_twice_then_rerun_gives_the_uninterrupted_results(tmp_path_factory):
-    reference = runs.outputs(runs.uninterrupted(tmp_path_factory))
-    workdir = runs.new_workdir(tmp_path_factory, "killed")
+def test_killed_twice_then_rerun_gives_the_uninterrupted_results(tiny_run, tmp_path_factory):
+    reference = runs.outputs(tiny_run.workdir)
+    workdir = prepare_workdir(tmp_path_factory.mktemp("killed"), tiny_config())
 
     # 1. SIGKILL while a member's feature file is being written
     killed = kill_when(workdir, "run1.out", feature_job_writing)
@@ -116,8 +119,8 @@ def test_killed_twice_then_rerun_gives_the_uninterrupted_results(tmp_path_factor
         FeatureFile(partial).close()  # ... which no reader takes for a feature file
     finished_before_kill_1 = assert_nothing_finished_looking_is_wrong(workdir, reference, killed)
     # a rerun before unlocking is refused, with what to do
-    refused = runs.snakemake(workdir)
-    assert refused.returncode != 0 and "--unlock" in runs.tail(refused)
+    refused = snakemake(workdir, profile="local", check=False)
+    assert refused.returncode != 0 and "--unlock" in tail(refused)
     unlock(workdir)
 
     # 2. the same command again, SIGKILLed while a head-training job trains
@@ -126,8 +129,7 @@ def test_killed_twice_then_rerun_gives_the_uninterrupted_results(tmp_path_factor
     unlock(workdir)
 
     # 3. the same command again finishes the rest
-    result = runs.snakemake(workdir)
-    assert result.returncode == 0, runs.tail(result)
+    snakemake(workdir, profile="local")
     final = runs.outputs(workdir)
     assert sorted(final) == sorted(reference)
     differ = [path for path in final if final[path] != reference[path]]

@@ -14,18 +14,16 @@ and scripts for loaders that could run code.
 
 import ast
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 
 from taskspace.errors import TaskspaceError
 from taskspace.kappa import load_kappa
 from taskspace.vision.agents import FORMAT, load_agent
 from taskspace.vision.data import load_cifar100
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 class RunsCode:
@@ -50,8 +48,14 @@ def test_vision_agent_weights_are_read_as_safetensors_only(tmp_path):
     marker = tmp_path / "code-ran"
     weights = tmp_path / "agent000.safetensors"
     torch.save({"fc.weight": RunsCode(marker)}, weights)  # a pickle under the agent's file name
-    meta = {"format": FORMAT, "name": "agent000", "architecture": "digits_cnn", "num_classes": 3, "in_channels": 1,
-            "train_config": {"width": 8}}
+    meta = {
+        "format": FORMAT,
+        "name": "agent000",
+        "architecture": "digits_cnn",
+        "num_classes": 3,
+        "in_channels": 1,
+        "train_config": {"width": 8},
+    }
     weights.with_suffix(".json").write_text(json.dumps(meta))
     with pytest.raises(TaskspaceError) as caught:
         load_agent(weights)

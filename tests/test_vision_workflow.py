@@ -1,4 +1,4 @@
-"""The vision track through Snakemake on a tiny digits experiment."""
+"""The vision track through Snakemake: the tiny digits experiment of the shared tiny run (tests/configs/tiny.yaml)."""
 
 import numpy as np
 import pandas as pd
@@ -9,31 +9,6 @@ from taskspace.heads import METRIC_COLUMNS
 from taskspace.kappa import load_kappa
 
 pytestmark = pytest.mark.workflow
-
-TINY = {
-    "seed": 3,
-    "device": "cpu",
-    "figure_formats": ["png"],
-    "vision": {
-        "experiments": {
-            "tiny": {
-                "dataset": {"name": "digits"},
-                "split": {"probe_per_class": 3, "admin_train_per_class": 4, "tasks": 2, "task_classes": 3,
-                          "agents": 4, "agent_classes": 3, "agent_train_per_class": 10},
-                "agents": {"architecture": "digits_cnn", "width": 8, "epochs": 2, "milestones": [1],
-                           "batch_size": 16, "flip": False},
-                "selection": {"k_max": 3, "hub_first": True, "random_rounds": 3},
-                "evaluation": {"validated": {"val_per_class": 1, "heads": {"epochs": 20, "lr": 0.01, "eval_every": 5}},
-                               "paper": {"heads": {"epochs": 15}, "method_epochs": {"mmi": 20}}},
-            }
-        }
-    },
-}
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, workflow):
-    return workflow(tmp_path_factory.mktemp("vision"), TINY)
 
 
 def test_metrics_table_schema_and_equal_budget(tiny_run):

@@ -1,10 +1,8 @@
-"""Workflow runs of tests/data/tiny-both-tracks.yaml, shared by test_resume.py and test_determinism.py.
+"""Comparing the results of workflow runs, for test_resume.py and test_determinism.py (which compare their
+runs with the shared tiny run of tests/conftest.py): which result files a run made, and a fingerprint of each
+that leaves out what may differ between two runs (wall-clock fields).
 
-Not a test module: both test modules import it (pytest puts tests/ on the path), so that one uninterrupted
-run per test session serves both, which saves a two-minute run in CI.
-
-Every run is the command the README and docs/troubleshooting.md give users: ``snakemake --profile
-profiles/local`` (the profile sets ``rerun-incomplete``) with the config file, here on 2 cores, offline.
+Not a test module: both import it (pytest puts tests/ on the path).
 """
 
 from __future__ import annotations
@@ -12,64 +10,15 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / "tests" / "data" / "tiny-both-tracks.yaml"
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-RUN_TIMEOUT_S = 900
 # Outputs that hold wall-clock measurements, and the fields that do: everything else must match exactly.
 TIMING_DIRS = ("results/benchmarks/",)
 TIMING_FIELDS = ("train_seconds",)
-
-_uninterrupted: dict[str, Path] = {}
-
-
-def command(workdir: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "snakemake", "--profile", str(REPO / "profiles" / "local"), "--snakefile",
-            str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
-            "--cores", "2", *extra]
-
-
-def new_workdir(tmp_path_factory, name: str) -> Path:
-    workdir = tmp_path_factory.mktemp(name)
-    shutil.copy(CONFIG, workdir / "config.yaml")
-    return workdir
-
-
-def snakemake(workdir: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(command(workdir, *extra), cwd=workdir, env=ENV, capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT_S)
-
-
-def start(workdir: Path, log_name: str) -> subprocess.Popen:
-    """A run in the background, in a session of its own: os.killpg(proc.pid, ...) reaches Snakemake and its jobs."""
-    return subprocess.Popen(command(workdir), cwd=workdir, env=ENV, stdin=subprocess.DEVNULL,
-                            stdout=open(workdir / log_name, "w"), stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def tail(result) -> str:
-    text = result if isinstance(result, str) else (result.stdout or "") + (result.stderr or "")
-    return text[-4000:]
-
-
-def uninterrupted(tmp_path_factory) -> Path:
-    """The work folder of one uninterrupted run of the tiny config (made once per test session)."""
-    key = CONFIG.read_text()
-    if key not in _uninterrupted:
-        workdir = new_workdir(tmp_path_factory, "uninterrupted")
-        result = snakemake(workdir)
-        assert result.returncode == 0, tail(result)
-        _uninterrupted[key] = workdir
-    return _uninterrupted[key]
 
 
 def visible_files(workdir: Path) -> list[str]:
@@ -88,8 +37,9 @@ def visible_files(workdir: Path) -> list[str]:
 
 def hidden_files(workdir: Path) -> list[str]:
     """Partial files and other hidden names under results/ (Snakemake's directory stamps excepted)."""
-    return sorted(p.relative_to(workdir).as_posix() for p in (workdir / "results").rglob(".*")
-                  if p.name != ".snakemake_timestamp")
+    return sorted(
+        p.relative_to(workdir).as_posix() for p in (workdir / "results").rglob(".*") if p.name != ".snakemake_timestamp"
+    )
 
 
 def fingerprint(path: Path) -> str:
@@ -98,6 +48,7 @@ def fingerprint(path: Path) -> str:
     digest = hashlib.sha256()
     if path.suffix == ".h5":
         with h5py.File(path, "r") as h5:
+
             def add(name, node):
                 digest.update(name.encode())
                 digest.update(repr(sorted((k, _plain(v)) for k, v in node.attrs.items())).encode())

@@ -1,7 +1,8 @@
 """The real workflow through `snakemake --profile profiles/slurm` on a real single-node Slurm cluster.
 
 tests/slurm/cluster-up.sh starts the cluster (two fake GPUs, no accounting). The repository's Snakefile runs
-tests/slurm/tiny.yaml (both tracks, offline, on the CPU); the GPU rules still ask Slurm for a GPU through
+the shared tiny config of tests/conftest.py (tests/configs/tiny.yaml and given.yaml: both tracks and a given
+space, offline, on the CPU); the GPU rules still ask Slurm for a GPU through
 `--set-resources <rule>:gpu=1`, for exactly the rules that declare `gpu=1` when the config says
 `device: cuda` (found by a dry run). The run is interrupted with SIGINT, restarted, killed with SIGKILL,
 recovered as docs/cluster.md says (`scancel --name <run id>`, `--unlock`) and run to the end. The tests
@@ -13,7 +14,7 @@ check that
 - SIGINT cancelled the run's Slurm jobs, SIGKILL left them (and the lock), the recovery cleared both, and
   no finished job was redone after an interruption;
 - the results (tables, selection, kappa, features, agents, figures) equal those of an uninterrupted local
-  run of the same config (profiles/local), which runs alongside to save time.
+  run of the same config (profiles/local): the session's shared tiny run, started alongside to save time.
 
 Needs root (the set-up installs Debian packages and starts Slurm's daemons); skipped otherwise.
 Every Snakemake run is bounded by `timeout -s INT`. The module takes about 5 minutes on 2 cores.
@@ -36,13 +37,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO, prepare_workdir, snakemake_command, snakemake_env, tiny_config
 
 pytestmark = pytest.mark.slurm
 
-REPO = Path(__file__).resolve().parents[2]
 HERE = REPO / "tests" / "slurm"
-SNAKEFILE = REPO / "Snakefile"
-CONFIG = HERE / "tiny.yaml"
 CLUSTER_UP = HERE / "cluster-up.sh"
 CLUSTER_DOWN = HERE / "cluster-down.sh"
 STATE_DIR = os.environ.get("TASKSPACE_SLURM_DIR", "/tmp/taskspace-slurm")
@@ -53,20 +52,30 @@ RUN_TIMEOUT_S = 600  # SIGINT after this long (a whole run takes about 4 minutes
 # status often, keep the plugin's logs of successful jobs, and print the sbatch calls (--verbose).
 TEST_CORES = str(min(2, os.cpu_count() or 1))
 SLURM_TEST_ARGS = [
-    "--cores", TEST_CORES,
-    "--slurm-init-seconds-before-status-checks", "2",
-    "--seconds-between-status-checks", "2",
+    "--cores",
+    TEST_CORES,
+    "--slurm-init-seconds-before-status-checks",
+    "2",
+    "--seconds-between-status-checks",
+    "2",
     "--slurm-keep-successful-logs",
     "--verbose",
 ]
 
 # Nothing may reach the network: the tiny config's checkpoints are local (package: and built members).
-OFFLINE_ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+OFFLINE_ENV = snakemake_env()
 
 # The rules that must run as Slurm jobs (everything heavy); all others are cheap `localrule`s.
 REMOTE_RULES = {
-    "lm_build_member", "lm_features", "lm_convergence", "lm_probes", "kappa",
-    "vision_agent", "vision_features", "vision_peek", "vision_heads",
+    "lm_build_member",
+    "lm_features",
+    "lm_convergence",
+    "lm_probes",
+    "kappa",
+    "vision_agent",
+    "vision_features",
+    "vision_peek",
+    "vision_heads",
 }
 # The `evaluation` group in this config: 2 vision tasks -> one packed submission.
 EVALUATION = ["vision_heads", "vision_heads"]
@@ -75,15 +84,14 @@ EVALUATION = ["vision_heads", "vision_heads"]
 # ----------------------------------------------------------------------------------------------------
 # running Snakemake
 # ----------------------------------------------------------------------------------------------------
-def snakemake_cmd(profile: str, *extra: str) -> list[str]:
-    return [
-        "timeout", "-s", "INT", "-k", "30", str(RUN_TIMEOUT_S),
-        sys.executable, "-m", "snakemake",
-        "--snakefile", str(SNAKEFILE),
-        "--profile", str(REPO / "profiles" / profile),
-        "--configfile", str(CONFIG),
-        *extra,
-    ]
+def snakemake_cmd(profile: str, workdir: Path, *extra: str) -> list[str]:
+    """The tests' Snakemake command (tests/conftest.py) on workdir's config.yaml, bounded by `timeout`."""
+    command = snakemake_command(workdir, *extra, cores=None, profile=profile)
+    return ["timeout", "-s", "INT", "-k", "30", str(RUN_TIMEOUT_S), *command]
+
+
+def new_workdir(tmp_path_factory, name: str) -> Path:
+    return prepare_workdir(tmp_path_factory.mktemp(name), tiny_config())
 
 
 def run_logged(cmd: list[str], workdir: Path, log_name: str) -> tuple[int, str]:
@@ -91,8 +99,9 @@ def run_logged(cmd: list[str], workdir: Path, log_name: str) -> tuple[int, str]:
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / log_name
     with open(log, "w") as out:
-        rc = subprocess.run(cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env=OFFLINE_ENV).returncode
+        rc = subprocess.run(
+            cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=OFFLINE_ENV
+        ).returncode
     return rc, log.read_text()
 
 
@@ -100,8 +109,15 @@ def start_logged(cmd: list[str], workdir: Path, log_name: str) -> subprocess.Pop
     """Start a command in the background, in its own session (so it can be killed as a whole)."""
     workdir.mkdir(parents=True, exist_ok=True)
     with open(workdir / log_name, "w") as out:
-        return subprocess.Popen(cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env=OFFLINE_ENV)
+        return subprocess.Popen(
+            cmd,
+            cwd=workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=OFFLINE_ENV,
+        )
 
 
 def kill_group(proc: subprocess.Popen) -> None:
@@ -138,7 +154,9 @@ def slurm_jobs(run_id: str) -> dict[str, dict[str, str]]:
     """Jobs of one run (job name = run id), finished ones included (cluster-up.sh keeps them an hour)."""
     out = subprocess.run(
         ["squeue", "--states=all", "--noheader", "--name", run_id, "--format=%i|%T|%k"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     jobs = {}
     for line in out.splitlines():
@@ -224,8 +242,14 @@ def sbatch_calls(output: str) -> list[dict]:
             rules = [t.split(":", 1)[0] for t in re.findall(r"'([^']*)'", targets.group(1))]
             gpus = re.search(r"--gpus=(\d+)", line)
             comment = re.search(r"--comment (\S+)", line)
-            calls.append({"rules": rules, "gpus": int(gpus.group(1)) if gpus else 0,
-                          "comment": comment.group(1) if comment else "", "line": line})
+            calls.append(
+                {
+                    "rules": rules,
+                    "gpus": int(gpus.group(1)) if gpus else 0,
+                    "comment": comment.group(1) if comment else "",
+                    "line": line,
+                }
+            )
     return calls
 
 
@@ -256,6 +280,7 @@ def _h5_contents(path: Path) -> tuple[dict, dict]:
 
 def assert_same_results(got_root: Path, want_root: Path) -> int:
     """Every result file of one run equals the other's (timings aside); returns how many were compared."""
+
     def files(root):
         return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
 
@@ -336,8 +361,7 @@ def slurm_cluster():
         # Stop the daemons when this session started them (TASKSPACE_SLURM_KEEP=1 keeps them for
         # debugging); a cluster that was already up is left as it was found.
         if started_here and os.environ.get("TASKSPACE_SLURM_KEEP") != "1":
-            down = subprocess.run(["bash", str(CLUSTER_DOWN), STATE_DIR], capture_output=True, text=True,
-                                  timeout=120)
+            down = subprocess.run(["bash", str(CLUSTER_DOWN), STATE_DIR], capture_output=True, text=True, timeout=120)
             print(down.stdout, down.stderr)
     finally:
         fcntl.flock(lock, fcntl.LOCK_UN)
@@ -348,8 +372,8 @@ def slurm_cluster():
 def plan(tmp_path_factory):
     """A dry run of the config with `device: cuda` through profiles/slurm (submits nothing): the DAG's
     jobs and the rules that then declare `gpu=1`."""
-    workdir = tmp_path_factory.mktemp("plan")
-    rc, out = run_logged(snakemake_cmd("slurm", "--dry-run", "--config", "device=cuda"), workdir, "dryrun.out")
+    workdir = new_workdir(tmp_path_factory, "plan")
+    rc, out = run_logged(snakemake_cmd("slurm", workdir, "--dry-run", "--config", "device=cuda"), workdir, "dryrun.out")
     assert rc == 0, tail(out)
     jobs, groups = parse_jobs(out)
     return {
@@ -357,31 +381,6 @@ def plan(tmp_path_factory):
         "groups": groups,
         "gpu_rules": {job.rule for job in jobs if job.resources.get("gpu") == "1"},
     }
-
-
-class Background:
-    """A Snakemake run in the background; `.wait()` returns its workdir once it succeeded."""
-
-    def __init__(self, cmd, workdir: Path, log_name: str):
-        self.workdir, self.log = workdir, workdir / log_name
-        self.proc = start_logged(cmd, workdir, log_name)
-
-    def wait(self) -> Path:
-        try:
-            rc = self.proc.wait(timeout=RUN_TIMEOUT_S + 60)
-        finally:
-            kill_group(self.proc)
-        assert rc == 0, tail(self.log.read_text())
-        return self.workdir
-
-
-@pytest.fixture(scope="module")
-def local_run(tmp_path_factory):
-    """The uninterrupted local reference (profiles/local, 2 cores), run alongside the Slurm runs (which
-    spend much of their time waiting for status checks)."""
-    run = Background(snakemake_cmd("local", "--cores", TEST_CORES), tmp_path_factory.mktemp("local"), "local.out")
-    yield run
-    kill_group(run.proc)
 
 
 @dataclass
@@ -433,21 +432,24 @@ def _cluster_jobs_finished(text: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def slurm_run(slurm_cluster, local_run, plan, tmp_path_factory):
+def slurm_run(slurm_cluster, tiny_run_started, plan, tmp_path_factory):
     """The workflow through profiles/slurm: interrupted (SIGINT), killed (SIGKILL) and recovered
     (scancel --name <run id>, --unlock), then run to the end. Returns the workdir and the three attempts."""
-    workdir = tmp_path_factory.mktemp("slurm")
+    workdir = new_workdir(tmp_path_factory, "slurm")
     # Exactly the rules that ask for a GPU under `device: cuda` ask Slurm for one here, on the CPU.
     gpu_args = ["--set-resources", *(f"{rule}:gpu=1" for rule in sorted(plan["gpu_rules"]))]
-    cmd = snakemake_cmd("slurm", *SLURM_TEST_ARGS, *gpu_args)
+    cmd = snakemake_cmd("slurm", workdir, *SLURM_TEST_ARGS, *gpu_args)
     t0 = time.monotonic()
 
     # A. SIGINT once 3 cluster jobs finished while others are in Slurm
     proc = start_logged(cmd, workdir, "a-interrupted.out")
     try:
-        _wait_for(proc, workdir / "a-interrupted.out",
-                  lambda t: _cluster_jobs_finished(t) >= 3 and active_jobs(run_id_of(t)),
-                  "3 cluster jobs finished with more in Slurm")
+        _wait_for(
+            proc,
+            workdir / "a-interrupted.out",
+            lambda t: _cluster_jobs_finished(t) >= 3 and active_jobs(run_id_of(t)),
+            "3 cluster jobs finished with more in Slurm",
+        )
         interrupt(proc)
         rc_a = proc.wait(timeout=120)
     finally:
@@ -466,10 +468,15 @@ def slurm_run(slurm_cluster, local_run, plan, tmp_path_factory):
     # B. SIGKILL (no clean-up at all) once 2 more finished while a job waits in Slurm's queue
     proc = start_logged(cmd, workdir, "b-killed.out")
     try:
-        _wait_for(proc, workdir / "b-killed.out",
-                  lambda t: _cluster_jobs_finished(t) >= 2
-                  and any(j["state"] == "PENDING" for j in active_jobs(run_id_of(t)).values()),
-                  "2 cluster jobs finished with one pending in Slurm")
+        _wait_for(
+            proc,
+            workdir / "b-killed.out",
+            lambda t: (
+                _cluster_jobs_finished(t) >= 2
+                and any(j["state"] == "PENDING" for j in active_jobs(run_id_of(t)).values())
+            ),
+            "2 cluster jobs finished with one pending in Slurm",
+        )
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
@@ -479,7 +486,7 @@ def slurm_run(slurm_cluster, local_run, plan, tmp_path_factory):
     # the documented recovery: cancel the run's jobs by its run id, unlock, rerun (rerun-incomplete is set)
     subprocess.run(["scancel", "--name", b.run_id], check=True, timeout=30)
     b.left_active = wait_until_no_active_jobs(b.run_id)
-    rc, out = run_logged(snakemake_cmd("slurm", "--unlock"), workdir, "b-unlock.out")
+    rc, out = run_logged(snakemake_cmd("slurm", workdir, "--unlock"), workdir, "b-unlock.out")
     assert rc == 0, tail(out)
 
     # C. to the end
@@ -550,8 +557,9 @@ def test_gpu_rules_were_submitted_with_gpus(slurm_run, plan):
     # Slurm recorded the request of the last run's GPU jobs and gave each one a GPU (a fake one here)
     c = attempts[-1]
     gpus_of_comment = {call["comment"]: call["gpus"] for call in c.calls if call["gpus"]}
-    gpu_jobs = {i: gpus_of_comment[j["comment"]] for i, j in slurm_jobs(c.run_id).items()
-                if j["comment"] in gpus_of_comment}
+    gpu_jobs = {
+        i: gpus_of_comment[j["comment"]] for i, j in slurm_jobs(c.run_id).items() if j["comment"] in gpus_of_comment
+    }
     assert gpu_jobs
     for jobid, gpus in gpu_jobs.items():
         show = subprocess.run(
@@ -595,9 +603,9 @@ def test_interruptions_cleaned_up_and_the_rerun_redid_nothing(slurm_run):
         assert (workdir / out).stat().st_mtime_ns == mtime, out
 
 
-def test_results_equal_an_uninterrupted_local_run(slurm_run, local_run):
+def test_results_equal_an_uninterrupted_local_run(slurm_run, tiny_run):
     workdir, _ = slurm_run
-    reference = local_run.wait() / "results"
+    reference = tiny_run.results
     for table in ("vision/tiny/metrics.tsv", "lm/metrics.tsv", "lm/selection.tsv", "vision/tiny/selection.tsv"):
         assert (workdir / "results" / table).read_bytes() == (reference / table).read_bytes(), table
     for space in ("lm", "vision/tiny"):
