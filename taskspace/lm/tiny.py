@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import TaskspaceError
@@ -216,110 +217,166 @@ _TOKENIZERS = {
 # --- models: the family's base class, random weights from a fixed seed --------------------------------
 
 
-def _model(family, vocab_size, hidden, layers, heads, max_length, tokenizer, seed):
-    import torch
-    import transformers as tf
+@dataclass(frozen=True)
+class _Shape:
+    """A tiny member's sizes; ``max_length`` is the position table's rows (where the family has one)."""
 
-    ffn = 2 * hidden
-    if family == "bert":
-        config = tf.BertConfig(
-            vocab_size=vocab_size,
-            hidden_size=hidden,
-            num_hidden_layers=layers,
-            num_attention_heads=heads,
-            intermediate_size=ffn,
-            max_position_embeddings=max_length,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-        cls = tf.BertModel
-    elif family == "gpt2":
-        config = tf.GPT2Config(
-            vocab_size=vocab_size,
-            n_embd=hidden,
-            n_layer=layers,
-            n_head=heads,
-            n_positions=max_length,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-        cls = tf.GPT2Model
-    elif family == "roberta":
-        # RoBERTa numbers positions from pad_token_id + 1, so the table is two rows longer.
-        config = tf.RobertaConfig(
-            vocab_size=vocab_size,
-            hidden_size=hidden,
-            num_hidden_layers=layers,
-            num_attention_heads=heads,
-            intermediate_size=ffn,
-            max_position_embeddings=max_length + 2,
-            type_vocab_size=1,
-            pad_token_id=tokenizer.pad_token_id,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-        cls = tf.RobertaModel
-    elif family == "bart":
-        config = tf.BartConfig(
-            vocab_size=vocab_size,
-            d_model=hidden,
-            encoder_layers=layers,
-            decoder_layers=layers,
-            encoder_attention_heads=heads,
-            decoder_attention_heads=heads,
-            encoder_ffn_dim=ffn,
-            decoder_ffn_dim=ffn,
-            max_position_embeddings=max_length,
-            pad_token_id=tokenizer.pad_token_id,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            decoder_start_token_id=tokenizer.eos_token_id,
-            forced_eos_token_id=tokenizer.eos_token_id,
-        )
-        cls = tf.BartModel
-    elif family == "t5":
-        config = tf.T5Config(
-            vocab_size=vocab_size,
-            d_model=hidden,
-            d_kv=hidden // heads,
-            d_ff=ffn,
-            num_layers=layers,
-            num_decoder_layers=layers,
-            num_heads=heads,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            decoder_start_token_id=tokenizer.pad_token_id,
-        )
-        cls = tf.T5Model
-    elif family == "xlnet":
-        config = tf.XLNetConfig(
-            vocab_size=vocab_size,
-            d_model=hidden,
-            n_layer=layers,
-            n_head=heads,
-            d_inner=ffn,
-            pad_token_id=tokenizer.pad_token_id,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-        cls = tf.XLNetModel
-    else:  # xlm: a masked LM, as xlm-mlm-*; its feed-forward width is 4 x hidden, fixed by the class
-        config = tf.XLMConfig(
-            vocab_size=vocab_size,
-            emb_dim=hidden,
-            n_layers=layers,
-            n_heads=heads,
-            max_position_embeddings=max_length,
-            n_langs=1,
-            bos_index=tokenizer.bos_token_id,
-            eos_index=tokenizer.sep_token_id,
-            pad_index=tokenizer.pad_token_id,
-            unk_index=tokenizer.unk_token_id,
-            mask_index=tokenizer.mask_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-            bos_token_id=tokenizer.bos_token_id,
-        )
-        cls = tf.XLMModel
+    vocab_size: int
+    hidden: int
+    layers: int
+    heads: int
+    max_length: int
+
+    @property
+    def ffn(self) -> int:
+        return 2 * self.hidden
+
+
+def _model(family, vocab_size, hidden, layers, heads, max_length, tokenizer, seed):
+    """A randomly initialised model of the family's base class, its weights drawn from ``seed``."""
+    import torch
+
+    config, cls = _MODELS[family](_Shape(vocab_size, hidden, layers, heads, max_length), tokenizer)
     torch.manual_seed(seed)
     model = cls(config)
     model.eval()
     return model
+
+
+def _bert_model(shape: _Shape, tokenizer):
+    import transformers as tf
+
+    config = tf.BertConfig(
+        vocab_size=shape.vocab_size,
+        hidden_size=shape.hidden,
+        num_hidden_layers=shape.layers,
+        num_attention_heads=shape.heads,
+        intermediate_size=shape.ffn,
+        max_position_embeddings=shape.max_length,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return config, tf.BertModel
+
+
+def _gpt2_model(shape: _Shape, tokenizer):
+    import transformers as tf
+
+    config = tf.GPT2Config(
+        vocab_size=shape.vocab_size,
+        n_embd=shape.hidden,
+        n_layer=shape.layers,
+        n_head=shape.heads,
+        n_positions=shape.max_length,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    return config, tf.GPT2Model
+
+
+def _roberta_model(shape: _Shape, tokenizer):
+    import transformers as tf
+
+    # RoBERTa numbers positions from pad_token_id + 1, so the table is two rows longer.
+    config = tf.RobertaConfig(
+        vocab_size=shape.vocab_size,
+        hidden_size=shape.hidden,
+        num_hidden_layers=shape.layers,
+        num_attention_heads=shape.heads,
+        intermediate_size=shape.ffn,
+        max_position_embeddings=shape.max_length + 2,
+        type_vocab_size=1,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    return config, tf.RobertaModel
+
+
+def _bart_model(shape: _Shape, tokenizer):
+    import transformers as tf
+
+    config = tf.BartConfig(
+        vocab_size=shape.vocab_size,
+        d_model=shape.hidden,
+        encoder_layers=shape.layers,
+        decoder_layers=shape.layers,
+        encoder_attention_heads=shape.heads,
+        decoder_attention_heads=shape.heads,
+        encoder_ffn_dim=shape.ffn,
+        decoder_ffn_dim=shape.ffn,
+        max_position_embeddings=shape.max_length,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.eos_token_id,
+        forced_eos_token_id=tokenizer.eos_token_id,
+    )
+    return config, tf.BartModel
+
+
+def _t5_model(shape: _Shape, tokenizer):
+    import transformers as tf
+
+    # Relative positions: no position table, so max_length is the tokenizer's alone.
+    config = tf.T5Config(
+        vocab_size=shape.vocab_size,
+        d_model=shape.hidden,
+        d_kv=shape.hidden // shape.heads,
+        d_ff=shape.ffn,
+        num_layers=shape.layers,
+        num_decoder_layers=shape.layers,
+        num_heads=shape.heads,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+    )
+    return config, tf.T5Model
+
+
+def _xlnet_model(shape: _Shape, tokenizer):
+    import transformers as tf
+
+    config = tf.XLNetConfig(
+        vocab_size=shape.vocab_size,
+        d_model=shape.hidden,
+        n_layer=shape.layers,
+        n_head=shape.heads,
+        d_inner=shape.ffn,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    return config, tf.XLNetModel
+
+
+def _xlm_model(shape: _Shape, tokenizer):
+    import transformers as tf
+
+    # A masked LM, as xlm-mlm-*; its feed-forward width is 4 x hidden, fixed by the class.
+    config = tf.XLMConfig(
+        vocab_size=shape.vocab_size,
+        emb_dim=shape.hidden,
+        n_layers=shape.layers,
+        n_heads=shape.heads,
+        max_position_embeddings=shape.max_length,
+        n_langs=1,
+        bos_index=tokenizer.bos_token_id,
+        eos_index=tokenizer.sep_token_id,
+        pad_index=tokenizer.pad_token_id,
+        unk_index=tokenizer.unk_token_id,
+        mask_index=tokenizer.mask_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
+    return config, tf.XLMModel
+
+
+_MODELS = {
+    "bert": _bert_model,
+    "gpt2": _gpt2_model,
+    "roberta": _roberta_model,
+    "bart": _bart_model,
+    "t5": _t5_model,
+    "xlnet": _xlnet_model,
+    "xlm": _xlm_model,
+}
