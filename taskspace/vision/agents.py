@@ -346,20 +346,7 @@ def train_agent(
     if held_out is not None:
         held = (to_float_tensor(held_out[0]), torch.from_numpy(_local_labels(held_out[1], classes, name)))
     agent = _new_agent(config, len(classes), x.shape[1], normalization, name, device)
-    log.info(
-        "agent %s: %s on %d images of %d classes, %d epochs of %d steps, device %s, %s, initial weights from "
-        "seed %d, keeping the %s weights",
-        name,
-        config.architecture,
-        len(x),
-        len(classes),
-        config.epochs,
-        len(_batches(len(x), config.batch_size)),
-        device,
-        precision,
-        init_seed_of(config),
-        "best held-out epoch's" if config.keep == "best_test" else "final",
-    )
+    _log_start(name, config, len(x), len(classes), device, precision)
     kept_epoch, by_epoch = _fit(agent, x, y, config, precision, held if config.keep == "best_test" else None)
     train_acc = agent.accuracy(x, y)
     held_acc = agent.accuracy(*held) if held is not None else float("nan")
@@ -390,6 +377,23 @@ def train_agent(
 def init_seed_of(config: TrainConfig) -> int:
     """The seed of an agent's initial weights: its own ``seed`` (per_agent), or the one ``init_seed`` for all."""
     return config.seed if config.init_seed == "per_agent" else int(config.init_seed)
+
+
+def _log_start(name, config: TrainConfig, n_images: int, n_classes: int, device, precision) -> None:
+    log.info(
+        "agent %s: %s on %d images of %d classes, %d epochs of %d steps, device %s, %s, initial weights from "
+        "seed %d, keeping the %s weights",
+        name,
+        config.architecture,
+        n_images,
+        n_classes,
+        config.epochs,
+        len(_batches(n_images, config.batch_size)),
+        device,
+        precision,
+        init_seed_of(config),
+        "best held-out epoch's" if config.keep == "best_test" else "final",
+    )
 
 
 def _training_tensors(images, labels, classes, name, device):
