@@ -71,7 +71,7 @@ def build_grid(args):
     """Features of every task's splits and, per task, the list of heads (method, seed, k, members)."""
     from sklearn.datasets import load_digits
 
-    from taskspace.head import stratified_holdout
+    from taskspace.heads import stratified_holdout
     from taskspace.kappa import linear_cka
     from taskspace.mmi import greedy_mmi
 
@@ -123,13 +123,13 @@ def build_grid(args):
 
 def peek_order(args, tasks, widths, config):
     """The peek baseline: members ranked by single-member test accuracy on task 0 (as the vision track does)."""
-    from taskspace.head import Split, train_heads
+    from taskspace.heads import Split, train_heads
 
     task = tasks[0]
     results = train_heads(
         *(Split(*task[s]) for s in ("train", "dev", "test")), widths, [(m,) for m in range(len(widths))], config=config
     )
-    return [int(i) for i in np.argsort([-r.test_paper_protocol for r in results], kind="stable")]
+    return [int(i) for i in np.argsort([-best_test(r) for r in results], kind="stable")]
 
 
 def heads_of(args, mmi, peek, n_members):
@@ -148,7 +148,7 @@ def heads_of(args, mmi, peek, n_members):
 
 
 def config_of(args):
-    from taskspace.head import HeadConfig
+    from taskspace.heads import HeadConfig
 
     return HeadConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, device=args.device, seed=args.seed, log_every_s=3600
@@ -156,7 +156,7 @@ def config_of(args):
 
 
 def run_batched(tasks, widths, heads, config):
-    from taskspace.head import Split, train_heads
+    from taskspace.heads import Split, train_heads
 
     out = []
     start = time.perf_counter()
@@ -167,7 +167,7 @@ def run_batched(tasks, widths, heads, config):
 
 
 def run_per_head(tasks, widths, heads, config):
-    from taskspace.head import Split, train_heads
+    from taskspace.heads import Split, train_heads
 
     out, times = [], []
     for task in tasks:
@@ -218,7 +218,7 @@ def worker(job_path: str) -> None:
     """One head in a fresh process: what a one-process-per-head workflow job would do."""
     import torch
 
-    from taskspace.head import Split, train_heads
+    from taskspace.heads import Split, train_heads
 
     job = json.loads(Path(job_path).read_text())
     args = argparse.Namespace(**job["args"])
@@ -251,6 +251,11 @@ def machine(args) -> str:
     )
 
 
+def best_test(result) -> float:
+    """The best test accuracy over the evaluated epochs: the paper's protocol, and the peek baseline's score."""
+    return float(np.max(result.test_curve))
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.one_head:
@@ -261,63 +266,77 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     config = config_of(args)
     tasks, widths, mmi = build_grid(args)
-    peek = peek_order(args, tasks, widths, config)
-    heads = heads_of(args, mmi, peek, len(widths))
-    n_heads = len(heads) * len(tasks)
-    print(
-        f"grid: {len(tasks)} tasks x {len(heads)} heads = {n_heads} heads; {args.members} members of width "
-        f"{args.width}; {len(tasks[0]['train'][1])} train / {len(tasks[0]['dev'][1])} validation / "
-        f"{len(tasks[0]['test'][1])} test images per task; {args.epochs} epochs, batch {args.batch_size}, "
-        f"Adam lr {args.lr}",
-        flush=True,
-    )
-
+    heads = heads_of(args, mmi, peek_order(args, tasks, widths, config), len(widths))
+    print(grid_line(args, tasks, heads), flush=True)
     batched, batched_s = run_batched(tasks, widths, heads, config)
     print(f"(a) batched: {batched_s:.1f} s", flush=True)
     single, single_times = run_per_head(tasks, widths, heads, config)
     print(f"(b) per-head calls: {single_times.sum():.1f} s", flush=True)
+    per_process_s, how = per_process_time(args, tasks, widths, heads, single, single_times)
+    print()
+    print(f"Machine: {machine(args)}")
+    print()
+    modes = (
+        ("(a) batched: one `train_heads` call per task", batched_s),
+        ("(b) one `train_heads` call per head, one process", single_times.sum()),
+        (f"(b) one process per head ({how})", per_process_s),
+    )
+    print_times(len(tasks) * len(heads), modes)
+    print_accuracy_check(batched, single)
+    print_methods(args, heads, batched)
 
+
+def grid_line(args, tasks, heads) -> str:
+    task = tasks[0]
+    return (
+        f"grid: {len(tasks)} tasks x {len(heads)} heads = {len(tasks) * len(heads)} heads; {args.members} members "
+        f"of width {args.width}; {len(task['train'][1])} train / {len(task['dev'][1])} validation / "
+        f"{len(task['test'][1])} test images per task; {args.epochs} epochs, batch {args.batch_size}, Adam lr {args.lr}"
+    )
+
+
+def per_process_time(args, tasks, widths, heads, single, single_times) -> tuple[float, str]:
+    """Seconds of one process per head, and how they were had: spawned heads' start-up times the heads, or all."""
+    n_heads = len(tasks) * len(heads)
+    if args.spawn_all:
+        jobs = [(t, h) for t in range(len(tasks)) for h in range(len(heads))]
+    else:
+        rng = np.random.default_rng(args.seed)
+        picks = rng.choice(n_heads, size=min(args.spawn, n_heads), replace=False)
+        jobs = [(int(p) // len(heads), int(p) % len(heads)) for p in picks]
+    overheads, spawned_wall = [], 0.0
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        if args.spawn_all:
-            jobs = [(t, h) for t in range(len(tasks)) for h in range(len(heads))]
-        else:
-            rng = np.random.default_rng(args.seed)
-            picks = rng.choice(n_heads, size=min(args.spawn, n_heads), replace=False)
-            jobs = [(int(p) // len(heads), int(p) % len(heads)) for p in picks]
-        overheads, spawned_wall = [], 0.0
         for t, h in jobs:
-            job = write_job(folder, args, tasks[t], widths, heads[h][3], f"task{t}")
+            job = write_job(Path(tmp), args, tasks[t], widths, heads[h][3], f"task{t}")
             wall, result = spawn(job, args.threads)
             spawned_wall += wall
             overheads.append(wall - result["train_s"])
             assert abs(result["test"] - single[t][h].test) < 1e-9, "a spawned head disagrees with its in-process twin"
-    startup = float(np.mean(overheads))
     if args.spawn_all:
-        per_process_s, how = spawned_wall, f"measured, {len(jobs)} processes"
-    else:
-        per_process_s = single_times.sum() + n_heads * startup
-        how = f"per-head calls + {n_heads} x {startup:.2f} s start-up (mean of {len(jobs)} spawned processes)"
+        return spawned_wall, f"measured, {len(jobs)} processes"
+    startup = float(np.mean(overheads))
+    how = f"per-head calls + {n_heads} x {startup:.2f} s start-up (mean of {len(jobs)} spawned processes)"
+    return single_times.sum() + n_heads * startup, how
 
-    a = np.array([[r.test for r in row] for row in batched])
-    b = np.array([[r.test for r in row] for row in single])
-    a_paper = np.array([[r.test_paper_protocol for r in row] for row in batched])
-    b_paper = np.array([[r.test_paper_protocol for r in row] for row in single])
-    same_epoch = np.mean([[x.best_epoch == y.best_epoch for x, y in zip(r1, r2)] for r1, r2 in zip(batched, single)])
-    steps = {r.steps for row in batched + single for r in row}
 
-    print()
-    print(f"Machine: {machine(args)}")
-    print()
+def print_times(n_heads: int, modes) -> None:
+    """One row per mode: (name, seconds); the first is the baseline."""
+    baseline = modes[0][1]
     print("| mode | heads | wall s | heads/s | slower than (a) |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    for name, seconds in (
-        ("(a) batched: one `train_heads` call per task", batched_s),
-        ("(b) one `train_heads` call per head, one process", single_times.sum()),
-        (f"(b) one process per head ({how})", per_process_s),
-    ):
-        print(f"| {name} | {n_heads} | {seconds:.1f} | {n_heads / seconds:.1f} | {seconds / batched_s:.1f}x |")
+    for name, seconds in modes:
+        print(f"| {name} | {n_heads} | {seconds:.1f} | {n_heads / seconds:.1f} | {seconds / baseline:.1f}x |")
     print()
+
+
+def print_accuracy_check(batched, single) -> None:
+    """Whether training heads together changed any head's result."""
+    a = np.array([[r.test for r in row] for row in batched])
+    b = np.array([[r.test for r in row] for row in single])
+    a_paper = np.array([[best_test(r) for r in row] for row in batched])
+    b_paper = np.array([[best_test(r) for r in row] for row in single])
+    same_epoch = np.mean([[x.best_epoch == y.best_epoch for x, y in zip(r1, r2)] for r1, r2 in zip(batched, single)])
+    steps = {r.steps for row in batched + single for r in row}
     print("| accuracy check | value |")
     print("| --- | ---: |")
     print(f"| max abs difference in test accuracy at the selected epoch, (a) vs (b) | {np.abs(a - b).max():.2e} |")
@@ -326,6 +345,11 @@ def main(argv=None):
     print(f"| mean test accuracy (a) / (b) | {a.mean():.4f} / {b.mean():.4f} |")
     print(f"| optimiser steps per head (all heads) | {sorted(steps)} |")
     print()
+
+
+def print_methods(args, heads, batched) -> None:
+    """Mean test accuracy of each selection method at each k, from the batched run."""
+    a = np.array([[r.test for r in row] for row in batched])
     print("| method | " + " | ".join(f"k={k}" for k in range(1, args.k_max + 1)) + " |")
     print("| --- |" + " ---: |" * args.k_max)
     for method in ("mmi", "random", "peek"):
@@ -333,11 +357,8 @@ def main(argv=None):
         for k in range(1, args.k_max + 1):
             cols = [i for i, h in enumerate(heads) if h[0] == method and h[2] == k]
             cells.append(f"{a[:, cols].mean():.3f}")
-        print(
-            f"| {method} (mean test acc over tasks{' and seeds' if method == 'random' else ''}) | "
-            + " | ".join(cells)
-            + " |"
-        )
+        seeds = " and seeds" if method == "random" else ""
+        print(f"| {method} (mean test acc over tasks{seeds}) | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
