@@ -25,6 +25,9 @@ Tests that only read its outputs take the ``tiny_run`` fixture; one assertion ab
 Tests that change a finished run work on a copy (``copy_run`` / fixture ``tiny_run_copy``): results, logs
 and .snakemake/ metadata with their mtimes, so Snakemake finds nothing to do in it until the test changes
 something.
+
+While writing such assertions, ``TASKSPACE_TINY_RUN=/some/folder pytest tests/test_lm_workflow.py`` keeps the
+shared run in that folder between sessions and only brings it up to date (see ``tiny_run_started``).
 """
 
 from __future__ import annotations
@@ -241,8 +244,14 @@ def copy_run(run: Run, workdir: Path) -> Run:
 @pytest.fixture(scope="session")
 def tiny_run_started(tmp_path_factory):
     """The shared tiny run, started (not awaited): a test that has other work meanwhile (the Slurm test)
-    takes this and ``tiny_run`` later."""
-    run = Background(tmp_path_factory.mktemp("tiny-run"))
+    takes this and ``tiny_run`` later.
+
+    TASKSPACE_TINY_RUN=<folder> keeps the run in that folder across test sessions: the same command brings it
+    up to date there (Snakemake redoes only what changed since), so checking a new assertion on the shared run
+    takes seconds, not minutes.
+    """
+    folder = os.environ.get("TASKSPACE_TINY_RUN")
+    run = Background(Path(folder).resolve() if folder else tmp_path_factory.mktemp("tiny-run"))
     yield run
     run.stop()
 

@@ -16,8 +16,16 @@ def test_metrics_table_and_baselines(tiny_run):
     metrics = pd.read_csv(tiny_run / "lm/metrics.tsv", sep="\t")
     assert list(metrics.columns) == METRIC_COLUMNS
     assert sorted(metrics.protocol.unique()) == ["paper", "validated"]
-    assert set(metrics.method) == {"mmi", "random", "single"}
-    assert metrics[metrics.method == "single"].members.tolist() == ["minilm-l6"]
+    # the rankers' top k are head methods too; LM members have no source head, so no leep or nce (and no peek)
+    rankers = set(metrics.method) - {"mmi", "random", "single"}
+    assert {"mmi-task", "logme"} <= rankers and not rankers & {"leep", "nce", "peek"}
+    assert metrics.groupby(["protocol", "method"]).size().to_dict() == {
+        (protocol, method): {"random": 4, "single": 3}.get(method, 2)  # k = 1, 2; 2 random rounds; each member
+        for protocol in ("paper", "validated")
+        for method in {"mmi", "random", "single"} | rankers
+    }
+    singles = metrics[metrics.method == "single"].groupby("protocol").members.apply(sorted).to_dict()
+    assert singles == {protocol: ["minilm-l2", "minilm-l6", "tiny-gpt2"] for protocol in ("paper", "validated")}
     assert metrics.metric.unique().tolist() == ["token_f1"]
     assert metrics.steps.nunique() == 1  # the same budget for every head
     assert metrics.test.between(0, 1).all()
@@ -42,5 +50,6 @@ def test_kappa_features_and_convergence(tiny_run):
 
 
 def test_figures(tiny_run):
-    for name in ("lm/convergence", "lm/task-bigram-shift", "lm/mi-gain", "lm/kappa-dendrogram"):
+    task = [f"lm/task-bigram-shift-{protocol}" for protocol in ("validated", "paper")]
+    for name in ("lm/convergence", *task, "lm/mi-gain", "lm/kappa-dendrogram"):
         assert (tiny_run / f"figures/{name}.png").stat().st_size > 5_000

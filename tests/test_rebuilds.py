@@ -24,7 +24,12 @@ DOWNSTREAM_OF_FEATURES = Counter(
         "lm_probes": 1,
         "lm_metrics": 1,
         "lm_table2": 1,
-        "figure_lm_task": 1,
+        "figure_lm_task": 2,  # one per protocol
+        "rank_members": 1,  # the rankers read every member's task features
+        "transferability": 1,
+        "figure_transferability": 2,
+        "figure_rankers": 2,
+        "summary": 1,
         "all": 1,
     }
 )

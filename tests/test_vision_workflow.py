@@ -14,12 +14,16 @@ pytestmark = pytest.mark.workflow
 def test_metrics_table_schema_and_equal_budget(tiny_run):
     metrics = pd.read_csv(tiny_run / "vision/tiny/metrics.tsv", sep="\t")
     assert list(metrics.columns) == METRIC_COLUMNS
-    # per task and protocol: MMI and peek for k = 1..3, 3 random rounds for each k
-    assert metrics.groupby(["task", "protocol"]).size().tolist() == [3 + 3 + 9] * 4
+    # the rankers' top k are head methods too; vision agents have source heads, so leep and nce rank as well
+    rankers = set(metrics.method) - {"mmi", "peek", "random", "single"}
+    assert {"mmi-task", "logme", "leep", "nce"} <= rankers
+    # per task and protocol: MMI, peek and each ranker for k = 1..3, 3 random rounds for each k, each agent alone
+    assert metrics.groupby(["task", "protocol"]).size().tolist() == [3 + 3 + 9 + 4 + 3 * len(rankers)] * 4
     validated, paper = (metrics[metrics.protocol == name] for name in ("validated", "paper"))
     assert validated.steps.nunique() == 1 and validated.epochs.nunique() == 1  # the same budget for every method
     assert validated.dev.between(0, 1).all() and paper.dev.isna().all()  # paper: nothing held out
-    assert paper.groupby("method").epochs.unique().map(list).to_dict() == {"mmi": [20], "peek": [15], "random": [15]}
+    epochs = paper.groupby("method").epochs.unique().map(list).to_dict()
+    assert epochs == {"mmi": [20]} | {method: [15] for method in {"peek", "random", "single"} | rankers}
     assert metrics.test.between(0, 1).all() and set(metrics.metric) == {"accuracy"}
     assert (metrics.members.str.count(r"\+") + 1 == metrics.k).all()
 
@@ -42,7 +46,8 @@ def test_kappa_selection_and_features(tiny_run):
 
 
 def test_figures_and_agents_table(tiny_run):
-    for name in ("accuracy", "gain", "mi-gain", "kappa-dendrogram"):
+    per_protocol = [f"{name}-{protocol}" for name in ("accuracy", "gain") for protocol in ("validated", "paper")]
+    for name in (*per_protocol, "mi-gain", "kappa-dendrogram"):
         assert (tiny_run / f"figures/vision/tiny/{name}.png").stat().st_size > 5_000
     agents = pd.read_csv(tiny_run / "vision/tiny/agents.tsv", sep="\t")
     assert list(agents.agent) == ["agent000", "agent001", "agent002", "agent003"]
