@@ -17,10 +17,17 @@ of accuracies without training 20 CNNs first. MMI picks come from the real kappa
   instead and reports the measured total (slow: about a second or more per head).
 
 Both modes use the same config, seed and thread count, and the benchmark checks that they give the same
-accuracies. Usage::
+accuracies.
+
+``--layouts`` times instead one training step (forward, loss, backward, Adam) of many heads in three ways of
+laying out their parameters: the trainer's (per member one matrix with the columns of every head that reads
+it, one product per member, scatter-added into the heads' logits), every head's columns gathered and padded
+to the widest head for one ``bmm``, and one dense weight matrix masked to the columns each head may read; on
+the demo grid's heads of one task and on an LM-sized call. Usage::
 
     .venv/bin/python benchmarks/heads.py                   # the demo grid, 1 thread, CPU
     .venv/bin/python benchmarks/heads.py --tasks 2 --spawn 3  # quicker
+    .venv/bin/python benchmarks/heads.py --layouts         # training step by parameter layout
 """
 
 from __future__ import annotations
@@ -60,6 +67,9 @@ def parse_args(argv=None):
     p.add_argument("--spawn", type=int, default=5, help="subprocesses spawned to measure per-process start-up")
     p.add_argument("--spawn-all", action="store_true", help="spawn one process for every head (slow)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--layouts", action="store_true", help="time one training step in three parameter layouts")
+    p.add_argument("--layout-steps", type=int, default=20, help="steps per round (a tenth for the LM shape)")
+    p.add_argument("--layout-rounds", type=int, default=3)
     p.add_argument("--one-head", help=argparse.SUPPRESS)  # worker mode: JSON job file
     return p.parse_args(argv)
 
@@ -230,6 +240,137 @@ def worker(job_path: str) -> None:
     print(json.dumps({"train_s": time.perf_counter() - start, "test": result.test, "best_epoch": result.best_epoch}))
 
 
+# -------------------------------------------------------------------------------------------------- layouts
+# --layouts: one training step (forward, loss, backward, Adam) of many heads in three parameter layouts.
+
+
+def layout_shapes(args) -> list[tuple[str, list[int], list[tuple[int, ...]], int, int]]:
+    """(name, member widths, heads, classes, batch rows): the demo grid's one task, and an LM-sized call.
+
+    LM-sized as measured when the trainer was written: 107 heads of up to 5 x 768 columns (here 1 to 5 members
+    in turn, drawn from 8), 45 classes, 1500 tokens a batch.
+    """
+    order = list(range(args.members))
+    demo = [h[3] for h in heads_of(args, order, order[::-1], args.members)]
+    rng = np.random.default_rng(args.seed)
+    lm = [tuple(sorted(int(m) for m in rng.choice(8, size=1 + i % 5, replace=False))) for i in range(107)]
+    return [
+        (
+            f"demo: {len(demo)} heads of up to {args.k_max} x {args.width} columns",
+            [args.width] * args.members,
+            demo,
+            args.ways,
+            args.batch_size,
+        ),
+        (f"LM-sized: {len(lm)} heads of up to 5 x 768 columns", [768] * 8, lm, 45, 1500),
+    ]
+
+
+def grouped_layout(widths, heads, n_out):
+    """The trainer's layout: per member one (d_m, H_m * C) matrix, one product each, scatter-added into heads."""
+    import torch
+
+    offsets = np.concatenate([[0], np.cumsum(widths)])
+    users = [[h for h, members in enumerate(heads) if m in members] for m in range(len(widths))]
+    weights = [torch.zeros(w, len(u) * n_out, requires_grad=True) for w, u in zip(widths, users)]
+    index = [torch.tensor(u, dtype=torch.long) for u in users]
+
+    def logits(x):
+        out = torch.zeros(len(x), len(heads), n_out)
+        for m, (w, idx) in enumerate(zip(weights, index)):
+            if len(idx):
+                part = x[:, offsets[m] : offsets[m + 1]] @ w
+                out = out.index_add(1, idx, part.view(len(x), len(idx), n_out))
+        return out
+
+    return logits, weights
+
+
+def padded_layout(widths, heads, n_out):
+    """Every head's columns gathered and zero-padded to the widest head, one batched product (``bmm``)."""
+    import torch
+
+    offsets = np.concatenate([[0], np.cumsum(widths)])
+    columns = [np.concatenate([np.arange(offsets[m], offsets[m + 1]) for m in h]) for h in heads]
+    widest = max(len(c) for c in columns)
+    pad = int(offsets[-1])  # a zero column appended to x
+    gather = torch.tensor(np.stack([np.r_[c, [pad] * (widest - len(c))] for c in columns]), dtype=torch.long)
+    weight = torch.zeros(len(heads), widest, n_out, requires_grad=True)
+
+    def logits(x):
+        padded = torch.cat([x, torch.zeros(len(x), 1)], dim=1)[:, gather]  # (B, H, widest)
+        return torch.bmm(padded.transpose(0, 1), weight).transpose(0, 1)
+
+    return logits, [weight]
+
+
+def masked_layout(widths, heads, n_out):
+    """One dense (D, H * C) matrix, masked to the columns each head may read."""
+    import torch
+
+    offsets = np.concatenate([[0], np.cumsum(widths)])
+    mask = torch.zeros(int(offsets[-1]), len(heads), n_out)
+    for h, members in enumerate(heads):
+        for m in members:
+            mask[offsets[m] : offsets[m + 1], h] = 1
+    mask = mask.view(int(offsets[-1]), -1)
+    weight = torch.zeros_like(mask, requires_grad=True)
+
+    def logits(x):
+        return (x @ (weight * mask)).view(len(x), len(heads), n_out)
+
+    return logits, [weight]
+
+
+LAYOUTS = {"grouped (the trainer's)": grouped_layout, "padded bmm": padded_layout, "dense masked": masked_layout}
+
+
+def step_seconds(layout, widths, heads, n_out, rows, steps: int, rounds: int, seed: int) -> dict:
+    """Per layout: seconds of one training step (the best of ``rounds`` rounds of ``steps`` steps, interleaved)
+    and the largest difference of its logits from the first layout's after training."""
+    import torch
+    from torch.nn import functional as F
+
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(rows, sum(widths), generator=generator)
+    y = torch.randint(0, n_out, (rows,), generator=generator)
+    built = {name: make(widths, heads, n_out) for name, make in layout.items()}
+    optimizers = {name: torch.optim.Adam(params, lr=1e-3) for name, (_, params) in built.items()}
+    best = {name: [] for name in built}
+    for _ in range(rounds + 1):  # the first round warms up
+        for name, (logits, _) in built.items():
+            start = time.perf_counter()
+            for _ in range(steps):
+                out = logits(x)
+                loss = F.cross_entropy(out.reshape(-1, n_out), y.repeat_interleave(len(heads)), reduction="sum")
+                optimizers[name].zero_grad(set_to_none=True)
+                (loss / rows).backward()
+                optimizers[name].step()
+            best[name].append((time.perf_counter() - start) / steps)
+    # Same data, steps and zero start: the layouts do the same arithmetic, so their heads must agree.
+    with torch.no_grad():
+        out = {name: logits(x) for name, (logits, _) in built.items()}
+    first = next(iter(out.values()))
+    return {name: (min(times[1:]), float((out[name] - first).abs().max())) for name, times in best.items()}
+
+
+def layouts(args) -> None:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    print(f"Machine: {machine(args)}")
+    print()
+    print("| shape | layout | ms per step (best of rounds) | slower than grouped | max abs logit difference |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for name, widths, heads, n_out, rows in layout_shapes(args):
+        steps = max(1, args.layout_steps if rows <= 100 else args.layout_steps // 10)
+        timed = step_seconds(LAYOUTS, widths, heads, n_out, rows, steps, args.layout_rounds, args.seed)
+        base = timed["grouped (the trainer's)"][0]
+        for layout, (s, difference) in timed.items():
+            row = f"| {name}, {n_out} classes, {rows} rows | {layout} | {1000 * s:.2f} | {s / base:.2f}x "
+            print(row + f"| {difference:.1e} |", flush=True)
+
+
 # ---------------------------------------------------------------------------------------------------- report
 
 
@@ -260,6 +401,9 @@ def main(argv=None):
     args = parse_args(argv)
     if args.one_head:
         worker(args.one_head)
+        return
+    if args.layouts:
+        layouts(args)
         return
     import torch
 
