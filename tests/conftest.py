@@ -241,17 +241,41 @@ def copy_run(run: Run, workdir: Path) -> Run:
     return Run(workdir)
 
 
+def _tiny_run_folder(tmp_path_factory) -> Path:
+    folder = os.environ.get("TASKSPACE_TINY_RUN")
+    return Path(folder).resolve() if folder else tmp_path_factory.mktemp("tiny-run")
+
+
+_started: dict[str, Background] = {}
+
+
+def pytest_collection_finish(session):
+    """Start the shared tiny run as soon as the tests are collected when one of them needs it: it then runs
+    while the unit tests do (one core each: pytest is one process and the torch tests use one thread)."""
+    if session.config.option.collectonly or not any(
+        {"tiny_run", "tiny_run_started"} & set(getattr(item, "fixturenames", ())) for item in session.items
+    ):
+        return
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is not None:  # pytest's own tmp_path_factory (the fixture is not available in a hook)
+        _started["tiny"] = Background(_tiny_run_folder(factory))
+
+
+def pytest_sessionfinish(session):
+    if "tiny" in _started:
+        _started.pop("tiny").stop()
+
+
 @pytest.fixture(scope="session")
 def tiny_run_started(tmp_path_factory):
     """The shared tiny run, started (not awaited): a test that has other work meanwhile (the Slurm test)
-    takes this and ``tiny_run`` later.
+    takes this and ``tiny_run`` later. Started when the session's tests are collected, if one needs it.
 
     TASKSPACE_TINY_RUN=<folder> keeps the run in that folder across test sessions: the same command brings it
     up to date there (Snakemake redoes only what changed since), so checking a new assertion on the shared run
     takes seconds, not minutes.
     """
-    folder = os.environ.get("TASKSPACE_TINY_RUN")
-    run = Background(Path(folder).resolve() if folder else tmp_path_factory.mktemp("tiny-run"))
+    run = _started.get("tiny") or _started.setdefault("tiny", Background(_tiny_run_folder(tmp_path_factory)))
     yield run
     run.stop()
 
