@@ -25,11 +25,10 @@ def evaluate_heads(
 ) -> pd.DataFrame:
     """Train a head per (method, round, k) key on its members, under every protocol; the metrics table.
 
-    ``widths`` are the members' feature widths; ``train_options`` (metric, n_classes, metric_input) go to
-    ``taskspace.heads.train.train_heads``.
-    ``loader(protocol)`` returns ``(load_members, n_items)`` for ``train_heads_in_feature_groups`` (the vision
-    protocols use different training images). Heads of methods with their own epochs (the paper's MMI) are
-    trained in a call of their own; all others of a protocol share one call.
+    ``widths`` are the members' feature widths. ``loader(protocol)`` returns ``(load_members, n_items)`` for
+    ``train_heads_in_feature_groups`` (the vision protocols train on different images). Heads of methods with
+    their own epochs (the paper's MMI) are trained in a call of their own; all others of a protocol share one.
+    ``train_options`` (metric, n_classes, metric_input) go to ``taskspace.heads.train.train_heads``.
     """
     index = {name: i for i, name in enumerate(members)}
     heads = [[index[m] for m in ms] for ms in member_lists]
