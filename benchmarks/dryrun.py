@@ -56,8 +56,18 @@ def local_rules() -> set[str]:
 
 
 def snakemake(configs, *args, workdir):
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", *(str(REPO / c) for c in configs), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        *(str(REPO / c) for c in configs),
+        *args,
+    ]
     t0 = time.perf_counter()
     result = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=workdir)
     seconds = time.perf_counter() - t0
@@ -135,14 +145,18 @@ def main():
         print(f"  local rules:   {light}")
         print(f"  packed groups: {r['groups']} holding {r['grouped']}")
     print()
-    print("| configs | jobs | cluster submissions before grouping | after grouping | `-n` best / median (s) "
-          "| `-n --profile profiles/slurm` best / median (s) | `--rulegraph` (s) | `--dag` (s), nodes |")
+    print(
+        "| configs | jobs | cluster submissions before grouping | after grouping | `-n` best / median (s) "
+        "| `-n --profile profiles/slurm` best / median (s) | `--rulegraph` (s) | `--dag` (s), nodes |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
-        print(f"| {' + '.join(Path(c).name for c in r['configs'])} | {r['jobs']} | {r['before']} | {r['after']} "
-              f"| {min(r['plain']):.1f} / {statistics.median(r['plain']):.1f} "
-              f"| {min(r['profiled']):.1f} / {statistics.median(r['profiled']):.1f} "
-              f"| {r['rulegraph_s']:.1f} | {r['dag_s']:.1f}, {r['dag_nodes']} |")
+        print(
+            f"| {' + '.join(Path(c).name for c in r['configs'])} | {r['jobs']} | {r['before']} | {r['after']} "
+            f"| {min(r['plain']):.1f} / {statistics.median(r['plain']):.1f} "
+            f"| {min(r['profiled']):.1f} / {statistics.median(r['profiled']):.1f} "
+            f"| {r['rulegraph_s']:.1f} | {r['dag_s']:.1f}, {r['dag_nodes']} |"
+        )
     print(f"\n({args.repeats} repeats of each dry run, interleaved; wall time of the whole command.)")
 
 

@@ -10,7 +10,8 @@ Same sentences, same process, same member:
     on its own, the sentence tokenised again to check the two agree, [CLS]/[SEP] added, padding, one
     forward pass, then a Python loop over words picking each word's last sub-word vector.
 
-The methods run in interleaved rounds (fair on a shared machine); best and median per method. Vectors of (a) and (c) are compared word by word.
+The methods run in interleaved rounds (fair on a shared machine); best and median per method. Vectors of (a)
+and (c) are compared word by word.
 Probe text: sentences of the Lee news corpus that gensim ships (no download).
 
     .venv/bin/python benchmarks/extraction.py --sentences 1000 --threads 2 --repeats 3
@@ -102,7 +103,7 @@ def paper_loop(member, sentences, batch_size=4):
     out = []
     with torch.no_grad():
         for start in range(0, len(sentences), batch_size):
-            chunk = sentences[start:start + batch_size]
+            chunk = sentences[start : start + batch_size]
             ids, last = [], []
             for words in chunk:
                 pieces = [tokenizer.tokenize(w) for w in words]  # word by word
@@ -153,12 +154,16 @@ def main(argv=None) -> None:
 
         paper_model = copy.deepcopy(member.module).float()
     paper_member = dataclasses.replace(member, module=paper_model)
-    times, results = interleaved(args.repeats, {
-        "a": lambda: pipeline(member, sentences, batch_tokens),
-        "b": lambda: floor(member, inputs),
-        "c": lambda: paper_loop(paper_member, sentences),
-    }, sync)
-    (items, ours), theirs = results["a"], results["c"]
+    times, results = interleaved(
+        args.repeats,
+        {
+            "a": lambda: pipeline(member, sentences, batch_tokens),
+            "b": lambda: floor(member, inputs),
+            "c": lambda: paper_loop(paper_member, sentences),
+        },
+        sync,
+    )
+    (_, ours), theirs = results["a"], results["c"]
     if len(theirs) != len(ours):
         sys.exit(f"word counts differ: pipeline {len(ours)}, paper loop {len(theirs)}")
     diff = float(np.abs(ours - theirs).max())
@@ -167,16 +172,25 @@ def main(argv=None) -> None:
     t_a, t_b, t_c = best["a"], best["b"], best["c"]
 
     device = torch.cuda.get_device_name() if member.device == "cuda" else f"CPU, {args.threads} torch threads"
-    print(f"MiniLM-L6 (last layer, last sub-word), {len(sentences)} sentences, {n_words} words, "
-          f"{device}, compute dtype {str(member.dtype).replace('torch.', '')}, batch tokens {batch_tokens}, "
-          f"{args.repeats} interleaved rounds\n")
+    print(
+        f"MiniLM-L6 (last layer, last sub-word), {len(sentences)} sentences, {n_words} words, "
+        f"{device}, compute dtype {str(member.dtype).replace('torch.', '')}, batch tokens {batch_tokens}, "
+        f"{args.repeats} interleaved rounds\n"
+    )
     print("| run | best s | median s | words/s (best) | best vs. (b) floor |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    for key, label in (("a", "(a) taskspace pipeline"), ("b", "(b) forward passes only (floor)"),
-                       ("c", "(c) paper's loop (batch 4, word by word)")):
-        print(f"| {label} | {best[key]:.2f} | {median[key]:.2f} | {n_words / best[key]:,.0f} | {best[key] / t_b:.2f}x |")
-    print(f"\n(a)/(b) = {t_a / t_b:.3f} (medians {median['a'] / median['b']:.3f}), (c)/(a) = {t_c / t_a:.2f} "
-          f"(medians {median['c'] / median['a']:.2f}), max |(a) - (c)| over all word vectors = {diff:.2e}")
+    for key, label in (
+        ("a", "(a) taskspace pipeline"),
+        ("b", "(b) forward passes only (floor)"),
+        ("c", "(c) paper's loop (batch 4, word by word)"),
+    ):
+        print(
+            f"| {label} | {best[key]:.2f} | {median[key]:.2f} | {n_words / best[key]:,.0f} | {best[key] / t_b:.2f}x |"
+        )
+    print(
+        f"\n(a)/(b) = {t_a / t_b:.3f} (medians {median['a'] / median['b']:.3f}), (c)/(a) = {t_c / t_a:.2f} "
+        f"(medians {median['c'] / median['a']:.2f}), max |(a) - (c)| over all word vectors = {diff:.2e}"
+    )
 
 
 if __name__ == "__main__":

@@ -19,14 +19,48 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _machine import describe
+
 from taskspace.features import FeatureFile, write_features
 from taskspace.kappa import _add_upper_gram, kappa_from_feature_files, member_groups
 
 # Hidden sizes of the paper's 34 checkpoints, in resources/paper-lm-kappa/members.txt order.
-PAPER_WIDTHS = [768, 1024, 768, 1024, 1024, 768, 768, 1024, 1024, 768, 768, 768, 768, 1280, 1024, 768, 768,
-                768, 1024, 1024, 1024, 768, 1024, 512, 1024, 1280, 1280, 1024, 1024, 1024, 768, 1024, 768, 1024]
+PAPER_WIDTHS = [
+    768,
+    1024,
+    768,
+    1024,
+    1024,
+    768,
+    768,
+    1024,
+    1024,
+    768,
+    768,
+    768,
+    768,
+    1280,
+    1024,
+    768,
+    768,
+    768,
+    1024,
+    1024,
+    1024,
+    768,
+    1024,
+    512,
+    1024,
+    1280,
+    1280,
+    1024,
+    1024,
+    1024,
+    768,
+    1024,
+    768,
+    1024,
+]
 
 
 class CountingDataset:
@@ -64,6 +98,7 @@ def make_members(folder: Path, n: int, seed: int = 0) -> list[Path]:
 
 def pairwise(paths) -> np.ndarray:
     """The paper's loop: member j is loaded again for every i."""
+
     def load(path):
         with FeatureFile(path) as f:
             x = np.asarray(f.vectors("probe")[()], dtype=np.float64)
@@ -110,12 +145,15 @@ def main():
     args = parser.parse_args()
     args.folder.mkdir(parents=True, exist_ok=True)
     print(f"machine: {describe()}")
-    print(f"N = {len(PAPER_WIDTHS)} members, widths {min(PAPER_WIDTHS)}-{max(PAPER_WIDTHS)} "
-          f"(D = {sum(PAPER_WIDTHS)}), n = {args.items} items, float32 files\n")
+    print(
+        f"N = {len(PAPER_WIDTHS)} members, widths {min(PAPER_WIDTHS)}-{max(PAPER_WIDTHS)} "
+        f"(D = {sum(PAPER_WIDTHS)}), n = {args.items} items, float32 files\n"
+    )
     paths = make_members(args.folder, args.items)
     file_bytes = sum(np.dtype(np.float32).itemsize * args.items * w for w in PAPER_WIDTHS)
 
     import taskspace.features as features_module
+
     original = features_module.FeatureFile
     features_module.FeatureFile = CountingFile
     CountingFile.bytes_read = 0
@@ -135,21 +173,29 @@ def main():
     print("| method | wall (s) | ratio to floor | data read / file bytes |")
     print("|---|---|---|---|")
     print(f"| matrix-product floor (same product, in memory) | {floor_time:.1f} | 1.00 | - |")
-    print(f"| taskspace one pass | {one_pass_time:.1f} | {one_pass_time / floor_time:.2f} "
-          f"| {one_pass_read / file_bytes:.2f} |")
+    print(
+        f"| taskspace one pass | {one_pass_time:.1f} | {one_pass_time / floor_time:.2f} "
+        f"| {one_pass_read / file_bytes:.2f} |"
+    )
     if args.memory_mb:
         groups = len(member_groups(PAPER_WIDTHS, args.memory_mb))
-        print(f"| taskspace grouped ({args.memory_mb:.0f} MB: {groups} groups, {groups * (groups - 1) // 2} passes) "
-              f"| {grouped_time:.1f} | {grouped_time / floor_time:.2f} | {grouped_read / file_bytes:.2f} |")
+        print(
+            f"| taskspace grouped ({args.memory_mb:.0f} MB: {groups} groups, {groups * (groups - 1) // 2} passes) "
+            f"| {grouped_time:.1f} | {grouped_time / floor_time:.2f} | {grouped_read / file_bytes:.2f} |"
+        )
     if not args.skip_pairwise:
         CountingFile.bytes_read = 0
         start = time.perf_counter()
         reference = pairwise(paths)
         pairwise_time = time.perf_counter() - start
-        print(f"| paper's pairwise loop | {pairwise_time:.1f} | {pairwise_time / floor_time:.2f} "
-              f"| {CountingFile.bytes_read / file_bytes:.2f} |")
-        print(f"\nmax |one pass - pairwise| = {np.abs(one_pass - reference).max():.2e}; "
-              f"one pass is {pairwise_time / one_pass_time:.1f}x faster")
+        print(
+            f"| paper's pairwise loop | {pairwise_time:.1f} | {pairwise_time / floor_time:.2f} "
+            f"| {CountingFile.bytes_read / file_bytes:.2f} |"
+        )
+        print(
+            f"\nmax |one pass - pairwise| = {np.abs(one_pass - reference).max():.2e}; "
+            f"one pass is {pairwise_time / one_pass_time:.1f}x faster"
+        )
     if args.memory_mb:
         print(f"\nmax |grouped - one pass| = {np.abs(grouped - one_pass).max():.2e}")
     shutil.rmtree(args.folder)

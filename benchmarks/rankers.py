@@ -60,8 +60,17 @@ def naive_logme(f, labels):
             if abs(alpha / beta - t) / t <= 1e-3:
                 break
         log_det = np.log(alpha + beta * sigma).sum() + (d - len(sigma)) * np.log(alpha)
-        evidences.append((d / 2 * np.log(alpha) + n / 2 * np.log(beta) - 0.5 * log_det - beta / 2 * res2
-                          - alpha / 2 * m2 - n / 2 * np.log(2 * np.pi)) / n)
+        evidences.append(
+            (
+                d / 2 * np.log(alpha)
+                + n / 2 * np.log(beta)
+                - 0.5 * log_det
+                - beta / 2 * res2
+                - alpha / 2 * m2
+                - n / 2 * np.log(2 * np.pi)
+            )
+            / n
+        )
     return float(np.mean(evidences))
 
 
@@ -148,8 +157,14 @@ def naive_sfda(f, labels):
     return float(probs[np.arange(len(labels)), np.searchsorted(classes, labels)].mean())
 
 
-NAIVE = {"logme": naive_logme, "hscore": naive_hscore, "hscore-shrinkage": naive_hscore_shrinkage,
-         "transrate": naive_transrate, "gbc": naive_gbc, "sfda": naive_sfda}
+NAIVE = {
+    "logme": naive_logme,
+    "hscore": naive_hscore,
+    "hscore-shrinkage": naive_hscore_shrinkage,
+    "transrate": naive_transrate,
+    "gbc": naive_gbc,
+    "sfda": naive_sfda,
+}
 
 
 def timed(function, *args, repeats=1):
@@ -170,14 +185,20 @@ def bench_shape(label, f, labels, repeats):
         naive_total, single_total = naive_total + naive_time, single_total + fast_time
         single_scores[name] = fast_value
         difference = abs(fast_value - naive_value) / max(abs(naive_value), 1e-300)
-        print(f"| {label} | {name} | {naive_time:.3f} | {fast_time:.3f} | {naive_time / fast_time:.1f}x "
-              f"| {difference:.1e} |")
+        print(
+            f"| {label} | {name} | {naive_time:.3f} | {fast_time:.3f} | {naive_time / fast_time:.1f}x "
+            f"| {difference:.1e} |"
+        )
     all_time, scores = timed(rankers.score_all, f, labels, list(NAIVE), repeats=repeats)
     same = max(abs(scores[n] - single_scores[n]) / max(abs(single_scores[n]), 1e-300) for n in NAIVE)
-    print(f"| {label} | all six: naive sum / single calls sum | {naive_total:.3f} | {single_total:.3f} "
-          f"| {naive_total / single_total:.1f}x | - |")
-    print(f"| {label} | all six: naive sum / one score_all | {naive_total:.3f} | {all_time:.3f} "
-          f"| {naive_total / all_time:.1f}x | {same:.1e} (vs single calls) |")
+    print(
+        f"| {label} | all six: naive sum / single calls sum | {naive_total:.3f} | {single_total:.3f} "
+        f"| {naive_total / single_total:.1f}x | - |"
+    )
+    print(
+        f"| {label} | all six: naive sum / one score_all | {naive_total:.3f} | {all_time:.3f} "
+        f"| {naive_total / all_time:.1f}x | {same:.1e} (vs single calls) |"
+    )
 
 
 def main():

@@ -12,15 +12,22 @@ from taskspace.scripting import run
 
 
 def main(snakemake):
-    result = kappa_from_feature_files(snakemake.input.features, members=snakemake.params.members,
-                                      debiased=snakemake.params.debiased,
-                                      device=resolve_device(snakemake.params.device),
-                                      memory_budget_mb=MATRIX_SHARE * snakemake.resources.mem_mb)
+    result = kappa_from_feature_files(
+        snakemake.input.features,
+        members=snakemake.params.members,
+        debiased=snakemake.params.debiased,
+        device=resolve_device(snakemake.params.device),
+        memory_budget_mb=MATRIX_SHARE * snakemake.resources.mem_mb,
+    )
     lacking = [f"{m} {int(n)}" for m, n in zip(result.members, result.dropped) if n]
     logging.getLogger("taskspace.kappa").info(
         "kappa of %d members over %d probe items; %d items left out because some member lacks them; "
-        "items each member lacks: %s", len(result.members), result.n_items, result.n_items_dropped,
-        ", ".join(lacking) + " (the others none)" if lacking else "none")
+        "items each member lacks: %s",
+        len(result.members),
+        result.n_items,
+        result.n_items_dropped,
+        ", ".join(lacking) + " (the others none)" if lacking else "none",
+    )
     save_kappa(result, snakemake.output.kappa)
 
 

@@ -8,8 +8,12 @@ from taskspace.scripting import run
 
 
 def main(snakemake):
-    _, table = kappa_convergence(snakemake.input.features, snakemake.params.sentences,
-                                 members=snakemake.params.members, text=snakemake.input.text)
+    _, table = kappa_convergence(
+        snakemake.input.features,
+        snakemake.params.sentences,
+        members=snakemake.params.members,
+        text=snakemake.input.text,
+    )
     write_table(table, snakemake.output.table)
     figures.save(figures.convergence(table, title="lm: convergence of kappa with probe size"), snakemake.output.figure)
 

@@ -8,7 +8,7 @@ from taskspace.scripting import run
 
 def main(snakemake):
     options = snakemake.params.demo
-    sentences = [line.split() for line in demo_sentences(options["min_words"])][-options["sentences"]:]
+    sentences = [line.split() for line in demo_sentences(options["min_words"])][-options["sentences"] :]
     splits = make_demo_task(sentences, snakemake.params.format, seed=snakemake.params.seed)
     write_demo_task(splits, {name: getattr(snakemake.output, name) for name in ("train", "dev", "test")})
 

@@ -19,8 +19,17 @@ def main(snakemake):
     protocols = protocols_from_config(snakemake.params.evaluation, snakemake.params.seed, snakemake.params.device)
     selection = pd.read_csv(snakemake.input.selection, sep="\t")
     ranking = pd.read_csv(snakemake.input.ranking, sep="\t")
-    table = probe_task(snakemake.input.features, snakemake.params.members, snakemake.wildcards.task, spec, splits,
-                       selection, protocols, feature_budget_mb=FEATURE_SHARE * snakemake.resources.mem_mb, ranking=ranking)
+    table = probe_task(
+        snakemake.input.features,
+        snakemake.params.members,
+        snakemake.wildcards.task,
+        spec,
+        splits,
+        selection,
+        protocols,
+        feature_budget_mb=FEATURE_SHARE * snakemake.resources.mem_mb,
+        ranking=ranking,
+    )
     write_table(table, snakemake.output.metrics)
 
 

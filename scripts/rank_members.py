@@ -31,8 +31,16 @@ def main(snakemake):
     settings = snakemake.params.settings
     labels, load, regression = training_set(snakemake)
     kappa = load_kappa(snakemake.input.kappa)
-    table = rank_task(snakemake.wildcards.task, kappa.members, load, labels, settings["rankers"],
-                      regression=regression, kappa=kappa.kappa, hub_first=settings["hub_first"])
+    table = rank_task(
+        snakemake.wildcards.task,
+        kappa.members,
+        load,
+        labels,
+        settings["rankers"],
+        regression=regression,
+        kappa=kappa.kappa,
+        hub_first=settings["hub_first"],
+    )
     write_table(table, snakemake.output.ranking)
 
 

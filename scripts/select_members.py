@@ -14,8 +14,17 @@ def main(snakemake):
     result = load_kappa(snakemake.input.kappa)
     options = snakemake.params.selection
     zoo = GaussianZoo(result.kappa, result.members)
-    tables = [selection_table(result.kappa, result.members, k_max=options["k_max"], hub_first=options["hub_first"],
-                              random_rounds=options["random_rounds"], seed=snakemake.params.seed, zoo=zoo)]
+    tables = [
+        selection_table(
+            result.kappa,
+            result.members,
+            k_max=options["k_max"],
+            hub_first=options["hub_first"],
+            random_rounds=options["random_rounds"],
+            seed=snakemake.params.seed,
+            zoo=zoo,
+        )
+    ]
     if "ranking" in snakemake.input.keys():  # peek: the members' order in a ranking table, best first
         ranking = pd.read_csv(snakemake.input.ranking, sep="\t")
         tables.append(ranked_table("peek", ranking.iloc[:, 0], result.members, options["k_max"], zoo=zoo))

@@ -15,8 +15,9 @@ def main(snakemake):
     where = f"vision.experiments.{snakemake.wildcards.experiment}.agents."
     data = load_dataset(**experiment["dataset"], seed=snakemake.params.seed)
     config = TrainConfig.from_mapping({"seed": snakemake.params.seed, **experiment["agents"]}, where=where)
-    agent = train_split_agent(data, load_split(snakemake.input.split), snakemake.wildcards.agent, config,
-                              device=snakemake.params.device)
+    agent = train_split_agent(
+        data, load_split(snakemake.input.split), snakemake.wildcards.agent, config, device=snakemake.params.device
+    )
     save_agent(agent, snakemake.output.weights, snakemake.output.meta)
 
 

@@ -14,9 +14,15 @@ def main(snakemake):
     for path in snakemake.input.meta:
         with open(path) as handle:
             meta = json.load(handle)
-        rows.append({"agent": meta["name"], "classes": " ".join(map(str, meta["classes"])),
-                     "train_acc": meta["train_accuracy"], "held_out_acc": meta["held_out_accuracy"],
-                     "train_seconds": meta["train_seconds"]})
+        rows.append(
+            {
+                "agent": meta["name"],
+                "classes": " ".join(map(str, meta["classes"])),
+                "train_acc": meta["train_accuracy"],
+                "held_out_acc": meta["held_out_accuracy"],
+                "train_seconds": meta["train_seconds"],
+            }
+        )
     write_table(pd.DataFrame(rows), snakemake.output.table)
 
 

@@ -15,8 +15,9 @@ def main(snakemake):
     torch.set_num_threads(snakemake.threads)
     data = load_dataset(**snakemake.params.experiment["dataset"], seed=snakemake.params.seed)
     agent = load_agent(snakemake.input.weights, snakemake.input.meta, device=resolve_device(snakemake.params.device))
-    extract_agent_features(agent, data, load_split(snakemake.input.split), snakemake.output.features,
-                           weights_path=snakemake.input.weights)
+    extract_agent_features(
+        agent, data, load_split(snakemake.input.split), snakemake.output.features, weights_path=snakemake.input.weights
+    )
 
 
 run(main, snakemake)  # noqa: F821

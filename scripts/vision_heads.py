@@ -17,9 +17,17 @@ def main(snakemake):
     protocols = protocols_from_config(snakemake.params.evaluation, seed, snakemake.params.device)
     selection = pd.read_csv(snakemake.input.selection, sep="\t")
     ranking = pd.read_csv(snakemake.input.ranking, sep="\t")
-    table = evaluate_task(snakemake.input.features, snakemake.params.agents, load_split(snakemake.input.split),
-                          snakemake.wildcards.task, selection, protocols, seed,
-                          feature_budget_mb=FEATURE_SHARE * snakemake.resources.mem_mb, ranking=ranking)
+    table = evaluate_task(
+        snakemake.input.features,
+        snakemake.params.agents,
+        load_split(snakemake.input.split),
+        snakemake.wildcards.task,
+        selection,
+        protocols,
+        seed,
+        feature_budget_mb=FEATURE_SHARE * snakemake.resources.mem_mb,
+        ranking=ranking,
+    )
     write_table(table, snakemake.output.metrics)
 
 

@@ -14,9 +14,15 @@ def main(snakemake):
     seed = snakemake.params.seed
     split = load_split(snakemake.input.split)
     protocol = protocol_from_config("validated", options, seed, snakemake.params.device)
-    table = peek_ranking(snakemake.input.features, snakemake.params.agents, split,
-                         split.task_names[options["peek_task"]], protocol, seed,
-                         feature_budget_mb=FEATURE_SHARE * snakemake.resources.mem_mb)
+    table = peek_ranking(
+        snakemake.input.features,
+        snakemake.params.agents,
+        split,
+        split.task_names[options["peek_task"]],
+        protocol,
+        seed,
+        feature_budget_mb=FEATURE_SHARE * snakemake.resources.mem_mb,
+    )
     write_table(table, snakemake.output.ranking)
 
 

@@ -25,12 +25,20 @@ def _mmi(args) -> None:
 def _kappa(args) -> None:
     from .kappa import kappa_from_feature_files, save_kappa
 
-    result = kappa_from_feature_files(args.features, set_name=args.set, debiased=args.debiased,
-                                      block_items=args.block_items, memory_budget_mb=args.memory_mb)
+    result = kappa_from_feature_files(
+        args.features,
+        set_name=args.set,
+        debiased=args.debiased,
+        block_items=args.block_items,
+        memory_budget_mb=args.memory_mb,
+    )
     save_kappa(result, args.output)
     dropped = sum(result.meta["items_dropped"].values())
-    print(f"kappa of {len(result.members)} members over {result.n_items} {args.set} items "
-          f"({dropped} items dropped because some member lacked them) -> {args.output}", file=sys.stderr)
+    print(
+        f"kappa of {len(result.members)} members over {result.n_items} {args.set} items "
+        f"({dropped} items dropped because some member lacked them) -> {args.output}",
+        file=sys.stderr,
+    )
 
 
 def _load_array(path: str):
@@ -71,15 +79,20 @@ def parser() -> argparse.ArgumentParser:
     kappa.add_argument("--set", default="probe", help="feature set to align (default: probe)")
     kappa.add_argument("--debiased", action="store_true", help="unbiased HSIC estimator instead of the plain one")
     kappa.add_argument("--block-items", type=int, default=4096, help="items per block read (default 4096)")
-    kappa.add_argument("--memory-mb", type=float, default=None,
-                       help="memory for the D x D cross-product matrix (8 D^2 bytes, D = sum of widths); over it, "
-                            "one pass per pair of member groups instead of one pass (default: no limit)")
+    kappa.add_argument(
+        "--memory-mb",
+        type=float,
+        default=None,
+        help="memory for the D x D cross-product matrix (8 D^2 bytes, D = sum of widths); over it, "
+        "one pass per pair of member groups instead of one pass (default: no limit)",
+    )
     kappa.set_defaults(run=_kappa)
 
     score = commands.add_parser("score", help="one transferability score of features for labels (taskspace.rankers)")
     score.add_argument("method", help="ranker: logme, hscore, hscore-shrinkage, transrate, gbc, sfda, nce, leep")
-    score.add_argument("features", help="(n, d) float array (.npy); for nce and leep the source head's (n, C) "
-                                        "probabilities")
+    score.add_argument(
+        "features", help="(n, d) float array (.npy); for nce and leep the source head's (n, C) probabilities"
+    )
     score.add_argument("labels", help="(n,) integer class labels (.npy), or real-valued targets with --regression")
     score.add_argument("--regression", action="store_true", help="real-valued targets (logme only)")
     score.set_defaults(run=_score)

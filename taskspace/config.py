@@ -1,4 +1,5 @@
-"""Config loading and validation: the JSON schema in config_schema.yaml (package data) plus checks a schema cannot express.
+"""Config loading and validation: the JSON schema in config_schema.yaml (package data) plus checks a schema
+cannot express.
 
 Errors are one line naming the key (``given.paper-lm.selection.k_max``) and what is allowed.
 """
@@ -102,14 +103,33 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
 # LMs/probe_tasks/train.py with get_best_test_metric.sh.
 PAPER_PROTOCOL = {
     "vision": {
-        "heads": {"optimizer": "sgd", "lr": 0.1, "momentum": 0.0, "milestones": [5, 20], "gamma": 0.1,
-                  "batch_size": 128, "epochs": 1500, "eval_every": 1, "standardize": "none", "init": "default",
-                  "select_on": "test"},
+        "heads": {
+            "optimizer": "sgd",
+            "lr": 0.1,
+            "momentum": 0.0,
+            "milestones": [5, 20],
+            "gamma": 0.1,
+            "batch_size": 128,
+            "epochs": 1500,
+            "eval_every": 1,
+            "standardize": "none",
+            "init": "default",
+            "select_on": "test",
+        },
         "method_epochs": {"mmi": 2000},
     },
     "lm": {
-        "heads": {"optimizer": "adam", "lr": 1e-3, "epochs": 40, "batch_unit": "groups", "batch_size": 64,
-                  "eval_every": 1, "standardize": "none", "init": "default", "select_on": "dev"},
+        "heads": {
+            "optimizer": "adam",
+            "lr": 1e-3,
+            "epochs": 40,
+            "batch_unit": "groups",
+            "batch_size": 64,
+            "eval_every": 1,
+            "standardize": "none",
+            "init": "default",
+            "select_on": "dev",
+        },
         "method_epochs": {},
     },
 }
@@ -210,8 +230,10 @@ def _check_vision(name: str, experiment: dict, seed: int) -> None:
             )
         admin_pool = classes - agent_pool
         of = "the {} classes of the {} pool"
-    for key, size, pool, kind in (("task_classes", split.task_classes, admin_pool, "admin"),
-                                  ("agent_classes", split.agent_classes, agent_pool, "agent")):
+    for key, size, pool, kind in (
+        ("task_classes", split.task_classes, admin_pool, "admin"),
+        ("agent_classes", split.agent_classes, agent_pool, "agent"),
+    ):
         if size > pool:
             raise TaskspaceError(f"{where}.split.{key}: {size} is more than {of.format(pool, kind)}")
     # Distinct class sets: agents never repeat an admin task's classes when the pools are shared.

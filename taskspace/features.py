@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Iterator, Mapping
 
 import h5py
 import numpy as np
@@ -62,11 +62,17 @@ class FeatureWriter:
             group = self.h5.create_group(set_name)
             rows = max(1, min(4096, ROW_CHUNK_BYTES // max(1, vectors.shape[1] * self.dtype.itemsize)))
             group.create_dataset(
-                "vectors", shape=(0, vectors.shape[1]), maxshape=(None, vectors.shape[1]),
-                dtype=self.dtype, chunks=(rows, vectors.shape[1]),
+                "vectors",
+                shape=(0, vectors.shape[1]),
+                maxshape=(None, vectors.shape[1]),
+                dtype=self.dtype,
+                chunks=(rows, vectors.shape[1]),
             )
             group.create_dataset(
-                "items", shape=(0, items.shape[1]), maxshape=(None, items.shape[1]), dtype=np.int64,
+                "items",
+                shape=(0, items.shape[1]),
+                maxshape=(None, items.shape[1]),
+                dtype=np.int64,
                 chunks=(max(1, 65536 // items.shape[1]), items.shape[1]),
             )
         group = self.h5[set_name]
@@ -155,7 +161,8 @@ class FeatureFile:
                 raise TaskspaceError(f"{self.path}: provenance attribute {key!r} is missing (expected {value!r})")
             if _from_attr(_attr_value(value)) != have[key]:
                 raise TaskspaceError(
-                    f"{self.path}: made for another config: {key} is {have[key]!r}, expected {value!r}; delete it and rerun"
+                    f"{self.path}: made for another config: {key} is {have[key]!r}, expected {value!r}; "
+                    "delete it and rerun"
                 )
 
     def close(self) -> None:
@@ -186,7 +193,9 @@ def common_items(files: list[FeatureFile], set_name: str) -> list[np.ndarray]:
     return rows
 
 
-def aligned_blocks(files: list[FeatureFile], set_name: str, rows: list[np.ndarray], block_items: int) -> Iterator[list[np.ndarray]]:
+def aligned_blocks(
+    files: list[FeatureFile], set_name: str, rows: list[np.ndarray], block_items: int
+) -> Iterator[list[np.ndarray]]:
     """Yield, block by block over the shared items, one float array per file; each file is read once.
 
     Each file's rows of a block are read as one contiguous slice (cheap when the files store items in

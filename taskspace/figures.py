@@ -7,14 +7,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy.cluster import hierarchy  # noqa: E402
-from scipy.spatial.distance import squareform  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy.cluster import hierarchy
+from scipy.spatial.distance import squareform
 
-from .atomic import atomic_path  # noqa: E402
-from .errors import TaskspaceError  # noqa: E402
+from .atomic import atomic_path
+from .errors import TaskspaceError
 
 STYLE = {
     "figure.dpi": 150,
@@ -58,8 +58,14 @@ def mi_gain(selection: pd.DataFrame, title: str):
         random = subsets[subsets.method == "random"]
         if len(random):
             spread = random.groupby("k")["cumulative_mi"].quantile([0.05, 0.5, 0.95]).unstack()
-            axes.fill_between(spread.index, spread[0.05], spread[0.95], color=COLORS["random"], alpha=0.25,
-                              label=f"random, 5-95% ({random['round'].nunique()} subsets per k)")
+            axes.fill_between(
+                spread.index,
+                spread[0.05],
+                spread[0.95],
+                color=COLORS["random"],
+                alpha=0.25,
+                label=f"random, 5-95% ({random['round'].nunique()} subsets per k)",
+            )
             axes.plot(spread.index, spread[0.5], color=COLORS["random"], ls="--", label="random, median")
         axes.plot(mmi.k, mmi.cumulative_mi, color=COLORS["mmi"], marker="o", ms=3, label="MMI (greedy)")
         _finish_k_axes(axes, "MI(picked; rest), paper units", title, legend_columns=2)
@@ -86,8 +92,9 @@ def kappa_tree(kappa: np.ndarray, members: list[str]):
     tree = hierarchy.linkage(squareform(distance, checks=False), method="ward", optimal_ordering=True)
     top_down = hierarchy.leaves_list(tree)[::-1]
     clusters = hierarchy.fcluster(tree, DENDROGRAM_COLOR_THRESHOLD, criterion="distance")
-    table = pd.DataFrame({"position": np.arange(1, m + 1), "member": [members[i] for i in top_down],
-                          "cluster": clusters[top_down]})
+    table = pd.DataFrame(
+        {"position": np.arange(1, m + 1), "member": [members[i] for i in top_down], "cluster": clusters[top_down]}
+    )
     return tree, table
 
 
@@ -111,14 +118,19 @@ def kappa_dendrogram(kappa: np.ndarray, members: list[str], title: str):
             tree_axes.text(0.5, 5, "one member: no tree", ha="center", va="center", color="#555555")
             colours = ["#555555"] * m
         else:
-            drawn = hierarchy.dendrogram(tree, ax=tree_axes, orientation="right", labels=members,
-                                         color_threshold=DENDROGRAM_COLOR_THRESHOLD, leaf_font_size=fontsize)
+            drawn = hierarchy.dendrogram(
+                tree,
+                ax=tree_axes,
+                orientation="right",
+                labels=members,
+                color_threshold=DENDROGRAM_COLOR_THRESHOLD,
+                leaf_font_size=fontsize,
+            )
             colours = drawn["leaves_color_list"][::-1]  # top to bottom, as the table
             tree_axes.set_xlabel("Ward distance on 1 - kappa")
         for label, colour in zip(tree_axes.get_yticklabels()[::-1], colours):  # names between kappa and tree
             label.set_color(colour)
-        image = heat_axes.imshow(kappa[np.ix_(order, order)], vmin=0, vmax=1, aspect="auto",
-                                 interpolation="nearest")
+        image = heat_axes.imshow(kappa[np.ix_(order, order)], vmin=0, vmax=1, aspect="auto", interpolation="nearest")
         heat_axes.set_yticks([])
         heat_axes.set_xticks(range(m), list(table.member), rotation=90, fontsize=fontsize)
         for label, colour in zip(heat_axes.get_xticklabels(), colours):
@@ -140,14 +152,26 @@ def accuracy_vs_k(metrics: pd.DataFrame, title: str, column: str = "test"):
         random = per_round[per_round.method == "random"]
         if len(random):
             spread = random.groupby("k")[column].quantile([0.05, 0.5, 0.95]).unstack()
-            axes.fill_between(spread.index, spread[0.05], spread[0.95], color=COLORS["random"], alpha=0.25,
-                              label=f"random, 5-95% of {random['round'].nunique()} rounds")
+            axes.fill_between(
+                spread.index,
+                spread[0.05],
+                spread[0.95],
+                color=COLORS["random"],
+                alpha=0.25,
+                label=f"random, 5-95% of {random['round'].nunique()} rounds",
+            )
             axes.plot(spread.index, spread[0.5], color=COLORS["random"], ls="--", label="random, median")
         for method, marker in (("peek", "s"), ("mmi", "o")):
             line = per_round[per_round.method == method].sort_values("k")
             if len(line):
-                axes.plot(line.k, line[column], color=COLORS[method], marker=marker, ms=3,
-                          label={"mmi": "MMI", "peek": "peek (oracle on task 0)"}[method])
+                axes.plot(
+                    line.k,
+                    line[column],
+                    color=COLORS[method],
+                    marker=marker,
+                    ms=3,
+                    label={"mmi": "MMI", "peek": "peek (oracle on task 0)"}[method],
+                )
         _finish_k_axes(axes, f"{column} accuracy, mean over {metrics.task.nunique()} tasks", title, legend_columns=2)
         return figure
 
@@ -165,8 +189,14 @@ def gain_over_random(metrics: pd.DataFrame, title: str, column: str = "test"):
             gain = (rows - random_mean.reindex(rows.index)).reset_index()
             axes.scatter(gain.k + offset, gain[column], s=6, color=COLORS[method], alpha=0.4)
             mean = gain.groupby("k")[column].mean()
-            axes.plot(mean.index + offset, mean.values, color=COLORS[method], marker="o", ms=3,
-                      label=f"{'MMI' if method == 'mmi' else 'peek'}: mean over tasks (dots: tasks)")
+            axes.plot(
+                mean.index + offset,
+                mean.values,
+                color=COLORS[method],
+                marker="o",
+                ms=3,
+                label=f"{'MMI' if method == 'mmi' else 'peek'}: mean over tasks (dots: tasks)",
+            )
         _finish_k_axes(axes, f"{column} accuracy - random mean", title, legend_columns=1)
         return figure
 
@@ -217,22 +247,36 @@ def lm_task(metrics: pd.DataFrame, task: str, title: str, baselines=()):
         random = violin_rows(rows)
         ks = sorted(random.k.unique())
         if ks:
-            parts = axes.violinplot([random[random.k == k].test.values for k in ks], positions=ks, widths=0.7,
-                                    showmedians=True)
+            parts = axes.violinplot(
+                [random[random.k == k].test.values for k in ks], positions=ks, widths=0.7, showmedians=True
+            )
             for body in parts["bodies"]:
                 body.set_facecolor(COLORS["random"])
                 body.set_alpha(0.35)
             for key in ("cbars", "cmins", "cmaxes", "cmedians"):
                 parts[key].set_color(COLORS["random"])
-            axes.plot([], [], color=COLORS["random"], lw=6, alpha=0.35,
-                      label=f"random ({random['round'].nunique()} subsets per k)")
+            axes.plot(
+                [],
+                [],
+                color=COLORS["random"],
+                lw=6,
+                alpha=0.35,
+                label=f"random ({random['round'].nunique()} subsets per k)",
+            )
         mmi = rows[rows.method == "mmi"].sort_values("k")
         axes.plot(mmi.k, mmi.test, color=COLORS["mmi"], marker="o", ms=3, label="MMI")
         markers = iter("sD^v<>")
         singles = rows[(rows.method == "single") & rows.members.isin(list(baselines))]
         for _, single in singles.iterrows():
-            axes.scatter([1], [single.test], marker=next(markers, "x"), s=28, color=COLORS["single"], zorder=3,
-                         label=f"single: {single.members}")
+            axes.scatter(
+                [1],
+                [single.test],
+                marker=next(markers, "x"),
+                s=28,
+                color=COLORS["single"],
+                zorder=3,
+                label=f"single: {single.members}",
+            )
         _finish_k_axes(axes, f"test {METRIC_LABELS.get(metric_name, metric_name)}", title, legend_columns=2)
         return figure
 
@@ -250,8 +294,10 @@ def protocol_rows(metrics: pd.DataFrame, protocol: str) -> pd.DataFrame:
     """One protocol's rows of a metrics table; a protocol the table lacks is an error naming the ones it has."""
     rows = metrics[metrics.protocol == protocol]
     if not len(rows):
-        raise TaskspaceError(f"metrics table has no rows of the {protocol!r} protocol "
-                             f"(it has: {', '.join(map(str, metrics.protocol.unique())) or 'none'})")
+        raise TaskspaceError(
+            f"metrics table has no rows of the {protocol!r} protocol "
+            f"(it has: {', '.join(map(str, metrics.protocol.unique())) or 'none'})"
+        )
     return rows
 
 
@@ -263,12 +309,16 @@ def transferability(table: pd.DataFrame, title: str):
     over tasks with the spread (right, bars: mean; lines: min to max). Label-free rankers are listed first."""
     rankers = sorted(table.ranker.unique(), key=lambda r: (r not in LABEL_FREE_COLORS, r))
     tasks = sorted(table.task.unique())
-    tau = table.pivot_table(index="ranker", columns="task", values="weighted_tau").reindex(index=rankers,
-                                                                                          columns=tasks)
+    tau = table.pivot_table(index="ranker", columns="task", values="weighted_tau").reindex(index=rankers, columns=tasks)
     with plt.rc_context({**STYLE, "axes.grid": False}):
         width = max(3.0, 0.35 * len(tasks) + 2.0)
-        figure, (heat_axes, mean_axes) = plt.subplots(1, 2, figsize=(width + 3.2, 0.3 * len(rankers) + 1.8),
-                                                      layout="constrained", gridspec_kw={"width_ratios": [width, 2.5]})
+        figure, (heat_axes, mean_axes) = plt.subplots(
+            1,
+            2,
+            figsize=(width + 3.2, 0.3 * len(rankers) + 1.8),
+            layout="constrained",
+            gridspec_kw={"width_ratios": [width, 2.5]},
+        )
         image = heat_axes.imshow(tau.values, vmin=-1, vmax=1, cmap="RdBu_r", aspect="auto")
         heat_axes.set_yticks(range(len(rankers)), rankers)
         heat_axes.set_xticks(range(len(tasks)), tasks, rotation=90)
@@ -280,8 +330,13 @@ def transferability(table: pd.DataFrame, title: str):
         mean_axes.barh(positions, stats["mean"], color=colours, alpha=0.7)
         mean_axes.hlines(positions, stats["min"], stats["max"], color="black", lw=1)
         mean_axes.axvline(0, color="black", lw=0.8)
-        mean_axes.set(yticks=positions, yticklabels=[], ylim=(len(rankers) - 0.5, -0.5), xlim=(-1, 1),
-                      xlabel=f"mean over {len(tasks)} tasks (line: min-max)")
+        mean_axes.set(
+            yticks=positions,
+            yticklabels=[],
+            ylim=(len(rankers) - 0.5, -0.5),
+            xlim=(-1, 1),
+            xlabel=f"mean over {len(tasks)} tasks (line: min-max)",
+        )
         figure.suptitle(title)
         return figure
 
@@ -296,10 +351,12 @@ def rankers_vs_k(metrics: pd.DataFrame, title: str):
         random = per_round[per_round.method == "random"]
         if len(random):
             spread = random.groupby("k").test.quantile([0.05, 0.95]).unstack()
-            axes.fill_between(spread.index, spread[0.05], spread[0.95], color=COLORS["random"], alpha=0.2,
-                              label="random, 5-95%")
-            axes.plot(spread.index, random.groupby("k").test.mean(), color=COLORS["random"], ls="--",
-                      label="random, mean")
+            axes.fill_between(
+                spread.index, spread[0.05], spread[0.95], color=COLORS["random"], alpha=0.2, label="random, 5-95%"
+            )
+            axes.plot(
+                spread.index, random.groupby("k").test.mean(), color=COLORS["random"], ls="--", label="random, mean"
+            )
         others = [m for m in per_round.method.unique() if m not in ("random", "single", "mmi", "mmi-task")]
         # the default cycle without its red and purple, which mark MMI and task-aware MMI
         cycle = [c for i, c in enumerate(plt.rcParams["axes.prop_cycle"].by_key()["color"]) if i not in (3, 4)]
@@ -307,8 +364,19 @@ def rankers_vs_k(metrics: pd.DataFrame, title: str):
             line = per_round[per_round.method == method].sort_values("k")
             if len(line):
                 bold = method in LABEL_FREE_COLORS
-                axes.plot(line.k, line.test, marker="o" if bold else ".", ms=3, lw=1.8 if bold else 1,
-                          color=LABEL_FREE_COLORS.get(method, cycle[i % len(cycle)]), label=method)
-        _finish_k_axes(axes, f"test {METRIC_LABELS.get(metric_name, metric_name)}, mean over "
-                             f"{metrics.task.nunique()} tasks", title, legend_columns=3)
+                axes.plot(
+                    line.k,
+                    line.test,
+                    marker="o" if bold else ".",
+                    ms=3,
+                    lw=1.8 if bold else 1,
+                    color=LABEL_FREE_COLORS.get(method, cycle[i % len(cycle)]),
+                    label=method,
+                )
+        _finish_k_axes(
+            axes,
+            f"test {METRIC_LABELS.get(metric_name, metric_name)}, mean over {metrics.task.nunique()} tasks",
+            title,
+            legend_columns=3,
+        )
         return figure

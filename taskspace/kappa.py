@@ -193,8 +193,10 @@ class AlignmentAccumulator:
             ones_k_ones = sum_squares - self._numpy(self.norm_totals)  # 1^T K~ 1 per member
             # cross[i, j] = (sum_a r_i[a] x_j[a]) . s_j
             cross = np.array(
-                [[norms_x[i, a:b] @ sums[a:b] for a, b in zip(self.offsets[:-1], self.offsets[1:])]
-                 for i in range(len(self.widths))]
+                [
+                    [norms_x[i, a:b] @ sums[a:b] for a, b in zip(self.offsets[:-1], self.offsets[1:])]
+                    for i in range(len(self.widths))
+                ]
             )
             trace_kl = squares - norms_norms
             ones_kl_ones = bilinear - cross - cross.T + norms_norms
@@ -268,9 +270,15 @@ def _item_codes(items: list[np.ndarray]) -> list[np.ndarray]:
     return [_row_keys(i) for i in items]
 
 
-def kappa_from_feature_files(paths, members=None, set_name: str = "probe", debiased: bool = False,
-                             block_items: int = 4096, device: str = "cpu",
-                             memory_budget_mb: float | None = None) -> KappaResult:
+def kappa_from_feature_files(
+    paths,
+    members=None,
+    set_name: str = "probe",
+    debiased: bool = False,
+    block_items: int = 4096,
+    device: str = "cpu",
+    memory_budget_mb: float | None = None,
+) -> KappaResult:
     """kappa over feature files, one per member; items some member lacks are dropped for all.
 
     The result's ``dropped`` counts, per member, the items it lacks (:func:`items_lacking`).
@@ -296,20 +304,27 @@ def kappa_from_feature_files(paths, members=None, set_name: str = "probe", debia
         widths = [f.width(set_name) for f in files]
         groups = member_groups(widths, memory_budget_mb)
         if len(groups) > 1:
-            log.info("kappa: the %d x %d cross-product matrix takes %.1f GB, over the budget of %.1f GB: "
-                     "%d groups of members, %d passes, each file read %d times", sum(widths), sum(widths),
-                     8 * sum(widths) ** 2 / 2**30, memory_budget_mb / 2**10, len(groups),
-                     len(groups) * (len(groups) - 1) // 2, len(groups) - 1)
+            log.info(
+                "kappa: the %d x %d cross-product matrix takes %.1f GB, over the budget of %.1f GB: "
+                "%d groups of members, %d passes, each file read %d times",
+                sum(widths),
+                sum(widths),
+                8 * sum(widths) ** 2 / 2**30,
+                memory_budget_mb / 2**10,
+                len(groups),
+                len(groups) * (len(groups) - 1) // 2,
+                len(groups) - 1,
+            )
         hsic = np.zeros((len(files), len(files)))
         # Every pair of members shares a pass: one pass for one group, else one per pair of groups.
-        passes = [groups[0]] if len(groups) == 1 else [a + b for g, a in enumerate(groups) for b in groups[g + 1:]]
+        passes = [groups[0]] if len(groups) == 1 else [a + b for g, a in enumerate(groups) for b in groups[g + 1 :]]
         for number, chosen in enumerate(passes, start=1):
             if len(passes) > 1:
                 log.info("kappa pass %d/%d: %d members", number, len(passes), len(chosen))
-            accumulator = AlignmentAccumulator([widths[i] for i in chosen], debiased=debiased, device=device,
-                                               names=[members[i] for i in chosen])
-            for block in aligned_blocks([files[i] for i in chosen], set_name, [rows[i] for i in chosen],
-                                        block_items):
+            accumulator = AlignmentAccumulator(
+                [widths[i] for i in chosen], debiased=debiased, device=device, names=[members[i] for i in chosen]
+            )
+            for block in aligned_blocks([files[i] for i in chosen], set_name, [rows[i] for i in chosen], block_items):
                 accumulator.add(block)
             hsic[np.ix_(chosen, chosen)] = accumulator.hsic()
         kappa = _normalised(hsic, members)
@@ -317,9 +332,15 @@ def kappa_from_feature_files(paths, members=None, set_name: str = "probe", debia
         for f in files:
             f.close()
     dropped = {m: t - n_items for m, t in zip(members, totals) if t != n_items}  # items it had, left out
-    return KappaResult(kappa=kappa, members=members, n_items=n_items, debiased=debiased,
-                       meta={"items_dropped": dropped, "set": set_name}, dropped=lacking,
-                       n_items_dropped=n_union - n_items)
+    return KappaResult(
+        kappa=kappa,
+        members=members,
+        n_items=n_items,
+        debiased=debiased,
+        meta={"items_dropped": dropped, "set": set_name},
+        dropped=lacking,
+        n_items_dropped=n_union - n_items,
+    )
 
 
 def save_kappa(result: KappaResult, path) -> None:
@@ -332,8 +353,14 @@ def save_kappa(result: KappaResult, path) -> None:
     if result.dropped is not None:
         extra = {"dropped": np.asarray(result.dropped, dtype=np.int64), "n_items_dropped": result.n_items_dropped}
     with atomic_path(path) as partial, open(partial, "wb") as handle:
-        np.savez(handle, kappa=result.kappa, members=np.array(result.members, dtype=str),
-                 n_items=result.n_items, debiased=result.debiased, **extra)
+        np.savez(
+            handle,
+            kappa=result.kappa,
+            members=np.array(result.members, dtype=str),
+            n_items=result.n_items,
+            debiased=result.debiased,
+            **extra,
+        )
 
 
 def load_kappa(path, names=None) -> KappaResult:
@@ -347,19 +374,27 @@ def load_kappa(path, names=None) -> KappaResult:
     with open(path, "rb") as handle:  # numpy reads any other bytes as a pickle, and says so
         magic = handle.read(6)
     if path.suffix == ".npy" and magic != b"\x93NUMPY":
-        raise TaskspaceError(f"{path}: not a NumPy .npy file (write it with numpy.save; a matrix in a text file: "
-                             f"numpy.save('kappa.npy', numpy.loadtxt('kappa.txt')))")
+        raise TaskspaceError(
+            f"{path}: not a NumPy .npy file (write it with numpy.save; a matrix in a text file: "
+            f"numpy.save('kappa.npy', numpy.loadtxt('kappa.txt')))"
+        )
     if path.suffix != ".npy" and not magic.startswith(b"PK"):
-        raise TaskspaceError(f"{path}: not a NumPy .npz file (not a zip archive); give kappa as a .npy matrix "
-                             f"(numpy.save) or a .npz kappa file")
+        raise TaskspaceError(
+            f"{path}: not a NumPy .npz file (not a zip archive); give kappa as a .npy matrix "
+            f"(numpy.save) or a .npz kappa file"
+        )
     try:
         if path.suffix == ".npy":
             kappa = np.load(path, allow_pickle=False)
             result = KappaResult(kappa=kappa, members=[str(i) for i in range(len(kappa))], n_items=0)
         else:
             with np.load(path, allow_pickle=False) as data:
-                result = KappaResult(kappa=data["kappa"], members=[str(m) for m in data["members"]],
-                                     n_items=int(data["n_items"]), debiased=bool(data["debiased"]))
+                result = KappaResult(
+                    kappa=data["kappa"],
+                    members=[str(m) for m in data["members"]],
+                    n_items=int(data["n_items"]),
+                    debiased=bool(data["debiased"]),
+                )
                 if "dropped" in data:  # kappa files written before these were recorded lack them
                     result.dropped = data["dropped"]
                     result.n_items_dropped = int(data["n_items_dropped"])
@@ -424,8 +459,9 @@ def _line_words(text, first_file, set_name: str) -> np.ndarray:
     return np.bincount(sentence.astype(np.int64)) if len(sentence) else np.zeros(0, dtype=np.int64)
 
 
-def kappa_convergence(paths, sentence_counts, members=None, set_name: str = "probe", block_items: int = 4096,
-                      text=None):
+def kappa_convergence(
+    paths, sentence_counts, members=None, set_name: str = "probe", block_items: int = 4096, text=None
+):
     """kappa on the first n sentences for every n, in ONE pass (snapshots of the running accumulator): Fig. 2.
 
     Returns the full kappa (the paper's kappa*) and a table, one row per n: sentences (n), words (on the
@@ -441,8 +477,9 @@ def kappa_convergence(paths, sentence_counts, members=None, set_name: str = "pro
 
     files = [FeatureFile(p) for p in paths]
     try:
-        names = list(members) if members is not None else [f.provenance.get("member", str(p))
-                                                           for f, p in zip(files, paths)]
+        names = (
+            list(members) if members is not None else [f.provenance.get("member", str(p)) for f, p in zip(files, paths)]
+        )
         rows = common_items(files, set_name)
         sentence = files[0].items(set_name)[rows[0], 0]
         if len(sentence) and np.any(np.diff(sentence) < 0):
@@ -470,10 +507,18 @@ def kappa_convergence(paths, sentence_counts, members=None, set_name: str = "pro
     off = ~np.eye(len(full), dtype=bool)
     words = np.concatenate([[0], words])  # words[n]: on the first n lines
     table = pd.DataFrame(
-        [dict(sentences=n, words=int(words[min(n, len(words) - 1)]), items_used=items, kl=gaussian_kl(full, kappa),
-              correlation=float(np.corrcoef(full[off], kappa[off])[0, 1]) if len(full) > 2 else np.nan,
-              identity_kl=identity_kl, probe_words=int(words[-1]))
-         for n, (items, kappa) in sorted(snapshots.items())],
+        [
+            dict(
+                sentences=n,
+                words=int(words[min(n, len(words) - 1)]),
+                items_used=items,
+                kl=gaussian_kl(full, kappa),
+                correlation=float(np.corrcoef(full[off], kappa[off])[0, 1]) if len(full) > 2 else np.nan,
+                identity_kl=identity_kl,
+                probe_words=int(words[-1]),
+            )
+            for n, (items, kappa) in sorted(snapshots.items())
+        ],
         columns=["sentences", "words", "items_used", "kl", "correlation", "identity_kl", "probe_words"],
     )
     return full, table

@@ -77,7 +77,9 @@ def check_kappa(kappa, name: str = "kappa") -> np.ndarray:
     diag_error = np.abs(np.diag(kappa) - 1.0)
     if diag_error.max() > DIAGONAL_TOLERANCE:
         i = int(np.argmax(diag_error))
-        raise TaskspaceError(f"{name}: diagonal must be 1 (kernel alignment), but entry ({i}, {i}) is {kappa[i, i]:.6g}")
+        raise TaskspaceError(
+            f"{name}: diagonal must be 1 (kernel alignment), but entry ({i}, {i}) is {kappa[i, i]:.6g}"
+        )
     return kappa
 
 
@@ -213,8 +215,9 @@ def task_aware_kappa(member_features, labels) -> np.ndarray:
     member_features = [np.asarray(x) for x in member_features]
     labels = np.asarray(labels)
     if labels.ndim != 1 or not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool):
-        raise TaskspaceError(f"labels: expected a 1-D array of integer classes, got shape {labels.shape}, "
-                             f"dtype {labels.dtype}")
+        raise TaskspaceError(
+            f"labels: expected a 1-D array of integer classes, got shape {labels.shape}, dtype {labels.dtype}"
+        )
     if not member_features:
         raise TaskspaceError("task-aware kappa needs at least one member")
     for i, x in enumerate(member_features):
@@ -256,9 +259,12 @@ def task_aware_picks(kappa_plus, k: int) -> tuple[np.ndarray, np.ndarray]:
         y = int(np.argmax(np.where(available, gains, -np.inf)))
         order[step], available[y] = y, False
         if determined[y]:
-            warnings.warn(f"task-aware picks: member {y} is determined by the earlier picks (conditional variance "
-                          f"{variance[y]:.3g}) and adds nothing; no other member adds anything either",
-                          NearSingularKappaWarning, stacklevel=2)
+            warnings.warn(
+                f"task-aware picks: member {y} is determined by the earlier picks (conditional variance "
+                f"{variance[y]:.3g}) and adds nothing; no other member adds anything either",
+                NearSingularKappaWarning,
+                stacklevel=2,
+            )
         else:
             row = (kappa[y] - rows[:step].T @ rows[:step, y]) / np.sqrt(variance[y])
             rows[step] = row

@@ -257,8 +257,11 @@ class Plan:
         inputs = {"kappa": f"results/{space}/kappa.npz"}
         if self.track_of(space) == "vision":
             experiment = space.split("/", 1)[1]
-            return {**inputs, "features": self.agent_features(experiment),
-                    "split": f"results/vision/{experiment}/split.json"}
+            return {
+                **inputs,
+                "features": self.agent_features(experiment),
+                "split": f"results/vision/{experiment}/split.json",
+            }
         return {**inputs, "features": self.lm_task_features(task)}
 
     def ranking_params(self, space: str, task: str) -> dict:
@@ -266,8 +269,9 @@ class Plan:
         for an LM task, its format and files."""
         track = self.track_of(space)
         section = self.lm if track == "lm" else self.vision[space.split("/", 1)[1]].settings
-        params = dict(track=track,
-                      rankers=list(section["evaluation"]["rankers"]), hub_first=section["selection"]["hub_first"])
+        params = dict(
+            track=track, rankers=list(section["evaluation"]["rankers"]), hub_first=section["selection"]["hub_first"]
+        )
         if track == "lm":
             params.update(format=self.lm_tasks[task]["format"], files=self.lm_task_paths(task))
         return params

@@ -176,8 +176,9 @@ def _check_features(features, name: str = "features") -> np.ndarray:
     bad = ~np.isfinite(array)
     if bad.any():
         row, column = np.argwhere(bad)[0]
-        raise TaskspaceError(f"{name}: {int(bad.sum())} values are NaN or infinite "
-                             f"(first at row {row}, column {column})")
+        raise TaskspaceError(
+            f"{name}: {int(bad.sum())} values are NaN or infinite (first at row {row}, column {column})"
+        )
     if not np.issubdtype(array.dtype, np.floating):
         array = array.astype(np.float64)
     return np.ascontiguousarray(array)
@@ -189,8 +190,10 @@ def _check_labels(labels, n: int):
     if labels.ndim != 1 or len(labels) != n:
         raise TaskspaceError(f"labels: expected shape ({n},) to match the {n} items, got shape {labels.shape}")
     if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool):
-        raise TaskspaceError(f"labels: expected integer class labels, got dtype {labels.dtype} "
-                             "(real-valued targets: logme with regression=True)")
+        raise TaskspaceError(
+            f"labels: expected integer class labels, got dtype {labels.dtype} "
+            "(real-valued targets: logme with regression=True)"
+        )
     classes, index = np.unique(labels, return_inverse=True)
     if len(classes) < 2:
         raise TaskspaceError(f"labels: only one class ({classes[0]}); ranking needs at least two classes")
@@ -221,8 +224,9 @@ def _check_probabilities(source_probs, n: int) -> np.ndarray:
     sums = probs.sum(axis=1)
     worst = int(np.argmax(np.abs(sums - 1.0)))
     if abs(sums[worst] - 1.0) > PROBABILITY_TOLERANCE:
-        raise TaskspaceError(f"source_probs: row {worst} sums to {sums[worst]:.6g}, not 1 (logits instead of "
-                             "probabilities?)")
+        raise TaskspaceError(
+            f"source_probs: row {worst} sums to {sums[worst]:.6g}, not 1 (logits instead of probabilities?)"
+        )
     return probs
 
 
@@ -275,8 +279,14 @@ def _logme_evidence(sigma: np.ndarray, coordinates: np.ndarray, target_squares: 
         if not active.any():
             break
     log_det = np.log(alpha[None, :] + beta[None, :] * s).sum(axis=0) + (d - len(sigma)) * np.log(alpha)
-    evidence = (d / 2.0 * np.log(alpha) + n / 2.0 * np.log(beta) - 0.5 * log_det - beta / 2.0 * res2
-                - alpha / 2.0 * m2 - n / 2.0 * np.log(2 * np.pi)) / n
+    evidence = (
+        d / 2.0 * np.log(alpha)
+        + n / 2.0 * np.log(beta)
+        - 0.5 * log_det
+        - beta / 2.0 * res2
+        - alpha / 2.0 * m2
+        - n / 2.0 * np.log(2 * np.pi)
+    ) / n
     return float(evidence.mean())
 
 
@@ -289,8 +299,9 @@ def _logme(member: _Member) -> float:
 def _logme_regression(member: _Member, targets: np.ndarray) -> float:
     """LogME of real-valued targets, one evidence per target column, averaged (thuml/LogME ``regression=True``)."""
     spectrum = member.raw_spectrum()
-    coordinates = spectrum.coordinates(targets, lambda: member.centred().T @ targets
-                                       + np.outer(member.mean(), targets.sum(axis=0)))
+    coordinates = spectrum.coordinates(
+        targets, lambda: member.centred().T @ targets + np.outer(member.mean(), targets.sum(axis=0))
+    )
     return _logme_evidence(spectrum.values, coordinates, (targets**2).sum(axis=0), member.n, member.d)
 
 
@@ -393,8 +404,9 @@ def _gbc(member: _Member, components: int = GBC_COMPONENTS) -> float:
     sigma = np.maximum(spread, GBC_VARIANCE_FLOOR).mean(axis=1)
     average = (sigma[:, None] + sigma[None, :]) / 2
     squared = ((means[:, None, :] - means[None, :, :]) ** 2).sum(axis=2)
-    distance = squared / average / 8 + 0.5 * (np.log(average) - 0.5 * np.log(sigma)[:, None]
-                                              - 0.5 * np.log(sigma)[None, :])
+    distance = squared / average / 8 + 0.5 * (
+        np.log(average) - 0.5 * np.log(sigma)[:, None] - 0.5 * np.log(sigma)[None, :]
+    )
     coefficient = np.exp(-distance)
     np.fill_diagonal(coefficient, 0.0)
     return -float(coefficient.sum())
@@ -585,8 +597,14 @@ FEATURE_RANKERS = tuple(name for name in RANKERS if name not in SOURCE_HEAD)
 
 SOURCE_HEAD_ORDER = ("nce", "leep")
 
-_ON_MEMBER = {"logme": _logme, "hscore": _hscore, "hscore-shrinkage": _hscore_shrinkage, "transrate": _transrate,
-              "gbc": _gbc, "sfda": _sfda}
+_ON_MEMBER = {
+    "logme": _logme,
+    "hscore": _hscore,
+    "hscore-shrinkage": _hscore_shrinkage,
+    "transrate": _transrate,
+    "gbc": _gbc,
+    "sfda": _sfda,
+}
 
 
 def check_rankers(rankers: Iterable[str], regression: bool = False, source_probs: bool = True) -> list[str]:
@@ -604,8 +622,14 @@ def check_rankers(rankers: Iterable[str], regression: bool = False, source_probs
     return names
 
 
-def score_all(features, labels, rankers: Iterable[str] | None = None, source_probs=None, regression: bool = False,
-              seconds: dict | None = None) -> dict[str, float]:
+def score_all(
+    features,
+    labels,
+    rankers: Iterable[str] | None = None,
+    source_probs=None,
+    regression: bool = False,
+    seconds: dict | None = None,
+) -> dict[str, float]:
     """Scores of one member by several rankers, sharing work; ``{name: score}`` in the order asked.
 
     ``rankers``: names from RANKERS; default: every feature ranker, plus nce and leep when ``source_probs``

@@ -33,8 +33,12 @@ def usable_rankers(rankers: Sequence[str], regression: bool, has_source_heads: b
         if regression and name in NEEDS_CLASSES:
             log.info("ranking %s: %s skipped: it needs classes and the task's target is real-valued", task, name)
         elif name in SOURCE_HEAD and not has_source_heads:
-            log.info("ranking %s: %s skipped: the members have no source head (its predictions are what %s "
-                     "reads)", task, name, name)
+            log.info(
+                "ranking %s: %s skipped: the members have no source head (its predictions are what %s reads)",
+                task,
+                name,
+                name,
+            )
         else:
             usable.append(name)
     return usable
@@ -74,10 +78,18 @@ def rank_task(
         if i == 0:
             names = usable_rankers(rankers, regression, source_probs is not None, task)
         seconds: dict[str, float] = {}
-        scores = score_all(features, labels, names, source_probs=source_probs if SOURCE_HEAD & set(names) else None,
-                           regression=regression, seconds=seconds)
-        rows += [dict(task=task, ranker=name, member=member, score=score, seconds=seconds[name])
-                 for name, score in scores.items()]
+        scores = score_all(
+            features,
+            labels,
+            names,
+            source_probs=source_probs if SOURCE_HEAD & set(names) else None,
+            regression=regression,
+            seconds=seconds,
+        )
+        rows += [
+            dict(task=task, ranker=name, member=member, score=score, seconds=seconds[name])
+            for name, score in scores.items()
+        ]
         kept.append(np.asarray(features, dtype=np.float32))
         log.info("ranking %s: member %d/%d %s scored by %d rankers", task, i + 1, len(members), member, len(scores))
     rows += _label_free_rows(task, members, kept, labels, regression, kappa, hub_first)
@@ -98,11 +110,15 @@ def _label_free_rows(task, members, features, labels, regression, kappa, hub_fir
         if len(kappa) != m:
             raise TaskspaceError(f"ranking {task}: kappa has {len(kappa)} members, the task's features {m}")
         start = time.perf_counter()
-        orders["mmi"] = (GaussianZoo(kappa, list(members)).greedy(m, hub_first=hub_first).order,
-                         time.perf_counter() - start)
+        orders["mmi"] = (
+            GaussianZoo(kappa, list(members)).greedy(m, hub_first=hub_first).order,
+            time.perf_counter() - start,
+        )
     rows = []
     for ranker, (order, seconds) in orders.items():
         scores = pick_order_scores(order, m)
-        rows += [dict(task=task, ranker=ranker, member=member, score=float(scores[i]), seconds=seconds)
-                 for i, member in enumerate(members)]
+        rows += [
+            dict(task=task, ranker=ranker, member=member, score=float(scores[i]), seconds=seconds)
+            for i, member in enumerate(members)
+        ]
     return rows

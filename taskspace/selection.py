@@ -49,14 +49,28 @@ def random_subsets(m: int, k: int, rounds: int, seed: int) -> list[tuple[int, ..
 def _rows(method, round_, members, zoo: GaussianZoo, order) -> list[dict]:
     mi = zoo.score(order).cumulative_mi
     return [
-        dict(method=method, round=round_, k=len(order), rank=rank + 1, member=members[i], index=int(i),
-             cumulative_mi=float(mi[rank]))
+        dict(
+            method=method,
+            round=round_,
+            k=len(order),
+            rank=rank + 1,
+            member=members[i],
+            index=int(i),
+            cumulative_mi=float(mi[rank]),
+        )
         for rank, i in enumerate(order)
     ]
 
 
-def selection_table(kappa, members, k_max: int, hub_first: bool = False, random_rounds: int = 0,
-                    seed: int = 0, zoo: GaussianZoo | None = None) -> pd.DataFrame:
+def selection_table(
+    kappa,
+    members,
+    k_max: int,
+    hub_first: bool = False,
+    random_rounds: int = 0,
+    seed: int = 0,
+    zoo: GaussianZoo | None = None,
+) -> pd.DataFrame:
     """MMI picks for k = 1..k_max plus ``random_rounds`` distinct random k-subsets for every k."""
     members = list(members)
     if len(members) != len(kappa):
@@ -69,8 +83,15 @@ def selection_table(kappa, members, k_max: int, hub_first: bool = False, random_
     for k in range(1, k_max + 1):
         order = greedy.order[:k]
         rows += [
-            dict(method="mmi", round=0, k=k, rank=rank + 1, member=members[i], index=int(i),
-                 cumulative_mi=float(greedy.cumulative_mi[rank]))
+            dict(
+                method="mmi",
+                round=0,
+                k=k,
+                rank=rank + 1,
+                member=members[i],
+                index=int(i),
+                cumulative_mi=float(greedy.cumulative_mi[rank]),
+            )
             for rank, i in enumerate(order)
         ]
     for k in range(1, k_max + 1):
@@ -91,8 +112,10 @@ def ranked_table(method: str, ranking, members, k_max: int, zoo: GaussianZoo | N
         if zoo is not None:
             rows += _rows(method, 0, members, zoo, order[:k])
         else:
-            rows += [dict(method=method, round=0, k=k, rank=r + 1, member=members[i], index=i, cumulative_mi=np.nan)
-                     for r, i in enumerate(order[:k])]
+            rows += [
+                dict(method=method, round=0, k=k, rank=r + 1, member=members[i], index=i, cumulative_mi=np.nan)
+                for r, i in enumerate(order[:k])
+            ]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -120,8 +143,9 @@ def ranked_subsets(ranking: pd.DataFrame, members, k_max: int, skip=("mmi",)) ->
     return out
 
 
-def head_subsets(selection: pd.DataFrame, members, ranking: pd.DataFrame | None = None, k_max: int | None = None
-                 ) -> dict[tuple[str, int, int], list[str]]:
+def head_subsets(
+    selection: pd.DataFrame, members, ranking: pd.DataFrame | None = None, k_max: int | None = None
+) -> dict[tuple[str, int, int], list[str]]:
     """Every head one task trains: the selection table's subsets, every member alone (method ``single``,
     ``round`` its position in the zoo: the ground truth the rankers are judged against) and, with a ranking
     table, the top-k members of every ranker for k = 1..k_max (k_max: the selection table's largest k)."""

@@ -27,8 +27,13 @@ def vision_table(metrics: pd.DataFrame) -> str:
     line = {method: per_round[per_round.method == method].set_index("k").test for method in ("mmi", "peek")}
     lines = ["| k | MMI | peek | random mean | random 5% | random 95% |", "|---|---|---|---|---|---|"]
     for k in sorted(per_round.k.unique()):
-        cells = [line["mmi"].get(k, np.nan), line["peek"].get(k, np.nan), random.mean().get(k, np.nan),
-                 random.quantile(0.05).get(k, np.nan), random.quantile(0.95).get(k, np.nan)]
+        cells = [
+            line["mmi"].get(k, np.nan),
+            line["peek"].get(k, np.nan),
+            random.mean().get(k, np.nan),
+            random.quantile(0.05).get(k, np.nan),
+            random.quantile(0.95).get(k, np.nan),
+        ]
         lines.append(f"| {k} | " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n\n" + _gain_sentence(metrics) + "\n"
 
@@ -40,17 +45,21 @@ def _gain_sentence(metrics: pd.DataFrame) -> str:
     gain = (mmi - random_mean.reindex(mmi.index)).dropna()
     if not len(gain):
         return "No MMI and random heads to compare."
-    return (f"MMI minus the random mean: {100 * gain.mean():+.2f} accuracy points on average over "
-            f"{metrics.task.nunique()} tasks and {metrics.k.nunique()} values of k; above it in "
-            f"{int((gain > 0).sum())} of {len(gain)} task x k cells.")
+    return (
+        f"MMI minus the random mean: {100 * gain.mean():+.2f} accuracy points on average over "
+        f"{metrics.task.nunique()} tasks and {metrics.k.nunique()} values of k; above it in "
+        f"{int((gain > 0).sum())} of {len(gain)} task x k cells."
+    )
 
 
 def lm_table(metrics: pd.DataFrame, baselines=()) -> str:
     """One protocol's Table 2: task, k, MMI, random mean (std), and every single-member baseline."""
     table = table2(metrics, baselines)
     singles = [c for c in table.columns if c.startswith("single ")]
-    lines = ["| task | k | MMI | random mean (std) | " + " | ".join(singles) + " |",
-             "|---|---|---|---|" + "---|" * len(singles)]
+    lines = [
+        "| task | k | MMI | random mean (std) | " + " | ".join(singles) + " |",
+        "|---|---|---|---|" + "---|" * len(singles),
+    ]
     for row in table.to_dict("records"):
         random = f"{row['random_mean']:.3f} ({row['random_std']:.3f})"
         cells = [row["task"], str(row["k"]), _cell(row["mmi"]), random, *(_cell(row[s]) for s in singles)]
@@ -62,11 +71,18 @@ def ranker_table(transferability: pd.DataFrame) -> str:
     """One protocol's transferability rows: per ranker, weighted tau (mean, min, max over tasks), mean Pearson
     and mean top-1 relative accuracy; label-free rankers first, then by mean tau."""
     stats = transferability.groupby("ranker").agg(
-        tau=("weighted_tau", "mean"), low=("weighted_tau", "min"), high=("weighted_tau", "max"),
-        pearson=("pearson", "mean"), top1=("top1_relative", "mean"), tasks=("task", "nunique"))
+        tau=("weighted_tau", "mean"),
+        low=("weighted_tau", "min"),
+        high=("weighted_tau", "max"),
+        pearson=("pearson", "mean"),
+        top1=("top1_relative", "mean"),
+        tasks=("task", "nunique"),
+    )
     order = sorted(stats.index, key=lambda r: (r not in ("mmi", "mmi-task"), -np.nan_to_num(stats.tau[r], nan=-9)))
-    lines = ["| ranker | weighted tau, mean | min | max | Pearson, mean | top-1 relative, mean | tasks |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| ranker | weighted tau, mean | min | max | Pearson, mean | top-1 relative, mean | tasks |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for ranker in order:
         row = stats.loc[ranker]
         cells = [_cell(row[c]) for c in ("tau", "low", "high", "pearson", "top1")]
@@ -89,8 +105,12 @@ def picks_table(metrics: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary(vision: dict[str, pd.DataFrame], lm: pd.DataFrame | None, baselines=(),
-            transferability: dict[str, pd.DataFrame] | None = None) -> str:
+def summary(
+    vision: dict[str, pd.DataFrame],
+    lm: pd.DataFrame | None,
+    baselines=(),
+    transferability: dict[str, pd.DataFrame] | None = None,
+) -> str:
     """The run's summary: per vision experiment and the LM track, per protocol, the paper's tables; then, per
     space with a transferability table, its rankers and the heads on their picks."""
     parts = []
@@ -104,7 +124,9 @@ def summary(vision: dict[str, pd.DataFrame], lm: pd.DataFrame | None, baselines=
     for space, table in (transferability or {}).items():
         for protocol, rows in table.groupby("protocol", sort=False):
             metrics = metrics_of[space]
-            parts.append(f"#### {space}, rankers, {protocol} protocol\n\n{ranker_table(rows)}\n"
-                         f"Heads on each method's top-k members (test metric, mean over tasks):\n\n"
-                         f"{picks_table(metrics[metrics.protocol == protocol])}")
+            parts.append(
+                f"#### {space}, rankers, {protocol} protocol\n\n{ranker_table(rows)}\n"
+                f"Heads on each method's top-k members (test metric, mean over tasks):\n\n"
+                f"{picks_table(metrics[metrics.protocol == protocol])}"
+            )
     return "\n".join(parts)

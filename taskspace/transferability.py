@@ -24,8 +24,9 @@ TABLE_COLUMNS = ["task", "protocol", "ranker", "weighted_tau", "pearson", "top1_
 def _pair(scores, truth, what: str = "scores") -> tuple[np.ndarray, np.ndarray]:
     scores, truth = np.asarray(scores, dtype=np.float64), np.asarray(truth, dtype=np.float64)
     if scores.ndim != 1 or scores.shape != truth.shape or len(scores) == 0:
-        raise TaskspaceError(f"{what} and truth: expected two 1-D arrays of the same length, got shapes "
-                             f"{scores.shape} and {truth.shape}")
+        raise TaskspaceError(
+            f"{what} and truth: expected two 1-D arrays of the same length, got shapes {scores.shape} and {truth.shape}"
+        )
     for name, values in ((what, scores), ("truth", truth)):
         if not np.isfinite(values).all():
             raise TaskspaceError(f"{name}: {int((~np.isfinite(values)).sum())} values are NaN or infinite")
@@ -70,8 +71,10 @@ def pick_order_scores(order, n_members: int) -> np.ndarray:
     """
     order = np.asarray(order)
     if order.ndim != 1 or sorted(order.tolist()) != list(range(n_members)):
-        raise TaskspaceError(f"pick order: expected every member index 0..{n_members - 1} once (a full MMI order, "
-                             f"k = {n_members}), got {order.tolist()}")
+        raise TaskspaceError(
+            f"pick order: expected every member index 0..{n_members - 1} once (a full MMI order, "
+            f"k = {n_members}), got {order.tolist()}"
+        )
     scores = np.empty(n_members)
     scores[order] = -np.arange(1, n_members + 1, dtype=np.float64)
     return scores
@@ -108,12 +111,18 @@ def transferability_table(rankings: pd.DataFrame, truth: pd.DataFrame) -> pd.Dat
             for ranker, scored in ranked.groupby("ranker", sort=False):
                 absent = [m for m in scored["member"] if m not in test.index]
                 if absent:
-                    raise TaskspaceError(f"task {task!r}, protocol {protocol!r}: no ground truth for member "
-                                         f"{absent[0]!r} (ranked by {ranker!r})")
+                    raise TaskspaceError(
+                        f"task {task!r}, protocol {protocol!r}: no ground truth for member "
+                        f"{absent[0]!r} (ranked by {ranker!r})"
+                    )
                 scores, values = scored["score"].to_numpy(), test.loc[scored["member"]].to_numpy()
                 try:
-                    row = dict(weighted_tau=weighted_tau(scores, values), pearson=pearson(scores, values),
-                               top1_relative=top1_relative(scores, values), n_members=len(scores))
+                    row = dict(
+                        weighted_tau=weighted_tau(scores, values),
+                        pearson=pearson(scores, values),
+                        top1_relative=top1_relative(scores, values),
+                        n_members=len(scores),
+                    )
                 except TaskspaceError as error:
                     raise TaskspaceError(f"task {task!r}, protocol {protocol!r}, ranker {ranker!r}: {error}") from None
                 rows.append(dict(task=task, protocol=protocol, ranker=ranker, **row))

@@ -111,8 +111,13 @@ def test_demo_lm_files_entries_and_inputs(demo):
 def test_demo_targets(demo):
     targets = demo.targets()
     assert list(targets) == ["all", "selections", "figures", "vision", "lm"]
-    assert targets["all"][0] == RUN_CONFIG
-    assert targets["all"][1:] == targets["selections"] + targets["figures"] + targets["vision"] + targets["lm"]
+    assert targets["all"][:2] == [RUN_CONFIG, "results/summary.md"]
+    assert targets["all"][2:] == targets["selections"] + targets["figures"] + targets["vision"] + targets["lm"]
+    for space in ("vision/digits", "lm"):  # every space with tasks: its rankers judged, their figures per protocol
+        assert f"results/{space}/transferability.tsv" in targets["all"]
+        for protocol in ("validated", "paper"):
+            assert f"results/figures/{space}/transferability-{protocol}.png" in targets["all"]
+            assert f"results/figures/{space}/rankers-{protocol}.pdf" in targets["all"]
     assert targets["selections"] == [
         f"results/{space}/selection.tsv" for space in ("given/paper-lm", "vision/digits", "lm")
     ]
@@ -127,9 +132,9 @@ def test_demo_targets(demo):
         "results/lm/convergence.tsv",
     ]
     assert "results/figures/lm/task-word-replacement-paper.pdf" in targets["lm"]
-    # config, 3 selection tables, 12 space figures, vision: 2 tables + 2 kinds x 2 protocols x 2 formats,
-    # lm: 4 tables + convergence figure + 2 tasks x 2 protocols x 2 formats
-    assert len(set(targets["all"])) == len(targets["all"]) == 1 + 3 + 12 + (2 + 8) + (4 + 2 + 8)
+    # config, summary, 3 selection tables, 12 space figures; vision: 3 tables + 4 kinds x 2 protocols x 2 formats;
+    # lm: 4 tables + convergence figure + 2 tasks x 2 protocols x 2 formats + transferability + 2 kinds x 2 x 2
+    assert len(set(targets["all"])) == len(targets["all"]) == 1 + 1 + 3 + 12 + (3 + 16) + (4 + 2 + 8 + 1 + 8)
 
 
 def test_vision_entry_is_what_the_scripts_get(demo):
@@ -180,7 +185,8 @@ def test_paper_vision_experiments(paper_vision):
     assert paper_vision.feature_spaces["vision/c50"] == list(paper_vision.vision["c50"].agents)
     assert paper_vision.vision["c10"].settings["split"]["agent_classes"] == 10
     assert paper_vision.tracks == ("vision",) and paper_vision.lm is None and paper_vision.lm_targets() == []
-    assert len(paper_vision.targets()["vision"]) == 4 * (2 + 2 * 2 * 2)
+    # per experiment: metrics, agents, transferability tables; 4 figures x 2 protocols x 2 formats
+    assert len(paper_vision.targets()["vision"]) == 4 * (3 + 4 * 2 * 2)
     assert paper_vision.gpu == {"gpu": 1}
 
 
@@ -218,12 +224,17 @@ def test_figures_for_the_protocols_a_space_asks_for():
     assert figures == [
         *(
             f"results/figures/vision/digits/{kind}-paper.{suffix}"
-            for kind in ("accuracy", "gain")
+            for kind in ("accuracy", "gain", "transferability", "rankers")
             for suffix in ("pdf", "png")
         ),
         *(
             f"results/figures/lm/task-{task}-validated.{suffix}"
             for task in ("bigram-shift", "word-replacement")
+            for suffix in ("pdf", "png")
+        ),
+        *(
+            f"results/figures/lm/{kind}-validated.{suffix}"
+            for kind in ("transferability", "rankers")
             for suffix in ("pdf", "png")
         ),
     ]

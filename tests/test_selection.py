@@ -37,7 +37,7 @@ def test_table_schema_and_nested_mmi():
         assert sum(1 for key in picks if key[0] == "random" and key[2] == k) == 5
     # a random subset's cumulative MI at its last rank is the MI of the whole subset
     row = table[(table.method == "random") & (table.k == 3) & (table["rank"] == 3)].iloc[0]
-    members = table[(table.method == "random") & (table.k == 3) & (table["round"] == row.round)].sort_values("rank")
+    members = table[(table.method == "random") & (table.k == 3) & (table["round"] == row["round"])].sort_values("rank")
     assert row.cumulative_mi == pytest.approx(GaussianZoo(kappa(m)).score(members["index"]).cumulative_mi[-1])
     mmi_last = table[(table.method == "mmi") & (table["rank"] == table.k)].set_index("k").cumulative_mi
     random_last = table[(table.method == "random") & (table["rank"] == table.k)].groupby("k").cumulative_mi.max()

@@ -21,13 +21,16 @@ NAME = "demo-summary"
 def provenance() -> str:
     """Which commit and machine the numbers come from (a checkout with uncommitted changes says so)."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                           text=True).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+    ).stdout.strip()
     versions = ", ".join(f"{name} {metadata.version(name)}" for name in ("torch", "numpy", "scipy"))
     where = f"commit `{commit or 'unknown'}`{' with uncommitted changes' if dirty else ''}"
-    return (f"Measured by `make demo` at {where} on {os.cpu_count()} CPU cores ({platform.machine()}, "
-            f"Python {platform.python_version()}, {versions}); `make readme-summary` wrote this block from "
-            f"`results/summary.md`.")
+    return (
+        f"Measured by `make demo` at {where} on {os.cpu_count()} CPU cores ({platform.machine()}, "
+        f"Python {platform.python_version()}, {versions}); `make readme-summary` wrote this block from "
+        f"`results/summary.md`."
+    )
 
 
 def block(summary: str, stamp: str) -> str:

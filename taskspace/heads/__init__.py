@@ -43,12 +43,30 @@ from .protocol import PROTOCOLS, Protocol, protocol_from_config, protocols_from_
 from .table import METRIC_COLUMNS, metric_rows, metrics_table
 from .types import HeadConfig, HeadResult, Split
 
-_TORCH = {"train_heads": "train", "train_heads_in_feature_groups": "groups", "feature_groups": "groups",
-          "evaluate_heads": "evaluation"}
+_TORCH = {
+    "train_heads": "train",
+    "train_heads_in_feature_groups": "groups",
+    "feature_groups": "groups",
+    "evaluate_heads": "evaluation",
+}
 
-__all__ = ["METRIC_COLUMNS", "PROTOCOLS", "HeadConfig", "HeadResult", "Protocol", "Split", "accuracy",
-           "metric_rows", "metrics_table", "negative_mse", "pearson", "protocol_from_config",
-           "protocols_from_config", "stratified_holdout", *_TORCH]
+__all__ = [
+    "METRIC_COLUMNS",
+    "PROTOCOLS",
+    "HeadConfig",
+    "HeadResult",
+    "Protocol",
+    "Split",
+    "accuracy",
+    "metric_rows",
+    "metrics_table",
+    "negative_mse",
+    "pearson",
+    "protocol_from_config",
+    "protocols_from_config",
+    "stratified_holdout",
+    *_TORCH,
+]
 
 
 def __getattr__(name):

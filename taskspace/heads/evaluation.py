@@ -37,10 +37,22 @@ def evaluate_heads(
         load_members, n_items = loader(protocol)
         for config, positions in protocol.epoch_groups([key[0] for key in keys]).items():
             results = train_heads_in_feature_groups(
-                load_members, widths, n_items,
-                [heads[i] for i in positions], feature_budget_mb, f"task {task}, {protocol.name} protocol",
-                member_names=list(members), config=config, **train_options,
+                load_members,
+                widths,
+                n_items,
+                [heads[i] for i in positions],
+                feature_budget_mb,
+                f"task {task}, {protocol.name} protocol",
+                member_names=list(members),
+                config=config,
+                **train_options,
             )
-            rows += metric_rows(task, protocol.name, metric_name, [keys[i] for i in positions],
-                                [member_lists[i] for i in positions], results)
+            rows += metric_rows(
+                task,
+                protocol.name,
+                metric_name,
+                [keys[i] for i in positions],
+                [member_lists[i] for i in positions],
+                results,
+            )
     return metrics_table(rows)

@@ -8,14 +8,15 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from .types import HeadResult, Split
 from .train import check_heads, train_heads
+from .types import HeadResult, Split
 
 log = logging.getLogger("taskspace.heads")
 
 
-def feature_groups(head_members: Sequence[Sequence[int]], member_bytes: Sequence[float],
-                   budget_bytes: float) -> list[list[int]]:
+def feature_groups(
+    head_members: Sequence[Sequence[int]], member_bytes: Sequence[float], budget_bytes: float
+) -> list[list[int]]:
     """Groups of heads (indices into ``head_members``) whose members' features together fit ``budget_bytes``.
 
     Every head is in exactly one group. Greedy: a group starts from the largest remaining head and takes, one by
@@ -76,16 +77,34 @@ def train_heads_in_feature_groups(
         size_mb = sum(member_bytes[m] for m in members) / 2**20
         if size_mb * 2**20 > budget_bytes:
             widest = max(group, key=lambda h: len(head_members[h]))  # the head whose members these are
-            log.warning("heads: %s: head %d (%s) alone needs %.1f MB of features, over the feature budget of "
-                        "%.1f MB; training it anyway", label, widest, "+".join(names[m] for m in members),
-                        size_mb, feature_budget_mb)
-        log.info("heads: %s: feature group %d/%d, %d heads on %d members (%.1f MB): %s", label, number,
-                 len(groups), len(group), len(members), size_mb, ", ".join(names[m] for m in members))
+            log.warning(
+                "heads: %s: head %d (%s) alone needs %.1f MB of features, over the feature budget of "
+                "%.1f MB; training it anyway",
+                label,
+                widest,
+                "+".join(names[m] for m in members),
+                size_mb,
+                feature_budget_mb,
+            )
+        log.info(
+            "heads: %s: feature group %d/%d, %d heads on %d members (%.1f MB): %s",
+            label,
+            number,
+            len(groups),
+            len(group),
+            len(members),
+            size_mb,
+            ", ".join(names[m] for m in members),
+        )
         local = {m: i for i, m in enumerate(members)}
         # The loaded splits go straight in: no name here keeps a group's features alive into the next group.
-        trained = train_heads(*load_members(members), [widths[m] for m in members],
-                              [[local[m] for m in head_members[h]] for h in group],
-                              member_names=[names[m] for m in members], **train_options)
+        trained = train_heads(
+            *load_members(members),
+            [widths[m] for m in members],
+            [[local[m] for m in head_members[h]] for h in group],
+            member_names=[names[m] for m in members],
+            **train_options,
+        )
         for h, result in zip(group, trained):
             results[h] = replace(result, head=h, members=head_members[h])
     return results  # type: ignore[return-value]

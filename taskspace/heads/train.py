@@ -57,7 +57,7 @@ def train_heads(
     block_widths: Sequence[int],
     heads: Sequence[Sequence[int]],
     metric: Callable = accuracy,
-    config: HeadConfig = HeadConfig(),
+    config: HeadConfig = HeadConfig(),  # noqa: B008 (frozen: one shared default is safe)
     n_classes: int | None = None,
     metric_input: str = "flat",
     member_names: Sequence[str] | None = None,
@@ -67,16 +67,30 @@ def train_heads(
     ``dev`` may be None when the config selects the epoch on test (the paper's vision protocol); the dev
     metrics are then NaN. See the package docstring for the data model, training rules and metrics.
     """
-    call, head_members, prepared = _prepare_call(train, dev, test, block_widths, heads, metric, config, n_classes,
-                                                 metric_input, member_names)
+    call, head_members, prepared = _prepare_call(
+        train, dev, test, block_widths, heads, metric, config, n_classes, metric_input, member_names
+    )
     batches_per_epoch = _batches_per_epoch(prepared["train"], config)
     chunks = _chunks(head_members, call.widths, call.n_out, config.memory_budget_mb)
     log.info(
         "heads: %d heads on %d train / %s dev / %d test items, %d columns in %d member blocks, %s with %d outputs; "
         "%d epochs x %d steps, %s lr %g, %s init, epoch chosen on %s, %d chunk(s) on %s",
-        len(head_members), len(prepared["train"].gold), len(prepared["dev"].gold) if "dev" in prepared else "no",
-        len(prepared["test"].gold), int(call.offsets[-1]), len(call.widths), config.kind, call.n_out, config.epochs,
-        batches_per_epoch, config.optimizer, config.lr, config.init, config.select_on, len(chunks), call.device,
+        len(head_members),
+        len(prepared["train"].gold),
+        len(prepared["dev"].gold) if "dev" in prepared else "no",
+        len(prepared["test"].gold),
+        int(call.offsets[-1]),
+        len(call.widths),
+        config.kind,
+        call.n_out,
+        config.epochs,
+        batches_per_epoch,
+        config.optimizer,
+        config.lr,
+        config.init,
+        config.select_on,
+        len(chunks),
+        call.device,
     )
     results: list[HeadResult | None] = [None] * len(head_members)
     progress = Progress(log, "heads", len(head_members) * config.epochs, "head-epochs", config.log_every_s)
@@ -84,8 +98,9 @@ def train_heads(
         members = [head_members[h] for h in chunk]
         dev_curve, test_curve, loss_curve = _train_chunk(members, prepared, call, progress)
         for j, h in enumerate(chunk):
-            results[h] = _result(h, head_members[h], call, dev_curve[j], test_curve[j], loss_curve[j],
-                                 batches_per_epoch * config.epochs)
+            results[h] = _result(
+                h, head_members[h], call, dev_curve[j], test_curve[j], loss_curve[j], batches_per_epoch * config.epochs
+            )
     progress.finish()
     return results  # type: ignore[return-value]
 
@@ -111,8 +126,9 @@ def _prepare_call(train, dev, test, block_widths, heads, metric, config, n_class
     n_out = _n_classes(kept, n_classes) if config.kind == "classification" else 1
     mean, scale = _standardisation(kept["train"].features, widths, offsets, config.standardize)
     device = resolve_device(config.device)
-    prepared = {name: _prepare(name, split, mean, scale, config, device, names, offsets)
-                for name, split in kept.items()}
+    prepared = {
+        name: _prepare(name, split, mean, scale, config, device, names, offsets) for name, split in kept.items()
+    }
     eval_epochs = sorted(set(range(config.eval_every, config.epochs + 1, config.eval_every)) | {config.epochs})
     call = _Call(widths, offsets, names, n_out, config, device, metric, metric_input, eval_epochs)
     return call, head_members, prepared
@@ -164,14 +180,17 @@ def _check_split(name, split: Split, n_columns, config, metric_input) -> None:
     if getattr(x, "ndim", 0) != 2:
         raise TaskspaceError(f"heads: {name} features must be a 2-D array (items x columns)")
     if x.shape[1] != n_columns:
-        raise TaskspaceError(f"heads: {name} features have {x.shape[1]} columns, the member blocks add up to "
-                             f"{n_columns}")
+        raise TaskspaceError(
+            f"heads: {name} features have {x.shape[1]} columns, the member blocks add up to {n_columns}"
+        )
     if x.shape[0] != len(split.labels):
         raise TaskspaceError(f"heads: {name} has {x.shape[0]} feature rows for {len(split.labels)} labels")
     needs_groups = metric_input == "sentences" or (name == "train" and config.batch_unit == "groups")
     if needs_groups and split.groups is None:
-        raise TaskspaceError(f"heads: {name} split needs groups (sentence ids) for "
-                             f"{'sentence metrics' if metric_input == 'sentences' else 'batching by groups'}")
+        raise TaskspaceError(
+            f"heads: {name} split needs groups (sentence ids) for "
+            f"{'sentence metrics' if metric_input == 'sentences' else 'batching by groups'}"
+        )
     if split.groups is not None and len(split.groups) != x.shape[0]:
         raise TaskspaceError(f"heads: {name} has {len(split.groups)} group ids for {x.shape[0]} items")
 
@@ -201,7 +220,7 @@ def _standardisation(x_train, widths, offsets, mode):
         for first in range(offsets[m], offsets[m] + w, 256):
             cols = slice(first, min(first + 256, offsets[m] + w))
             for start in range(0, n, 65536):
-                block = np.asarray(x_train[start:start + 65536, cols], dtype=np.float64)
+                block = np.asarray(x_train[start : start + 65536, cols], dtype=np.float64)
                 total[cols] += block.sum(0)
                 total_sq[cols] += (block * block).sum(0)
     mean = total / n
@@ -224,13 +243,15 @@ def _prepare(name, split: Split, mean, scale, config, device, names, offsets) ->
     if not np.isfinite(x).all():
         col = int(np.flatnonzero(~np.isfinite(x).all(0))[0])
         member = int(np.searchsorted(offsets, col, side="right") - 1)
-        raise TaskspaceError(f"heads: {name} features of {names[member]} hold NaN or inf "
-                             f"(column {col - offsets[member]})")
+        raise TaskspaceError(
+            f"heads: {name} features of {names[member]} hold NaN or inf (column {col - offsets[member]})"
+        )
     dtype = torch.float32 if config.kind == "regression" else torch.long
     y = torch.as_tensor(split.labels, dtype=dtype, device=device)
     groups = None if split.groups is None else np.asarray(split.groups)
-    prepared = _Prepared(name, torch.from_numpy(np.ascontiguousarray(x)).to(device), y, np.asarray(split.labels),
-                         groups)
+    prepared = _Prepared(
+        name, torch.from_numpy(np.ascontiguousarray(x)).to(device), y, np.asarray(split.labels), groups
+    )
     if groups is not None:
         order = np.argsort(groups, kind="stable")
         prepared.sentence_order = order
@@ -299,8 +320,9 @@ class _HeadBank:
         self.slices = [slice(int(call.offsets[m]), int(call.offsets[m] + call.widths[m])) for m in used]
         arange = torch.arange(self.n_out, device=device)
         # Columns of the (rows, heads * outputs) logits that each member's product adds into.
-        self.columns = [(torch.as_tensor(users[m], device=device)[:, None] * self.n_out + arange).reshape(-1)
-                        for m in used]
+        self.columns = [
+            (torch.as_tensor(users[m], device=device)[:, None] * self.n_out + arange).reshape(-1) for m in used
+        ]
         self.weights = [torch.zeros(call.widths[m], len(users[m]) * self.n_out, device=device) for m in used]
         self.bias = torch.zeros(self.n_heads, self.n_out, device=device)
         if call.config.init == "default":
@@ -320,7 +342,7 @@ class _HeadBank:
             for m in members:
                 block = self.weights[position[m]]
                 col = users[m].index(j) * self.n_out
-                block[:, col:col + self.n_out] = weight[start:start + call.widths[m]].to(block.device)
+                block[:, col : col + self.n_out] = weight[start : start + call.widths[m]].to(block.device)
                 start += call.widths[m]
             self.bias[j] = weight[width].to(self.bias.device)
 
@@ -340,8 +362,9 @@ def _optimizer(params, config: HeadConfig) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, foreach=True)
     if config.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, foreach=True)
-    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
-                           foreach=True)
+    return torch.optim.SGD(
+        params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay, foreach=True
+    )
 
 
 def _train_chunk(head_members, prepared: dict[str, _Prepared], call: _Call, progress: Progress):
@@ -375,8 +398,9 @@ def _train_epoch(bank: _HeadBank, opt, train: _Prepared, config: HeadConfig, dev
         y = train.y.index_select(0, rows)
         if config.kind == "classification":
             # (rows, classes, heads) against (rows, heads): one cross-entropy per (item, head).
-            per_item = torch.nn.functional.cross_entropy(out.permute(0, 2, 1), y[:, None].expand(-1, bank.n_heads),
-                                                         reduction="none")
+            per_item = torch.nn.functional.cross_entropy(
+                out.permute(0, 2, 1), y[:, None].expand(-1, bank.n_heads), reduction="none"
+            )
         else:
             per_item = (out[:, :, 0] - y[:, None]) ** 2
         head_loss = per_item.sum(0) / len(rows)  # each head's mean over the batch
@@ -394,19 +418,20 @@ def _evaluate(split: _Prepared, bank: _HeadBank, call: _Call) -> np.ndarray:
     block = max(1, min(config.eval_batch_rows, budget_rows))
     preds = []
     for start in range(0, split.x.shape[0], block):
-        out = bank.logits(split.x[start:start + block])
+        out = bank.logits(split.x[start : start + block])
         preds.append(out.argmax(-1) if config.kind == "classification" else out[:, :, 0])
     pred = torch.cat(preds).T.cpu().numpy()  # (heads, items)
     metric = call.metric
     if call.metric_input == "sentences":
         gold_s = np.split(split.gold[split.sentence_order], split.sentence_bounds)
-        return np.array([float(metric(gold_s, np.split(p[split.sentence_order], split.sentence_bounds)))
-                         for p in pred])
+        return np.array([float(metric(gold_s, np.split(p[split.sentence_order], split.sentence_bounds))) for p in pred])
     if getattr(metric, "batched", False):
         values = np.asarray(metric(split.gold, pred), dtype=np.float64)
         if values.shape != (n_heads,):
-            raise TaskspaceError(f"heads: batched metric {getattr(metric, '__name__', metric)!r} returned shape "
-                                 f"{values.shape}, expected ({n_heads},)")
+            raise TaskspaceError(
+                f"heads: batched metric {getattr(metric, '__name__', metric)!r} returned shape "
+                f"{values.shape}, expected ({n_heads},)"
+            )
         return values
     return np.array([float(metric(split.gold, p)) for p in pred])
 
@@ -417,7 +442,16 @@ def _result(h, members, call: _Call, dev, test, loss, steps) -> HeadResult:
     chosen = dev if call.config.select_on == "dev" else test
     best = int(np.argmax(np.where(np.isnan(chosen), -np.inf, chosen)))
     return HeadResult(
-        head=h, members=members, width=sum(call.widths[m] for m in members), best_epoch=int(epochs[best]),
-        dev=float(dev[best]), test=float(test[best]), epochs=call.config.epochs, steps=steps,
-        evaluated_epochs=epochs, dev_curve=dev, test_curve=test, train_loss_curve=loss,
+        head=h,
+        members=members,
+        width=sum(call.widths[m] for m in members),
+        best_epoch=int(epochs[best]),
+        dev=float(dev[best]),
+        test=float(test[best]),
+        epochs=call.config.epochs,
+        steps=steps,
+        evaluated_epochs=epochs,
+        dev_curve=dev,
+        test_curve=test,
+        train_loss_curve=loss,
     )

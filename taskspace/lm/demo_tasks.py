@@ -128,9 +128,7 @@ def make_demo_task(
             words, labels = bigram_shift(chosen, rng, perturb_prob)
         else:
             words, labels = word_replacement(chosen, vocabulary, rng, perturb_prob, replace_rate)
-        splits[name] = TokenSplit(
-            words, labels, CLASSIFICATION, source=f"demo task {task} ({name}, seed {seed})"
-        )
+        splits[name] = TokenSplit(words, labels, CLASSIFICATION, source=f"demo task {task} ({name}, seed {seed})")
     return splits
 
 
@@ -138,4 +136,3 @@ def write_demo_task(splits: dict[str, TokenSplit], paths: dict[str, str]) -> Non
     """Write each split to ``paths[split]`` as CoNLL-X (read back by ``taskspace.lm.tasks.read_task``)."""
     for name, split in splits.items():
         write_conllx(split, paths[name])
-

@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from ..errors import TaskspaceError
 from ..config import SPLITS
+from ..errors import TaskspaceError
 from ..features import FeatureFile, aligned_blocks, common_items
 from ..heads import Protocol, Split, evaluate_heads
 from ..selection import head_subsets
@@ -39,8 +39,9 @@ class _Words:
 
 def _vocabulary(splits: dict[str, TokenSplit]) -> list[str]:
     """Every annotated label of every split, sorted: the head's classes (dev/test-only labels stay wrong)."""
-    return sorted({label for split in splits.values() for sentence in split.labels for label in sentence
-                   if is_annotated(label)})
+    return sorted(
+        {label for split in splits.values() for sentence in split.labels for label in sentence if is_annotated(label)}
+    )
 
 
 def _aligned_words(paths, set_name: str, tokens: TokenSplit, classes) -> _Words:
@@ -67,13 +68,21 @@ def _read_member(path, set_name: str, rows: np.ndarray, out: np.ndarray) -> None
         block_items = max(1, READ_BLOCK_BYTES // (4 * f.width(set_name)))
         start = 0
         for (block,) in aligned_blocks([f], set_name, [rows], block_items):
-            out[start:start + len(block)] = block
+            out[start : start + len(block)] = block
             start += len(block)
 
 
-def probe_task(feature_paths, members: list[str], task: str, spec: TaskSpec, splits: dict[str, TokenSplit],
-               selection: pd.DataFrame, protocols: list[Protocol], feature_budget_mb: float | None = None,
-               ranking: pd.DataFrame | None = None) -> pd.DataFrame:
+def probe_task(
+    feature_paths,
+    members: list[str],
+    task: str,
+    spec: TaskSpec,
+    splits: dict[str, TokenSplit],
+    selection: pd.DataFrame,
+    protocols: list[Protocol],
+    feature_budget_mb: float | None = None,
+    ranking: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Train every head of one task under every protocol: the selection table's subsets, every member alone and
     the rankers' top-k (``taskspace.selection.head_subsets``); one metrics row per head and protocol.
 
@@ -100,7 +109,7 @@ def probe_task(feature_paths, members: list[str], task: str, spec: TaskSpec, spl
             features = np.empty((len(split_words.labels), sum(widths[m] for m in chosen)), dtype=np.float32)
             offset = 0
             for m in chosen:
-                _read_member(feature_paths[m], name, split_words.rows[m], features[:, offset:offset + widths[m]])
+                _read_member(feature_paths[m], name, split_words.rows[m], features[:, offset : offset + widths[m]])
                 offset += widths[m]
             loaded.append(Split(features, split_words.labels, split_words.sentence_ids))
         return tuple(loaded)
@@ -108,14 +117,26 @@ def probe_task(feature_paths, members: list[str], task: str, spec: TaskSpec, spl
     def metric(gold_sentences, pred_sentences):
         if regression:
             return spec.metric([list(s) for s in gold_sentences], [list(s) for s in pred_sentences])
-        return spec.metric([[vocabulary[i] for i in s] for s in gold_sentences],
-                           [[vocabulary[i] for i in s] for s in pred_sentences])
+        return spec.metric(
+            [[vocabulary[i] for i in s] for s in gold_sentences], [[vocabulary[i] for i in s] for s in pred_sentences]
+        )
 
     n_items = sum(len(w.labels) for w in words.values())
     keys, member_lists = zip(*head_subsets(selection, members, ranking).items())
-    return evaluate_heads(keys, member_lists, members, widths, protocols, lambda _: (load_members, n_items), task,
-                          spec.metric_name, feature_budget_mb, metric=metric,
-                          n_classes=None if regression else len(vocabulary), metric_input="sentences")
+    return evaluate_heads(
+        keys,
+        member_lists,
+        members,
+        widths,
+        protocols,
+        lambda _: (load_members, n_items),
+        task,
+        spec.metric_name,
+        feature_budget_mb,
+        metric=metric,
+        n_classes=None if regression else len(vocabulary),
+        metric_input="sentences",
+    )
 
 
 def task_training_words(feature_paths, spec: TaskSpec, splits: dict[str, TokenSplit]):

@@ -63,14 +63,28 @@ ENTRY_KEYS = {"name", "source", "revision", "layer", "pooling", "trust_remote_co
 # Model types whose features the paper took from the decoder (see the module docstring).
 DECODER_BY_DEFAULT = {"bart"}
 # Families that number positions from pad_token_id + 1: two rows of the position table are never used.
-POSITION_OFFSET_TWO = {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "longformer", "data2vec-text",
-                       "roberta-prelayernorm", "ibert", "luke", "mpnet"}
+POSITION_OFFSET_TWO = {
+    "roberta",
+    "xlm-roberta",
+    "xlm-roberta-xl",
+    "camembert",
+    "longformer",
+    "data2vec-text",
+    "roberta-prelayernorm",
+    "ibert",
+    "luke",
+    "mpnet",
+}
 # Families whose activations overflow in float16 (T5 was trained in bfloat16).
 NO_FLOAT16 = {"t5", "mt5", "umt5", "longt5", "switch_transformers"}
 # A tokenizer's model_max_length at or above this is transformers' "no limit" sentinel (int(1e30)).
 NO_LIMIT = 1_000_000
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
-                "pytorch_model.bin.index.json")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 SAFE_WEIGHT_FILES = WEIGHT_FILES[:2]
 # Checkpoint weights a base model may lack without its features changing.
 HARMLESS_MISSING = ("pooler.",)
@@ -224,13 +238,23 @@ def load_member(entry, *, device: str = "auto", precision: str = "auto") -> Load
     module.eval().to(device)
 
     member = LoadedMember(
-        spec=spec, tokenizer=tokenizer, module=module, stack=stack, model_type=model_type, device=device,
-        dtype=torch_dtype, max_length=_max_length(spec, tokenizer, config), n_layers=0, layer_index=0, width=0,
+        spec=spec,
+        tokenizer=tokenizer,
+        module=module,
+        stack=stack,
+        model_type=model_type,
+        device=device,
+        dtype=torch_dtype,
+        max_length=_max_length(spec, tokenizer, config),
+        n_layers=0,
+        layer_index=0,
+        width=0,
         commit=getattr(config, "_commit_hash", None),
         input_names=tuple(
             n for n in ("input_ids", "attention_mask", "token_type_ids") if n in tokenizer.model_input_names
         ),
-        takes_position_ids=stack != "decoder" and model_type not in POSITION_OFFSET_TWO
+        takes_position_ids=stack != "decoder"
+        and model_type not in POSITION_OFFSET_TWO
         and "position_ids" in inspect.signature(module.forward).parameters,
         precision=precision,
     )
@@ -248,7 +272,7 @@ def _package_folder(spec: MemberSpec) -> Path | None:
     """``package:NAME/SUBFOLDER``: a checkpoint shipped inside an installed Python package (no download)."""
     if not spec.source.startswith(PACKAGE_PREFIX):
         return None
-    package, _, folder = spec.source[len(PACKAGE_PREFIX):].partition("/")
+    package, _, folder = spec.source[len(PACKAGE_PREFIX) :].partition("/")
     found = importlib.util.find_spec(package) if package else None
     if found is None or not found.submodule_search_locations:
         raise TaskspaceError(f"member {spec.name}: Python package {package!r} of source {spec.source} is not installed")
@@ -465,7 +489,14 @@ def _probe(member: LoadedMember) -> None:
     member.width = int(states[-1].shape[-1])
     log.info(
         "member %s: %s (%s, %s) layer %d of %d, width %d, %s, %s on %s",
-        spec.name, spec.source, member.model_type, member.stack, member.layer_index, member.n_layers, member.width,
+        spec.name,
+        spec.source,
+        member.model_type,
+        member.stack,
+        member.layer_index,
+        member.n_layers,
+        member.width,
         f"max {member.max_length} tokens" if member.max_length else "no maximum length (never cut)",
-        str(member.dtype).replace("torch.", ""), member.device,
+        str(member.dtype).replace("torch.", ""),
+        member.device,
     )

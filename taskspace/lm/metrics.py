@@ -95,9 +95,7 @@ def word_pearson(gold: Sequence[Sequence], pred: Sequence[Sequence]) -> float:
                 g_values.append(float(g))
                 p_values.append(float(p))
     if len(g_values) < 2:
-        raise TaskspaceError(
-            f"metric: Pearson correlation needs at least 2 annotated words, got {len(g_values)}"
-        )
+        raise TaskspaceError(f"metric: Pearson correlation needs at least 2 annotated words, got {len(g_values)}")
     g_arr = np.asarray(g_values) - np.mean(g_values)
     p_arr = np.asarray(p_values) - np.mean(p_values)
     denominator = math.sqrt(float(g_arr @ g_arr) * float(p_arr @ p_arr))

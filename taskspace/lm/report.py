@@ -11,7 +11,8 @@ def table2(metrics: pd.DataFrame, baselines=None) -> pd.DataFrame:
     rows = []
     protocols = list(dict.fromkeys(metrics.protocol))  # in the order they ran; tasks sorted within each
     for (protocol, task, metric), group in metrics.groupby(
-            [pd.Categorical(metrics.protocol, protocols), "task", "metric"], sort=True, observed=True):
+        [pd.Categorical(metrics.protocol, protocols), "task", "metric"], sort=True, observed=True
+    ):
         single = group[group.method == "single"]
         if baselines is not None:
             single = single[single.members.isin(baselines)].set_index("members").reindex(list(baselines)).reset_index()
@@ -19,18 +20,29 @@ def table2(metrics: pd.DataFrame, baselines=None) -> pd.DataFrame:
         for k in sorted(group[group.method == "mmi"].k.unique()):
             random = group[(group.method == "random") & (group.k == k)].test
             mmi = group[(group.method == "mmi") & (group.k == k)].test
-            rows.append({"protocol": protocol, "task": task, "metric": metric, "k": int(k),
-                         "mmi": float(mmi.iloc[0]),
-                         "random_mean": random.mean(), "random_std": random.std(ddof=1), "random_n": len(random),
-                         **singles})
+            rows.append(
+                {
+                    "protocol": protocol,
+                    "task": task,
+                    "metric": metric,
+                    "k": int(k),
+                    "mmi": float(mmi.iloc[0]),
+                    "random_mean": random.mean(),
+                    "random_std": random.std(ddof=1),
+                    "random_n": len(random),
+                    **singles,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def markdown(table: pd.DataFrame) -> str:
     """The table as GitHub Markdown, three decimals: one section per protocol when it has a protocol column."""
     if "protocol" in table.columns:
-        return "\n".join(f"### {protocol} protocol\n\n" + markdown(part.drop(columns="protocol"))
-                         for protocol, part in table.groupby("protocol", sort=False))
+        return "\n".join(
+            f"### {protocol} protocol\n\n" + markdown(part.drop(columns="protocol"))
+            for protocol, part in table.groupby("protocol", sort=False)
+        )
     columns = list(table.columns)
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in table.itertuples(index=False):

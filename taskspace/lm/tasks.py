@@ -65,18 +65,14 @@ class TokenSplit:
 
     def __post_init__(self):
         if self.kind not in (CLASSIFICATION, REGRESSION):
-            raise TaskspaceError(
-                f"{self.source}: kind must be classification or regression, got {self.kind!r}"
-            )
+            raise TaskspaceError(f"{self.source}: kind must be classification or regression, got {self.kind!r}")
         if len(self.sentences) != len(self.labels):
             raise TaskspaceError(
                 f"{self.source}: {len(self.sentences)} sentences but {len(self.labels)} label sequences"
             )
         for i, (words, labels) in enumerate(zip(self.sentences, self.labels)):
             if len(words) != len(labels):
-                raise TaskspaceError(
-                    f"{self.source}: sentence {i} has {len(words)} words but {len(labels)} labels"
-                )
+                raise TaskspaceError(f"{self.source}: sentence {i} has {len(words)} words but {len(labels)} labels")
             if not words:
                 raise TaskspaceError(f"{self.source}: sentence {i} is empty")
 
@@ -236,9 +232,7 @@ def read_semantic_tagging(path) -> TokenSplit:
             continue
         fields = line.split("\t")
         if len(fields) != 2 or not fields[1].strip():
-            raise TaskspaceError(
-                f"{path}:{number}: expected 'word<TAB>tag', got {len(fields)} tab-separated fields"
-            )
+            raise TaskspaceError(f"{path}:{number}: expected 'word<TAB>tag', got {len(fields)} tab-separated fields")
         tag = fields[1].strip()
         parts = [part for part in re.split(r"[~\s]+", fields[0]) if part]
         if not parts:
@@ -278,11 +272,7 @@ def read_event_factuality(path) -> TokenSplit:
         words, indices, values = entry["sentence"], entry["predicate_indices"], entry["labels"]
         if not indices or not values:  # Liu et al. skip sentences with nothing to predict
             continue
-        if (
-            not isinstance(words, list)
-            or not words
-            or not all(isinstance(w, str) and w.strip() for w in words)
-        ):
+        if not isinstance(words, list) or not words or not all(isinstance(w, str) and w.strip() for w in words):
             raise TaskspaceError(f"{where}: 'sentence' must be a non-empty list of words")
         if len(indices) != len(values):
             raise TaskspaceError(f"{where}: {len(indices)} predicate_indices but {len(values)} labels")
@@ -336,9 +326,7 @@ def read_trees(path) -> list[tuple[Tree, int]]:
             node = Tree(label="", children=[])
             if stack:
                 if any(isinstance(child, str) for child in stack[-1].children):
-                    raise TaskspaceError(
-                        f"{path}:{number}: node {stack[-1].label!r} mixes a word and subtrees"
-                    )
+                    raise TaskspaceError(f"{path}:{number}: node {stack[-1].label!r} mixes a word and subtrees")
                 stack[-1].children.append(node)
             stack.append(node)
             expect_label = True

@@ -86,8 +86,9 @@ PROBE_FORMATS = ("lines", "wikitext")
 _AWK_FIELD = re.compile(r"[^ \t\n]+")  # awk's default field splitting (FS = " ")
 
 
-def read_probe_text(path, min_words: int = 1, max_sentences: int | None = None,
-                    format: str = "lines") -> list[list[str]]:
+def read_probe_text(
+    path, min_words: int = 1, max_sentences: int | None = None, format: str = "lines"
+) -> list[list[str]]:
     """Sentences of a probe-text file as word lists: lines with at least ``min_words`` words, in file order.
 
     ``format="wikitext"``: the raw wikitext ``*.tokens`` file, lines with at least ``min_words`` fields as
@@ -122,9 +123,7 @@ def read_probe_text(path, min_words: int = 1, max_sentences: int | None = None,
     if not any_words:
         raise TaskspaceError(f"{path}: probe text file is empty")
     if not sentences:
-        raise TaskspaceError(
-            f"{path}: no sentence has at least min_words={min_words} words (longest has {longest})"
-        )
+        raise TaskspaceError(f"{path}: no sentence has at least min_words={min_words} words (longest has {longest})")
     return sentences
 
 
@@ -154,9 +153,7 @@ def gensim_test_data_dir() -> Path:
     """Folder of gensim's bundled test corpora (found without importing gensim)."""
     spec = importlib.util.find_spec("gensim")
     if spec is None or not spec.submodule_search_locations:
-        raise TaskspaceError(
-            "demo probe text: the gensim package (which ships the demo English text) is not installed"
-        )
+        raise TaskspaceError("demo probe text: the gensim package (which ships the demo English text) is not installed")
     return Path(list(spec.submodule_search_locations)[0]) / "test" / "test_data"
 
 

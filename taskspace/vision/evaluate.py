@@ -15,8 +15,8 @@ import pandas as pd
 
 from ..errors import TaskspaceError
 from ..features import FeatureFile
-from ..heads import Protocol, Split as HeadSplit, accuracy, evaluate_heads, stratified_holdout
-from ..heads import train_heads_in_feature_groups
+from ..heads import Protocol, accuracy, evaluate_heads, stratified_holdout, train_heads_in_feature_groups
+from ..heads import Split as HeadSplit
 from ..selection import head_subsets
 from .split import Split
 
@@ -39,14 +39,16 @@ class _TaskImages:
     def load(self, feature_paths, agents: list[int]) -> tuple[HeadSplit, HeadSplit | None, HeadSplit]:
         """(train, validation, test) head splits with the features of ``agents`` side by side (no validation
         split when nothing is held out)."""
-        features = {name: np.empty((len(labels), sum(self.widths[a] for a in agents)), dtype=np.float32)
-                    for name, labels in self.labels.items()}
+        features = {
+            name: np.empty((len(labels), sum(self.widths[a] for a in agents)), dtype=np.float32)
+            for name, labels in self.labels.items()
+        }
         offset = 0
         for a in agents:
             with FeatureFile(feature_paths[a]) as f:
                 for name, rows in self.rows.items():
                     order = np.argsort(rows[a])  # h5py reads increasing rows; undo afterwards
-                    block = features[name][:, offset:offset + self.widths[a]]
+                    block = features[name][:, offset : offset + self.widths[a]]
                     block[order] = f.vectors(FEATURE_SET[name])[np.sort(rows[a])]
             offset += self.widths[a]
         splits = {name: HeadSplit(features[name], self.labels[name]) for name in features}
@@ -89,9 +91,17 @@ def _task_images(feature_paths, split: Split, task, val_per_class: int | None, s
     return _TaskImages(rows, labels, widths)
 
 
-def evaluate_task(feature_paths, agents: list[str], split: Split, task, selection: pd.DataFrame,
-                  protocols: list[Protocol], seed: int, feature_budget_mb: float | None = None,
-                  ranking: pd.DataFrame | None = None) -> pd.DataFrame:
+def evaluate_task(
+    feature_paths,
+    agents: list[str],
+    split: Split,
+    task,
+    selection: pd.DataFrame,
+    protocols: list[Protocol],
+    seed: int,
+    feature_budget_mb: float | None = None,
+    ranking: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Train one head per (method, round, k) on ``task`` under every protocol: the selection table's subsets,
     every agent alone and the rankers' top-k (``taskspace.selection.head_subsets``); one metrics row per head
     and protocol. At most ``feature_budget_mb`` of features are loaded at a time."""
@@ -103,12 +113,30 @@ def evaluate_task(feature_paths, agents: list[str], split: Split, task, selectio
         return (lambda agents_: chosen.load(feature_paths, agents_)), chosen.n_images
 
     widths = next(iter(images.values())).widths
-    return evaluate_heads(keys, member_lists, agents, widths, protocols, loader, task, "accuracy",
-                          feature_budget_mb, metric=accuracy, n_classes=len(split.task_classes(task)))
+    return evaluate_heads(
+        keys,
+        member_lists,
+        agents,
+        widths,
+        protocols,
+        loader,
+        task,
+        "accuracy",
+        feature_budget_mb,
+        metric=accuracy,
+        n_classes=len(split.task_classes(task)),
+    )
 
 
-def peek_ranking(feature_paths, agents: list[str], split: Split, task, protocol: Protocol, seed: int,
-                 feature_budget_mb: float | None = None) -> pd.DataFrame:
+def peek_ranking(
+    feature_paths,
+    agents: list[str],
+    split: Split,
+    task,
+    protocol: Protocol,
+    seed: int,
+    feature_budget_mb: float | None = None,
+) -> pd.DataFrame:
     """The peek baseline's ranking: single-agent heads on one task, best test accuracy first.
 
     Peek looks at a task's test accuracy, which a real admin could not do: it is an optimistic reference,
@@ -116,9 +144,16 @@ def peek_ranking(feature_paths, agents: list[str], split: Split, task, protocol:
     """
     images = _task_images(feature_paths, split, task, protocol.val_per_class, seed)
     results = train_heads_in_feature_groups(
-        lambda chosen: images.load(feature_paths, chosen), images.widths, images.n_images,
-        [[i] for i in range(len(agents))], feature_budget_mb, f"peek task {task}", member_names=agents,
-        metric=accuracy, config=protocol.config_for("peek"), n_classes=len(split.task_classes(task)),
+        lambda chosen: images.load(feature_paths, chosen),
+        images.widths,
+        images.n_images,
+        [[i] for i in range(len(agents))],
+        feature_budget_mb,
+        f"peek task {task}",
+        member_names=agents,
+        metric=accuracy,
+        config=protocol.config_for("peek"),
+        n_classes=len(split.task_classes(task)),
     )
     table = pd.DataFrame({"agent": agents, "val_acc": [r.dev for r in results], "test_acc": [r.test for r in results]})
     # stable order: test accuracy, then validation accuracy, then agent name
