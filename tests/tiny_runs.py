@@ -16,9 +16,10 @@ import h5py
 import numpy as np
 import pandas as pd
 
-# Outputs that hold wall-clock measurements, and the fields that do: everything else must match exactly.
+# Outputs that hold wall-clock measurements, and the fields that do (an agent's training time, a ranker's
+# seconds per member in the ranking tables): everything else must match exactly.
 TIMING_DIRS = ("results/benchmarks/",)
-TIMING_FIELDS = ("train_seconds",)
+TIMING_FIELDS = ("train_seconds", "seconds")
 
 
 def visible_files(workdir: Path) -> list[str]:
@@ -77,7 +78,7 @@ def fingerprint(path: Path) -> str:
     elif path.suffix == ".json" and path.parent.name == "agents":
         meta = {k: v for k, v in json.loads(path.read_text()).items() if k not in TIMING_FIELDS}
         digest.update(json.dumps(meta, sort_keys=True).encode())
-    elif path.suffix == ".tsv" and path.name == "agents.tsv":
+    elif path.suffix == ".tsv" and (path.name == "agents.tsv" or path.parent.name == "ranking"):
         table = pd.read_csv(path, sep="\t").drop(columns=list(TIMING_FIELDS), errors="ignore")
         buffer = io.StringIO()
         table.to_csv(buffer, sep="\t", index=False)

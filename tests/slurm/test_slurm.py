@@ -256,9 +256,10 @@ def sbatch_calls(output: str) -> list[dict]:
 # ----------------------------------------------------------------------------------------------------
 # comparing results
 # ----------------------------------------------------------------------------------------------------
-# Values that record a job's wall clock (agent training time) and what follows from it (the hash of the
-# agent's files, which its feature files carry as `revision`). Everything else must be equal exactly.
-TIMING_KEYS = {"train_seconds"}
+# Values that record a job's wall clock (agent training time, a ranker's seconds in the ranking tables) and
+# what follows from it (the hash of the agent's files, which its feature files carry as `revision`).
+# Everything else must be equal exactly.
+TIMING_KEYS = {"train_seconds", "seconds"}
 TIMING_ATTRS = {"revision"}
 
 
@@ -313,7 +314,7 @@ def assert_same_results(got_root: Path, want_root: Path) -> int:
             assert {k: v for k, v in x.items() if k not in TIMING_KEYS} == {
                 k: v for k, v in y.items() if k not in TIMING_KEYS
             }, rel
-        elif rel.endswith("agents.tsv"):
+        elif rel.endswith("agents.tsv") or "/ranking/" in rel:
             assert _tsv_without_timing(a) == _tsv_without_timing(b), rel
         else:  # every other table, text, task file, member file and figure: byte for byte
             assert a.read_bytes() == b.read_bytes(), f"{rel} differs"
