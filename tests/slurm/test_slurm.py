@@ -76,6 +76,7 @@ REMOTE_RULES = {
     "vision_features",
     "vision_peek",
     "vision_heads",
+    "rank_members",
 }
 # The `evaluation` group in this config: 2 vision tasks -> one packed submission.
 EVALUATION = ["vision_heads", "vision_heads"]
@@ -526,7 +527,7 @@ def test_every_cluster_job_ran_in_slurm_exactly_once(slurm_run, plan):
     for text in slurm_logs(workdir).values():
         ran.update(job.outputs for job in parse_jobs(text)[0] if job.local and job.finished)
     want = Counter(job.outputs for job in plan["jobs"] if job.rule in REMOTE_RULES)
-    assert sum(want.values()) == 22
+    assert sum(want.values()) == 25  # 22 feature, training, kappa and head jobs, 3 ranking jobs
     assert set(ran) == set(want)
     # each run's submissions are the Slurm jobs named after its run id
     for attempt in attempts:
