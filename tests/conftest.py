@@ -16,8 +16,10 @@ TOKENIZERS_PARALLELISM=false) under a timeout and returns the CompletedProcess (
 with the output's tail as the message). ``start_snakemake`` runs the same command in the background.
 
 The shared tiny run: tests/configs/tiny.yaml (vision digits and LM, every stage) plus tests/configs/given.yaml
-(the paper's published kappa as a given space), run ONCE per test session through profiles/local on 2 cores.
-Tests that only read its outputs take the ``tiny_run`` fixture; one assertion about it is one line::
+(the paper's published kappa as a given space), run ONCE per test session through profiles/local on 2 cores,
+in the background from the moment the tests are collected (as is the determinism test's second run,
+``tiny_run_again``). Tests that only read its outputs take the ``tiny_run`` fixture; one assertion about it
+is one line::
 
     def test_ranking_table(tiny_run):
         assert list(tiny_run.tsv("lm/ranking/bigram-shift.tsv").columns) == [...]
@@ -204,16 +206,10 @@ class Run:
         return (self.workdir / "logs" / relative).read_text()
 
 
-def run_tiny(workdir: Path) -> Run:
-    """An uninterrupted run of the shared tiny config in ``workdir``: the command the README and
-    docs/troubleshooting.md give users (profiles/local, which sets rerun-incomplete), on 2 cores, offline."""
-    prepare_workdir(workdir, tiny_config())
-    snakemake(workdir, profile="local")
-    return Run(workdir)
-
-
 class Background:
-    """``run_tiny`` in the background: ``wait()`` returns the Run once it succeeded."""
+    """An uninterrupted run of the shared tiny config in ``workdir``, in the background: the command the README
+    and docs/troubleshooting.md give users (profiles/local, which sets rerun-incomplete), on 2 cores, offline.
+    ``wait()`` returns the Run once it succeeded."""
 
     def __init__(self, workdir: Path):
         prepare_workdir(workdir, tiny_config())
@@ -241,49 +237,63 @@ def copy_run(run: Run, workdir: Path) -> Run:
     return Run(workdir)
 
 
-def _tiny_run_folder(tmp_path_factory) -> Path:
-    folder = os.environ.get("TASKSPACE_TINY_RUN")
-    return Path(folder).resolve() if folder else tmp_path_factory.mktemp("tiny-run")
+def _tiny_run_folder(tmp_path_factory, name: str) -> Path:
+    folder = os.environ.get("TASKSPACE_TINY_RUN") if name == "tiny" else None
+    return Path(folder).resolve() if folder else tmp_path_factory.mktemp(f"{name}-run")
 
 
+# Background runs of the tiny config, by name, and the fixtures that need each: a run starts as soon as the
+# tests are collected when a collected test needs it, so that it runs beside the unit tests (one core: pytest
+# is one process and the torch tests use one thread), beside the other and beside the Slurm test's runs
+# (which mostly wait for status checks).
+EARLY_RUNS = {"tiny": {"tiny_run", "tiny_run_started"}, "again": {"tiny_run_again"}}
 _started: dict[str, Background] = {}
 
 
+def _start(name: str, tmp_path_factory) -> Background:
+    if name not in _started:
+        _started[name] = Background(_tiny_run_folder(tmp_path_factory, name))
+    return _started[name]
+
+
 def pytest_collection_finish(session):
-    """Start the shared tiny run as soon as the tests are collected when one of them needs it: it then runs
-    while the unit tests do (one core each: pytest is one process and the torch tests use one thread)."""
-    if session.config.option.collectonly or not any(
-        {"tiny_run", "tiny_run_started"} & set(getattr(item, "fixturenames", ())) for item in session.items
-    ):
+    factory = getattr(session.config, "_tmp_path_factory", None)  # the fixture's factory (no fixtures in hooks)
+    if session.config.option.collectonly or factory is None:
         return
-    factory = getattr(session.config, "_tmp_path_factory", None)
-    if factory is not None:  # pytest's own tmp_path_factory (the fixture is not available in a hook)
-        _started["tiny"] = Background(_tiny_run_folder(factory))
+    needed = set().union(*(getattr(item, "fixturenames", ()) for item in session.items))
+    for name, fixtures in EARLY_RUNS.items():
+        if fixtures & needed:
+            _start(name, factory)
 
 
 def pytest_sessionfinish(session):
-    if "tiny" in _started:
-        _started.pop("tiny").stop()
+    while _started:
+        _started.popitem()[1].stop()
 
 
 @pytest.fixture(scope="session")
-def tiny_run_started(tmp_path_factory):
+def tiny_run_started(tmp_path_factory) -> Background:
     """The shared tiny run, started (not awaited): a test that has other work meanwhile (the Slurm test)
-    takes this and ``tiny_run`` later. Started when the session's tests are collected, if one needs it.
+    takes this and ``tiny_run`` later.
 
     TASKSPACE_TINY_RUN=<folder> keeps the run in that folder across test sessions: the same command brings it
     up to date there (Snakemake redoes only what changed since), so checking a new assertion on the shared run
     takes seconds, not minutes.
     """
-    run = _started.get("tiny") or _started.setdefault("tiny", Background(_tiny_run_folder(tmp_path_factory)))
-    yield run
-    run.stop()
+    return _start("tiny", tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def tiny_run(tiny_run_started) -> Run:
     """The shared tiny run (both tracks and a given space), made once per test session. Read it only."""
     return tiny_run_started.wait()
+
+
+@pytest.fixture(scope="session")
+def tiny_run_again(tmp_path_factory) -> Run:
+    """A second uninterrupted run of the shared tiny config in a folder of its own (test_determinism.py),
+    started beside the shared one."""
+    return _start("again", tmp_path_factory).wait()
 
 
 @pytest.fixture

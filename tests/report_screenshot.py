@@ -27,14 +27,27 @@ def screenshot(report: Path, figure: str, category: str, out: Path, size: str = 
     with tempfile.TemporaryDirectory() as folder:
         page = Path(folder) / "report.html"
         head, body_end, tail = html.rpartition("</body>")  # the last one: scripts quote the tag too
-        page.write_text(head + CLICK % (json.dumps(figure), json.dumps(category)) + body_end + tail,
-                        encoding="utf-8")
+        page.write_text(head + CLICK % (json.dumps(figure), json.dumps(category)) + body_end + tail, encoding="utf-8")
         subprocess.run(
-            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={folder}/profile", f"--window-size={size}", "--virtual-time-budget=8000",
-             f"--screenshot={out.resolve()}", page.as_uri()],
-            check=True, capture_output=True, timeout=120,
+            [
+                "chromium",
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={folder}/profile",
+                f"--window-size={size}",
+                "--virtual-time-budget=8000",
+                f"--screenshot={out.resolve()}",
+                page.as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
 
 

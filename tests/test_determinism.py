@@ -11,7 +11,6 @@ the demo uses the same code paths and seeds.
 import numpy as np
 import pytest
 import tiny_runs as runs
-from conftest import run_tiny
 
 from taskspace.kappa import load_kappa
 
@@ -20,9 +19,8 @@ SPACES = ("lm", "vision/tiny", "given/paper-lm")
 
 
 @pytest.fixture(scope="module")
-def two_runs(tiny_run, tmp_path_factory):
-    second = run_tiny(tmp_path_factory.mktemp("again"))
-    return tiny_run.workdir, second.workdir
+def two_runs(tiny_run, tiny_run_again):
+    return tiny_run.workdir, tiny_run_again.workdir
 
 
 @pytest.mark.parametrize("space", SPACES)

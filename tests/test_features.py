@@ -10,7 +10,9 @@ from taskspace.features import FeatureFile, FeatureWriter, write_features
 def test_round_trip_and_provenance(tmp_path):
     path = tmp_path / "member.h5"
     vectors = np.random.default_rng(0).standard_normal((10, 4)).astype(np.float32)
-    write_features(path, {"probe": (np.arange(10), vectors)}, {"member": "m", "layer": -1, "hash": "ab"}, dtype="float16")
+    write_features(
+        path, {"probe": (np.arange(10), vectors)}, {"member": "m", "layer": -1, "hash": "ab"}, dtype="float16"
+    )
     with FeatureFile(path) as f:
         assert f.sets == ["probe"]
         assert f.provenance == {"member": "m", "layer": -1, "hash": "ab"}

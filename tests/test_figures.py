@@ -25,8 +25,13 @@ def test_dendrogram_table_is_the_papers_ward_tree(tmp_path):
     drawn = dendrogram(tree, orientation="right", labels=members, color_threshold=0.9, no_plot=True)
     top_down = drawn["leaves"][::-1]  # orientation right draws the first leaf at the bottom
     clusters = fcluster(tree, 0.9, criterion="distance")
-    expected = pd.DataFrame({"position": range(1, 35), "member": [members[i] for i in top_down],
-                             "cluster": clusters[top_down].astype(np.int64)})
+    expected = pd.DataFrame(
+        {
+            "position": range(1, 35),
+            "member": [members[i] for i in top_down],
+            "cluster": clusters[top_down].astype(np.int64),
+        }
+    )
 
     result = load_kappa(PAPER_KAPPA / "kappa.npy", names=PAPER_KAPPA / "members.txt")
     figure, table = figures.kappa_dendrogram(result.kappa, result.members, title="paper-lm")
@@ -53,9 +58,17 @@ def test_one_member_zoo_draws_a_single_leaf(tmp_path):
 def test_convergence_figure_is_the_papers_semilogx():
     """Log x, linear y, the identity kappa as the first point at 1 word, kappa_n at the words of the first
     n lines, kappa* (KL 0) at all the probe's words; the second panel says what its correlation is."""
-    table = pd.DataFrame({"sentences": [32, 128], "words": [700, 2900], "items_used": [690, 2850],
-                          "kl": [3.0, 1.0], "correlation": [0.8, 0.95], "identity_kl": [9.0, 9.0],
-                          "probe_words": [20000, 20000]})
+    table = pd.DataFrame(
+        {
+            "sentences": [32, 128],
+            "words": [700, 2900],
+            "items_used": [690, 2850],
+            "kl": [3.0, 1.0],
+            "correlation": [0.8, 0.95],
+            "identity_kl": [9.0, 9.0],
+            "probe_words": [20000, 20000],
+        }
+    )
     figure = figures.convergence(table, title="convergence")
     kl_axes, corr_axes = figure.axes
     line = kl_axes.lines[0]

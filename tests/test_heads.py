@@ -224,8 +224,15 @@ def test_errors_name_the_problem(digits):
     bad = digits["train"].features.copy()
     bad[3, WIDTH + 2] = np.nan
     with pytest.raises(TaskspaceError, match="train features of m1 hold NaN"):
-        train_heads(Split(bad, digits["train"].labels), digits["dev"], digits["test"], digits["widths"], [(0,)],
-                    config=CONFIG, member_names=[f"m{i}" for i in range(6)])
+        train_heads(
+            Split(bad, digits["train"].labels),
+            digits["dev"],
+            digits["test"],
+            digits["widths"],
+            [(0,)],
+            config=CONFIG,
+            member_names=[f"m{i}" for i in range(6)],
+        )
     with pytest.raises(TaskspaceError, match="needs groups"):
         _run(digits, heads=[(0,)], config=HeadConfig(batch_unit="groups", device="cpu"))
 
@@ -258,11 +265,13 @@ def test_row_count_mismatch_is_a_taskspace_error(digits):
 
 def test_feature_groups_cover_every_head_once_within_budget():
     rng = np.random.default_rng(0)
-    for trial in range(50):
+    for _trial in range(50):
         n_members = int(rng.integers(1, 12))
         member_bytes = rng.integers(1, 100, size=n_members).tolist()
-        heads = [tuple(rng.choice(n_members, size=int(rng.integers(1, min(5, n_members) + 1)), replace=False))
-                 for _ in range(int(rng.integers(1, 40)))]
+        heads = [
+            tuple(rng.choice(n_members, size=int(rng.integers(1, min(5, n_members) + 1)), replace=False))
+            for _ in range(int(rng.integers(1, 40)))
+        ]
         for budget in (0, 50, 150, 400, float("inf")):
             groups = feature_groups(heads, member_bytes, budget)
             assert sorted(h for group in groups for h in group) == list(range(len(heads)))
@@ -290,8 +299,16 @@ def test_heads_in_feature_groups_equal_one_call(digits, caplog):
     one_call = _run(digits, heads=heads, member_names=[f"m{i}" for i in range(6)])
     member_mb = 4 * n_items * WIDTH / 2**20
     with caplog.at_level("INFO", logger="taskspace.heads"):
-        grouped = train_heads_in_feature_groups(load_members, widths, n_items, heads, 2.5 * member_mb, "digits",
-                                                config=CONFIG, member_names=[f"m{i}" for i in range(6)])
+        grouped = train_heads_in_feature_groups(
+            load_members,
+            widths,
+            n_items,
+            heads,
+            2.5 * member_mb,
+            "digits",
+            config=CONFIG,
+            member_names=[f"m{i}" for i in range(6)],
+        )
     for a, b in zip(one_call, grouped):
         assert (a.head, a.members, a.width) == (b.head, b.members, b.width)
         # Loading fewer members is exact; heads that share a matrix product with other heads round differently.
@@ -300,9 +317,11 @@ def test_heads_in_feature_groups_equal_one_call(digits, caplog):
         np.testing.assert_array_equal(a.test_curve, b.test_curve)
     lines = [r.getMessage() for r in caplog.records if "feature group" in r.getMessage()]
     # The four-member head exceeds 2.5 members' worth of features: it trains anyway, with the heads on its members.
-    assert lines == ["heads: digits: feature group 1/3, 5 heads on 4 members (0.1 MB): m0, m1, m2, m3",
-                     "heads: digits: feature group 2/3, 1 heads on 2 members (0.1 MB): m2, m5",
-                     "heads: digits: feature group 3/3, 2 heads on 2 members (0.1 MB): m4, m5"]
+    assert lines == [
+        "heads: digits: feature group 1/3, 5 heads on 4 members (0.1 MB): m0, m1, m2, m3",
+        "heads: digits: feature group 2/3, 1 heads on 2 members (0.1 MB): m2, m5",
+        "heads: digits: feature group 3/3, 2 heads on 2 members (0.1 MB): m4, m5",
+    ]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "head 6 (m0+m1+m2+m3) alone needs" in warnings[0]
 
@@ -316,13 +335,25 @@ def test_vision_heads_in_feature_groups_give_the_same_table(tmp_path):
     from taskspace.vision.split import SplitConfig, make_split
 
     images = load_digits(seed=0)
-    split = make_split(images, SplitConfig(probe_per_class=2, admin_train_per_class=6, admin_test_per_class=8,
-                                           tasks=2, task_classes=3, agents=5, agent_classes=3,
-                                           agent_train_per_class=10, seed=1))
+    split = make_split(
+        images,
+        SplitConfig(
+            probe_per_class=2,
+            admin_train_per_class=6,
+            admin_test_per_class=8,
+            tasks=2,
+            task_classes=3,
+            agents=5,
+            agent_classes=3,
+            agent_train_per_class=10,
+            seed=1,
+        ),
+    )
     paths = []
     for agent in split.agent_names:
-        trained = train_split_agent(images, split, agent, default_train_config("digits", epochs=1, milestones=(),
-                                                                             width=8), device="cpu")
+        trained = train_split_agent(
+            images, split, agent, default_train_config("digits", epochs=1, milestones=(), width=8), device="cpu"
+        )
         paths.append(tmp_path / f"{agent}.h5")
         extract_agent_features(trained, images, split, paths[-1])
     agents = split.agent_names
@@ -330,20 +361,46 @@ def test_vision_heads_in_feature_groups_give_the_same_table(tmp_path):
     rows = []
     for seed in range(3):
         order = list(rng.permutation(agents)[:3])
-        rows += [dict(method="random", round=seed, k=k, rank=r + 1, member=m)
-                 for k in range(1, 4) for r, m in enumerate(order[:k])]
+        rows += [
+            dict(method="random", round=seed, k=k, rank=r + 1, member=m)
+            for k in range(1, 4)
+            for r, m in enumerate(order[:k])
+        ]
     selection = pd.DataFrame(rows)
     task = split.task_names[0]
     validated = Protocol("validated", HeadConfig(epochs=4, batch_size=8, lr=1e-2, device="cpu"), val_per_class=2)
-    paper = Protocol("paper", HeadConfig(epochs=3, batch_size=8, optimizer="sgd", lr=0.1, momentum=0.0, init="default",
-                                         standardize="none", select_on="test", device="cpu"), {"random": 4})
+    paper = Protocol(
+        "paper",
+        HeadConfig(
+            epochs=3,
+            batch_size=8,
+            optimizer="sgd",
+            lr=0.1,
+            momentum=0.0,
+            init="default",
+            standardize="none",
+            select_on="test",
+            device="cpu",
+        ),
+        {"random": 4},
+    )
     whole = evaluate_task(paths, agents, split, task, selection, [validated, paper], seed=0)
     grouped = evaluate_task(paths, agents, split, task, selection, [validated, paper], seed=0, feature_budget_mb=1e-6)
     pd.testing.assert_frame_equal(grouped, whole, check_exact=True)
     paper_rows = whole[whole.protocol == "paper"]
-    assert set(whole.protocol) == {"validated", "paper"} and (paper_rows[paper_rows.method == "random"].epochs == 4).all()
+    assert (
+        set(whole.protocol) == {"validated", "paper"} and (paper_rows[paper_rows.method == "random"].epochs == 4).all()
+    )
     assert sorted(whole[whole.method == "single"].members.unique()) == sorted(agents)  # every agent alone
+    # the paper's heads train on all 6 admin images per class and hold none out; validated holds out 2
+    from taskspace.vision.evaluate import _task_images
+
+    paper_images, validated_images = (_task_images(paths, split, task, p.val_per_class, 0) for p in (paper, validated))
+    assert len(paper_images.labels["train"]) == 6 * 3 and "dev" not in paper_images.labels
+    assert len(validated_images.labels["train"]) == 4 * 3 and len(validated_images.labels["dev"]) == 2 * 3
+    assert paper_rows.dev.isna().all() and whole[whole.protocol == "validated"].dev.notna().all()
     pd.testing.assert_frame_equal(
         peek_ranking(paths, agents, split, task, validated, seed=0, feature_budget_mb=1e-6),
-        peek_ranking(paths, agents, split, task, validated, seed=0), check_exact=True)
-
+        peek_ranking(paths, agents, split, task, validated, seed=0),
+        check_exact=True,
+    )

@@ -16,23 +16,28 @@ from taskspace.kappa import (
 
 def pairwise_kappa(features):
     """The definition, pair by pair."""
+
     def alignment(a, b):
         a = a - a.mean(0)
         b = b - b.mean(0)
         return np.linalg.norm(a.T @ b) ** 2 / (np.linalg.norm(a.T @ a) * np.linalg.norm(b.T @ b))
+
     return np.array([[alignment(a, b) for b in features] for a in features])
 
 
 def unbiased_hsic_kappa(features):
     """Song et al.'s unbiased HSIC in the n x n kernel domain, then normalised."""
+
     def hsic(k, m):
         n = len(k)
         k, m = k.copy(), m.copy()
         np.fill_diagonal(k, 0)
         np.fill_diagonal(m, 0)
         one = np.ones(n)
-        return (np.trace(k @ m) + (one @ k @ one) * (one @ m @ one) / ((n - 1) * (n - 2))
-                - 2 / (n - 2) * one @ k @ m @ one) / (n * (n - 3))
+        return (
+            np.trace(k @ m) + (one @ k @ one) * (one @ m @ one) / ((n - 1) * (n - 2)) - 2 / (n - 2) * one @ k @ m @ one
+        ) / (n * (n - 3))
+
     grams = [x @ x.T for x in features]
     return np.array([[hsic(a, b) / np.sqrt(hsic(a, a) * hsic(b, b)) for b in grams] for a in grams])
 
@@ -41,8 +46,9 @@ def members(seed=0, n=257, widths=(6, 11, 3, 8)):
     rng = np.random.default_rng(seed)
     shared = rng.standard_normal((n, 4))
     # large offsets check that one-pass centring does not cancel catastrophically
-    return [shared @ rng.standard_normal((4, d)) + rng.uniform(0.3, 2) * rng.standard_normal((n, d)) + 100.0
-            for d in widths]
+    return [
+        shared @ rng.standard_normal((4, d)) + rng.uniform(0.3, 2) * rng.standard_normal((n, d)) + 100.0 for d in widths
+    ]
 
 
 @pytest.mark.parametrize("block_items", [1 << 20, 50, 7])
@@ -53,8 +59,9 @@ def test_one_pass_equals_pairwise_formula(block_items):
 
 def test_debiased_equals_kernel_domain_estimator():
     features = members(seed=1, n=120)
-    np.testing.assert_allclose(linear_cka(features, debiased=True, block_items=33), unbiased_hsic_kappa(features),
-                               atol=1e-10)
+    np.testing.assert_allclose(
+        linear_cka(features, debiased=True, block_items=33), unbiased_hsic_kappa(features), atol=1e-10
+    )
 
 
 @pytest.mark.parametrize("debiased", [False, True])
@@ -147,8 +154,9 @@ def test_over_the_memory_budget_passes_over_groups_give_the_same_kappa(tmp_path,
     grouped = kappa_from_feature_files(paths, debiased=debiased, block_items=32, memory_budget_mb=budget_mb)
     assert grouped.n_items == one_pass.n_items == 110
     np.testing.assert_allclose(grouped.kappa, one_pass.kappa, atol=1e-12)
-    np.testing.assert_allclose(one_pass.kappa, (unbiased_hsic_kappa if debiased else pairwise_kappa)(
-        [x[keep] for x in features]), atol=1e-10)
+    np.testing.assert_allclose(
+        one_pass.kappa, (unbiased_hsic_kappa if debiased else pairwise_kappa)([x[keep] for x in features]), atol=1e-10
+    )
 
 
 def test_member_groups_fit_the_budget_in_pairs():
@@ -246,7 +254,14 @@ def test_convergence_words_are_the_probe_texts_first_lines(tmp_path):
     assert table.words.tolist() == [11, 31] and table.items_used.tolist() == [10, 27]
     assert table.probe_words.tolist() == [52, 52]
     assert table.identity_kl.iloc[0] == pytest.approx(gaussian_kl(full, np.eye(3)))
-    assert list(table.columns) == ["sentences", "words", "items_used", "kl", "correlation", "identity_kl",
-                                   "probe_words"]
+    assert list(table.columns) == [
+        "sentences",
+        "words",
+        "items_used",
+        "kl",
+        "correlation",
+        "identity_kl",
+        "probe_words",
+    ]
     _, without_text = kappa_convergence(paths, [2, 5])  # without the text: the first member's items
     assert without_text.words.tolist() == [10, 27] and without_text.probe_words.tolist() == [42, 42]

@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import REPO
 from sklearn.datasets import load_digits
 
 import taskspace.heads.train as trainer
 from taskspace.config import PAPER_PROTOCOL, load_config
-from taskspace.heads import HeadConfig, Protocol, Split, protocols_from_config, train_heads
 from taskspace.figures import violin_rows
-from conftest import REPO
+from taskspace.heads import HeadConfig, Protocol, Split, protocols_from_config, train_heads
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 PAPER_VISION = HeadConfig.from_mapping({**PAPER_PROTOCOL["vision"]["heads"], "epochs": 25, "device": "cpu"})
@@ -23,13 +23,16 @@ PAPER_VISION = HeadConfig.from_mapping({**PAPER_PROTOCOL["vision"]["heads"], "ep
 def digits():
     images, labels = load_digits(return_X_y=True)
     features = (images[:, :16] * 3.0 + 5.0).astype(np.float32)  # two members of 8 raw columns, far from z-scored
-    return {name: Split(features[rows], labels[rows])
-            for name, rows in (("train", slice(0, 200)), ("dev", slice(200, 400)), ("test", slice(400, 700)))}
+    return {
+        name: Split(features[rows], labels[rows])
+        for name, rows in (("train", slice(0, 200)), ("dev", slice(200, 400)), ("test", slice(400, 700)))
+    }
 
 
 def _train(data, config, heads=((0,), (0, 1)), dev=True):
-    return train_heads(data["train"], data["dev"] if dev else None, data["test"], [8, 8], heads, config=config,
-                       member_names=["a", "b"])
+    return train_heads(
+        data["train"], data["dev"] if dev else None, data["test"], [8, 8], heads, config=config, member_names=["a", "b"]
+    )
 
 
 def test_paper_sgd_schedule_is_multisteplr_stepped_per_epoch(digits, monkeypatch):
@@ -43,8 +46,14 @@ def test_paper_sgd_schedule_is_multisteplr_stepped_per_epoch(digits, monkeypatch
         schedule.step()
     seen = []
     step = torch.optim.SGD.step
-    monkeypatch.setattr(torch.optim.SGD, "step", lambda self, *a, **k: (seen.append(
-        (self.param_groups[0]["lr"], self.param_groups[0]["momentum"])), step(self, *a, **k))[1])
+    monkeypatch.setattr(
+        torch.optim.SGD,
+        "step",
+        lambda self, *a, **k: (
+            seen.append((self.param_groups[0]["lr"], self.param_groups[0]["momentum"])),
+            step(self, *a, **k),
+        )[1],
+    )
     _train(digits, PAPER_VISION, dev=False)
     np.testing.assert_allclose([lr for lr, _ in seen], expected, rtol=1e-12)
     assert {momentum for _, momentum in seen} == {0.0}
@@ -55,8 +64,11 @@ def test_paper_sgd_schedule_is_multisteplr_stepped_per_epoch(digits, monkeypatch
 def test_raw_or_z_scored_features_reach_the_head(digits, monkeypatch, standardize):
     reached = []
     epoch = trainer._train_epoch
-    monkeypatch.setattr(trainer, "_train_epoch", lambda bank, opt, train, *a: (reached.append(train.x.numpy().copy()),
-                                                                              epoch(bank, opt, train, *a))[1])
+    monkeypatch.setattr(
+        trainer,
+        "_train_epoch",
+        lambda bank, opt, train, *a: (reached.append(train.x.numpy().copy()), epoch(bank, opt, train, *a))[1],
+    )
     _train(digits, HeadConfig(epochs=1, standardize=standardize, device="cpu"))
     raw = digits["train"].features
     if standardize == "none":
@@ -75,8 +87,18 @@ def test_default_init_is_nn_linear_and_independent_of_the_heads_beside_it(digits
     zero = _train(digits, HeadConfig(epochs=3, standardize="none", device="cpu", seed=5), heads=[(0, 1)])[0]
     assert not np.allclose(zero.train_loss_curve, alone.train_loss_curve)
     # nn.Linear's bound: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and bias
-    call, members, _ = trainer._prepare_call(digits["train"], digits["dev"], digits["test"], [8, 8], [(0, 1)],
-                                             trainer.accuracy, config, None, "flat", ["a", "b"])
+    call, members, _ = trainer._prepare_call(
+        digits["train"],
+        digits["dev"],
+        digits["test"],
+        [8, 8],
+        [(0, 1)],
+        trainer.accuracy,
+        config,
+        None,
+        "flat",
+        ["a", "b"],
+    )
     bank = trainer._HeadBank(members, call)
     weights = torch.cat([*bank.weights, bank.bias]).detach()
     assert weights.abs().max() <= 1 / np.sqrt(16) and weights.abs().max() > 0.8 / np.sqrt(16)
@@ -115,10 +137,14 @@ def test_protocol_config_for_a_method_without_its_own_epochs():
 
 
 def test_fig3_violin_leaves_out_mmis_first_pick():
-    rows = pd.DataFrame([dict(method="mmi", round=0, k=1, members="a", test=0.9),
-                         dict(method="mmi", round=0, k=2, members="a+b", test=0.9),
-                         *[dict(method="random", round=r, k=1, members=m, test=0.5) for r, m in enumerate("abc")],
-                         dict(method="random", round=0, k=2, members="a+c", test=0.5)])
+    rows = pd.DataFrame(
+        [
+            dict(method="mmi", round=0, k=1, members="a", test=0.9),
+            dict(method="mmi", round=0, k=2, members="a+b", test=0.9),
+            *[dict(method="random", round=r, k=1, members=m, test=0.5) for r, m in enumerate("abc")],
+            dict(method="random", round=0, k=2, members="a+c", test=0.5),
+        ]
+    )
     violins = violin_rows(rows)
     assert violins[violins.k == 1].members.tolist() == ["b", "c"]
     assert violins[violins.k == 2].members.tolist() == ["a+c"]

@@ -49,8 +49,14 @@ def slow_logme(f, targets):
             if abs(alpha / beta - t) / t <= 1e-3:
                 break
         log_det = np.linalg.slogdet(alpha * np.eye(d) + beta * f.T @ f)[1]
-        evidence = (d / 2 * np.log(alpha) + n / 2 * np.log(beta) - 0.5 * log_det - beta / 2 * res2
-                    - alpha / 2 * m2 - n / 2 * np.log(2 * np.pi))
+        evidence = (
+            d / 2 * np.log(alpha)
+            + n / 2 * np.log(beta)
+            - 0.5 * log_det
+            - beta / 2 * res2
+            - alpha / 2 * m2
+            - n / 2 * np.log(2 * np.pi)
+        )
         evidences.append(evidence / n)
     return np.mean(evidences)
 
@@ -157,8 +163,12 @@ def slow_nce(probs, labels):
     for z, c in zip(probs.argmax(axis=1), labels):
         joint[classes.index(c), z] += 1 / n
     marginal = joint.sum(axis=0)
-    return sum(joint[y, z] * np.log(joint[y, z] / marginal[z])
-               for y in range(len(classes)) for z in range(sources) if joint[y, z] > 0)
+    return sum(
+        joint[y, z] * np.log(joint[y, z] / marginal[z])
+        for y in range(len(classes))
+        for z in range(sources)
+        if joint[y, z] > 0
+    )
 
 
 # --- against the slow implementations ----------------------------------------------------------------------
@@ -336,7 +346,8 @@ def test_score_all_subsets_and_regression():
     assert list(rankers.score_all(f, labels)) == list(rankers.FEATURE_RANKERS)
     probs = make_probs(23, labels)
     assert rankers.score_all(None, labels, rankers=["leep"], source_probs=probs) == {
-        "leep": rankers.leep(probs, labels)}
+        "leep": rankers.leep(probs, labels)
+    }
     target = f @ np.arange(6.0)
     assert rankers.score_all(f, target, regression=True) == {"logme": rankers.logme(f, target, regression=True)}
 
@@ -369,8 +380,9 @@ def test_feature_ranker_errors(name):
 def test_unknown_ranker_lists_the_known_ones():
     f, labels = make_data(25, 30, 4, 2)
     message = one_line_error(rankers.score_all, f, labels, rankers=["logme", "knn"])
-    assert message == ("unknown ranker 'knn'; known rankers: gbc, hscore, hscore-shrinkage, leep, logme, nce, sfda, "
-                       "transrate")
+    assert message == (
+        "unknown ranker 'knn'; known rankers: gbc, hscore, hscore-shrinkage, leep, logme, nce, sfda, transrate"
+    )
 
 
 def test_regression_targets_only_for_logme():
@@ -384,8 +396,9 @@ def test_regression_targets_only_for_logme():
 def test_source_probability_errors():
     f, labels = make_data(27, 40, 4, 2)
     probs = make_probs(27, labels)
-    assert "needs the member's source-head probabilities" in one_line_error(rankers.score_all, f, labels,
-                                                                            rankers=["leep"])
+    assert "needs the member's source-head probabilities" in one_line_error(
+        rankers.score_all, f, labels, rankers=["leep"]
+    )
     assert "not 1 (logits instead of probabilities?)" in one_line_error(rankers.leep, probs * 5, labels)
     assert "40 items" in one_line_error(rankers.nce, probs, labels[:-2])
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from taskspace.mmi import GaussianZoo, task_aware_kappa, task_aware_picks
-from taskspace.ranking import rank_task
 from taskspace.rankers import score_all
+from taskspace.ranking import rank_task
 from taskspace.selection import head_subsets, ranked_subsets, selection_table
 from taskspace.transferability import ground_truth, transferability_table
 
@@ -30,11 +30,19 @@ def task():
 def test_every_ranker_scores_every_member_from_one_read(task):
     labels, features, probs, kappa = task
     reads = []
-    table = rank_task("t", MEMBERS, lambda i: (reads.append(i), (features[i], probs[i]))[1], labels,
-                      ["logme", "gbc", "nce", "leep"], kappa=kappa)
+    table = rank_task(
+        "t",
+        MEMBERS,
+        lambda i: (reads.append(i), (features[i], probs[i]))[1],
+        labels,
+        ["logme", "gbc", "nce", "leep"],
+        kappa=kappa,
+    )
     assert reads == [0, 1, 2, 3]
     assert list(table.columns) == ["task", "ranker", "member", "score", "seconds"]
-    assert table.groupby("ranker").size().to_dict() == {r: 4 for r in ("gbc", "leep", "logme", "mmi", "mmi-task", "nce")}
+    assert table.groupby("ranker").size().to_dict() == {
+        r: 4 for r in ("gbc", "leep", "logme", "mmi", "mmi-task", "nce")
+    }
     for i, member in enumerate(MEMBERS):
         expected = score_all(features[i], labels, ["logme", "gbc", "nce", "leep"], source_probs=probs[i])
         got = table[table.member == member].set_index("ranker").score
@@ -49,8 +57,15 @@ def test_every_ranker_scores_every_member_from_one_read(task):
 def test_rankers_that_cannot_score_a_task_are_skipped_with_the_reason(task, caplog):
     labels, features, _, kappa = task
     with caplog.at_level(logging.INFO, logger="taskspace.ranking"):
-        regression = rank_task("ef", MEMBERS, lambda i: (features[i], None), labels.astype(float) + 0.5,
-                               ["logme", "hscore", "leep"], regression=True, kappa=kappa)
+        regression = rank_task(
+            "ef",
+            MEMBERS,
+            lambda i: (features[i], None),
+            labels.astype(float) + 0.5,
+            ["logme", "hscore", "leep"],
+            regression=True,
+            kappa=kappa,
+        )
     assert set(regression.ranker) == {"logme", "mmi", "mmi-task"}
     messages = " ".join(r.getMessage() for r in caplog.records)
     assert "hscore skipped: it needs classes" in messages and "leep skipped: it needs classes" in messages
@@ -64,24 +79,48 @@ def test_rankers_that_cannot_score_a_task_are_skipped_with_the_reason(task, capl
 def test_head_subsets_add_every_member_alone_and_each_rankers_top_k():
     kappa = np.eye(4) * 0.6 + 0.4
     selection = selection_table(kappa, MEMBERS, k_max=2, random_rounds=1)
-    ranking = pd.DataFrame({"task": "t", "ranker": ["gbc"] * 4 + ["mmi"] * 4, "member": MEMBERS * 2,
-                            "score": [0.1, 0.9, 0.5, 0.9, -1, -2, -3, -4], "seconds": 0.0})
+    ranking = pd.DataFrame(
+        {
+            "task": "t",
+            "ranker": ["gbc"] * 4 + ["mmi"] * 4,
+            "member": MEMBERS * 2,
+            "score": [0.1, 0.9, 0.5, 0.9, -1, -2, -3, -4],
+            "seconds": 0.0,
+        }
+    )
     heads = head_subsets(selection, MEMBERS, ranking)
     assert [heads[("single", i, 1)] for i in range(4)] == [[m] for m in MEMBERS]
     assert heads[("gbc", 0, 1)] == ["b"] and heads[("gbc", 0, 2)] == ["b", "d"]  # ties keep the zoo's order
     assert not any(key[0] == "mmi" and key[1:] != (0, key[2]) for key in heads)  # mmi comes from the selection
-    assert ranked_subsets(ranking, MEMBERS, 3, skip=()) [("mmi", 0, 3)] == ["a", "b", "c"]
+    assert ranked_subsets(ranking, MEMBERS, 3, skip=())[("mmi", 0, 3)] == ["a", "b", "c"]
 
 
 def test_ground_truth_is_every_members_own_head():
-    metrics = pd.DataFrame([dict(task="t", protocol=p, method=m, round=r, k=1, members=x, metric="accuracy", dev=0.0,
-                                 test=v, best_epoch=1, epochs=1, steps=1)
-                            for p in ("validated", "paper") for m, r, x, v in (("single", 0, "a", 0.5),
-                                                                               ("single", 1, "b", 0.7),
-                                                                               ("mmi", 0, "b", 0.7))])
+    metrics = pd.DataFrame(
+        [
+            dict(
+                task="t",
+                protocol=p,
+                method=m,
+                round=r,
+                k=1,
+                members=x,
+                metric="accuracy",
+                dev=0.0,
+                test=v,
+                best_epoch=1,
+                epochs=1,
+                steps=1,
+            )
+            for p in ("validated", "paper")
+            for m, r, x, v in (("single", 0, "a", 0.5), ("single", 1, "b", 0.7), ("mmi", 0, "b", 0.7))
+        ]
+    )
     truth = ground_truth(metrics)
-    assert truth.to_dict("records")[:2] == [dict(task="t", protocol="validated", member="a", test=0.5),
-                                            dict(task="t", protocol="validated", member="b", test=0.7)]
+    assert truth.to_dict("records")[:2] == [
+        dict(task="t", protocol="validated", member="a", test=0.5),
+        dict(task="t", protocol="validated", member="b", test=0.7),
+    ]
     ranking = pd.DataFrame({"task": "t", "ranker": "x", "member": ["a", "b"], "score": [1.0, 2.0], "seconds": 0.0})
     table = transferability_table(ranking, truth)
     assert list(table.protocol) == ["validated", "paper"] and (table.top1_relative == 1.0).all()

@@ -8,8 +8,8 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import REPO
+
 from taskspace.summary import picks_table, ranker_table, summary, vision_table
 from tools.readme import embed, embedded
 from tools.readme_summary import NAME, block
@@ -21,8 +21,10 @@ def _metrics():
         for k in (1, 2):
             rows.append(dict(task=task, protocol="validated", method="mmi", round=0, k=k, members="a", test=base + 0.1))
             rows.append(dict(task=task, protocol="validated", method="peek", round=0, k=k, members="a", test=base))
-            rows += [dict(task=task, protocol="validated", method="random", round=r, k=k, members="a",
-                          test=base + 0.02 * r) for r in range(3)]
+            rows += [
+                dict(task=task, protocol="validated", method="random", round=r, k=k, members="a", test=base + 0.02 * r)
+                for r in range(3)
+            ]
             rows.append(dict(task=task, protocol="validated", method="gbc", round=0, k=k, members="a", test=base))
     return pd.DataFrame(rows).assign(metric="accuracy")
 
@@ -35,10 +37,17 @@ def test_vision_table_averages_rounds_over_tasks_first_and_counts_gain_cells():
 
 
 def test_ranker_and_picks_tables():
-    transfer = pd.DataFrame({"task": ["t0", "t1"] * 3, "protocol": "validated",
-                             "ranker": ["gbc", "gbc", "mmi", "mmi", "logme", "logme"],
-                             "weighted_tau": [0.2, 0.4, -0.1, 0.1, 0.5, np.nan], "pearson": 0.0,
-                             "top1_relative": 1.0, "n_members": 4})
+    transfer = pd.DataFrame(
+        {
+            "task": ["t0", "t1"] * 3,
+            "protocol": "validated",
+            "ranker": ["gbc", "gbc", "mmi", "mmi", "logme", "logme"],
+            "weighted_tau": [0.2, 0.4, -0.1, 0.1, 0.5, np.nan],
+            "pearson": 0.0,
+            "top1_relative": 1.0,
+            "n_members": 4,
+        }
+    )
     lines = ranker_table(transfer).splitlines()
     assert [line.split(" | ")[0] for line in lines[2:]] == ["| mmi", "| logme", "| gbc"]  # label-free first
     assert lines[3].startswith("| logme | 0.500 | 0.500 | 0.500 |")

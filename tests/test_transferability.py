@@ -17,8 +17,18 @@ from taskspace.transferability import (
 
 # thuml/Transfer-Learning-Library examples/model_selection/README.md, "Model Ranking Benchmark on CIFAR10":
 # fine-tuned accuracy and each ranker's printed score for the 10 models, and the printed correlations.
-CIFAR10_MODELS = ["GoogleNet", "Inception V3", "ResNet50", "ResNet101", "ResNet152", "DenseNet121", "DenseNet169",
-                  "Densenet201", "MobileNet V2", "MNasNet"]
+CIFAR10_MODELS = [
+    "GoogleNet",
+    "Inception V3",
+    "ResNet50",
+    "ResNet101",
+    "ResNet152",
+    "DenseNet121",
+    "DenseNet169",
+    "Densenet201",
+    "MobileNet V2",
+    "MNasNet",
+]
 CIFAR10_ACCURACY = [96.2, 97.5, 96.8, 97.7, 97.9, 97.2, 97.4, 97.4, 95.7, 96.8]
 CIFAR10_SCORES = {
     "HScore": [5.911, 6.363, 6.567, 6.901, 6.945, 6.210, 6.547, 6.706, 5.928, 6.018],
@@ -74,24 +84,40 @@ def test_metric_input_errors():
 
 
 def cifar10_tables():
-    rankings = pd.DataFrame([dict(task="cifar10", ranker=ranker, member=model, score=score, seconds=0.1)
-                             for ranker, scores in CIFAR10_SCORES.items() for model, score in zip(CIFAR10_MODELS,
-                                                                                                   scores)])
-    truth = pd.DataFrame([dict(task="cifar10", protocol=protocol, member=model, test=accuracy + shift)
-                          for protocol, shift in [("paper", 0.0), ("validated", -1.0)]
-                          for model, accuracy in zip(CIFAR10_MODELS, CIFAR10_ACCURACY)])
+    rankings = pd.DataFrame(
+        [
+            dict(task="cifar10", ranker=ranker, member=model, score=score, seconds=0.1)
+            for ranker, scores in CIFAR10_SCORES.items()
+            for model, score in zip(CIFAR10_MODELS, scores)
+        ]
+    )
+    truth = pd.DataFrame(
+        [
+            dict(task="cifar10", protocol=protocol, member=model, test=accuracy + shift)
+            for protocol, shift in [("paper", 0.0), ("validated", -1.0)]
+            for model, accuracy in zip(CIFAR10_MODELS, CIFAR10_ACCURACY)
+        ]
+    )
     return rankings, truth
 
 
 def test_table_from_long_ranking_and_truth_tables():
     rankings, truth = cifar10_tables()
     mmi = pick_order_scores([4, 3, 1, 7, 6, 2, 5, 9, 0, 8], 10)
-    rankings = pd.concat([rankings, pd.DataFrame(dict(task="cifar10", ranker="mmi", member=CIFAR10_MODELS,
-                                                      score=mmi, seconds=0.0))])
-    rankings = pd.concat([rankings, pd.DataFrame(dict(task="other", ranker="LogME", member=CIFAR10_MODELS[:3],
-                                                      score=[3.0, 2.0, 1.0], seconds=0.0))])
-    truth = pd.concat([truth, pd.DataFrame(dict(task="other", protocol="paper", member=CIFAR10_MODELS,
-                                                test=np.arange(10.0) + 1))])
+    rankings = pd.concat(
+        [rankings, pd.DataFrame(dict(task="cifar10", ranker="mmi", member=CIFAR10_MODELS, score=mmi, seconds=0.0))]
+    )
+    rankings = pd.concat(
+        [
+            rankings,
+            pd.DataFrame(
+                dict(task="other", ranker="LogME", member=CIFAR10_MODELS[:3], score=[3.0, 2.0, 1.0], seconds=0.0)
+            ),
+        ]
+    )
+    truth = pd.concat(
+        [truth, pd.DataFrame(dict(task="other", protocol="paper", member=CIFAR10_MODELS, test=np.arange(10.0) + 1))]
+    )
     table = transferability_table(rankings.sample(frac=1.0, random_state=0), truth)
     assert list(table.columns) == TABLE_COLUMNS
     assert len(table) == 2 * 5 + 1

@@ -79,7 +79,9 @@ def zoo(tiny_member_dir, minilm_dir):
     """Loaded members by name: every tiny family with a fast tokenizer and MiniLM (last layer)."""
     from taskspace.lm.members import load_member
 
-    loaded = {family: load_member({"name": f"tiny-{family}", "source": str(tiny_member_dir / family)}) for family in FAMILIES}
+    loaded = {
+        family: load_member({"name": f"tiny-{family}", "source": str(tiny_member_dir / family)}) for family in FAMILIES
+    }
     loaded["minilm"] = load_member({"name": "minilm", "source": str(minilm_dir)})
     return loaded
 
@@ -109,8 +111,9 @@ def xlm_dir(tmp_path_factory, tiny_train_text) -> Path:
     pytest.importorskip("sacremoses", reason="XLMTokenizer needs sacremoses")
     from taskspace.lm.tiny import build_tiny_member
 
-    return build_tiny_member("xlm", tmp_path_factory.mktemp("tiny") / "xlm", tiny_train_text, seed=0, vocab_size=300,
-                             max_length=128)
+    return build_tiny_member(
+        "xlm", tmp_path_factory.mktemp("tiny") / "xlm", tiny_train_text, seed=0, vocab_size=300, max_length=128
+    )
 
 
 @pytest.fixture(scope="session")
@@ -168,14 +171,15 @@ def _tokens_and_words(tokenizer, words, **kwargs):
     A slow tokenizer has no word_ids(): its tokens that are not specials are the words' sub-words in
     order, so they are numbered by how many sub-words each word has.
     """
-    encoded = tokenizer([words], is_split_into_words=True, return_special_tokens_mask=True, return_tensors="pt",
-                        **kwargs)
+    encoded = tokenizer(
+        [words], is_split_into_words=True, return_special_tokens_mask=True, return_tensors="pt", **kwargs
+    )
     if tokenizer.is_fast:
         return encoded, encoded.word_ids(0)
     owners = [w for w, word in enumerate(words) for _ in tokenizer.tokenize(word)]
     is_special = encoded["special_tokens_mask"][0].tolist()
     n_kept = is_special.count(0)
-    kept = iter(owners[len(owners) - n_kept:] if tokenizer.truncation_side == "left" else owners[:n_kept])
+    kept = iter(owners[len(owners) - n_kept :] if tokenizer.truncation_side == "left" else owners[:n_kept])
     return encoded, [None if special else next(kept) for special in is_special]
 
 

@@ -43,18 +43,14 @@ def test_make_demo_task_splits_are_seeded_disjoint_and_half_perturbed():
     splits = demo_tasks.make_demo_task(SENTENCES, "bigram_shift", seed=7)
     assert [len(splits[name]) for name in ("train", "dev", "test")] == [36, 12, 12]
     again = demo_tasks.make_demo_task(SENTENCES, "bigram_shift", seed=7)
-    assert all(
-        splits[n].sentences == again[n].sentences and splits[n].labels == again[n].labels for n in splits
-    )
+    assert all(splits[n].sentences == again[n].sentences and splits[n].labels == again[n].labels for n in splits)
     other = demo_tasks.make_demo_task(SENTENCES, "bigram_shift", seed=8)
     assert other["train"].labels != splits["train"].labels
     # every source sentence is unique by its number word, so splits must not share a number
     numbers = {n: {w for s in splits[n].sentences for w in s if w.isdigit()} for n in splits}
     assert sum(map(len, numbers.values())) == 60
     assert not (
-        numbers["train"] & numbers["dev"]
-        or numbers["train"] & numbers["test"]
-        or numbers["dev"] & numbers["test"]
+        numbers["train"] & numbers["dev"] or numbers["train"] & numbers["test"] or numbers["dev"] & numbers["test"]
     )
     perturbed = sum("SWAP" in labels for split in splits.values() for labels in split.labels)
     assert 15 <= perturbed <= 45  # about half of 60

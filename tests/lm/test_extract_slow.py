@@ -31,8 +31,9 @@ def _counts(stats):
 
 
 @pytest.mark.parametrize("truncation_side", ["right", "left"])
-def test_slow_tokenizer_gives_the_fast_tokenizers_features(zoo, bert_slow, probe_sentences, collect_windows,
-                                                           truncation_side):
+def test_slow_tokenizer_gives_the_fast_tokenizers_features(
+    zoo, bert_slow, probe_sentences, collect_windows, truncation_side
+):
     """Same vocabulary, slow or fast: the same tokens, word indices, dropped words and vectors.
 
     max_length 40 truncates the long sentences (on either side), and the probe has a word that BERT turns
@@ -51,10 +52,17 @@ def test_slow_tokenizer_gives_the_fast_tokenizers_features(zoo, bert_slow, probe
         out, stats = {}, {}
         for name, member in members.items():
             stats[name] = ExtractStats()
-            out[name] = collect_windows(word_vectors(
-                member, probe_sentences, pooling=pooling, batch_tokens=200, window_words=150, stats=stats[name],
-                log_every=None,
-            ))
+            out[name] = collect_windows(
+                word_vectors(
+                    member,
+                    probe_sentences,
+                    pooling=pooling,
+                    batch_tokens=200,
+                    window_words=150,
+                    stats=stats[name],
+                    log_every=None,
+                )
+            )
         assert _keys(out["slow"][0]) == _keys(out["fast"][0]), pooling
         assert _counts(stats["slow"]) == _counts(stats["fast"]), pooling
         assert stats["slow"].n_words_truncated > 0 and stats["slow"].n_words_empty == 1
@@ -70,7 +78,7 @@ def test_slow_path_tokenises_as_the_tokenizer_does(request, probe_sentences, tok
     member = dataclasses.replace(request.getfixturevalue(name), max_length=40)
     encoded = encode(member, probe_sentences)
     for i, words in enumerate(probe_sentences):
-        tokens = encoded.ids[encoded.offsets[i]:encoded.offsets[i + 1]].tolist()
+        tokens = encoded.ids[encoded.offsets[i] : encoded.offsets[i + 1]].tolist()
         if not words:
             assert tokens == []
             continue
@@ -80,7 +88,7 @@ def test_slow_path_tokenises_as_the_tokenizer_does(request, probe_sentences, tok
         # Every token belongs to the word the tokenizer says, but a word cut in part is no word (-1).
         cut = {w for w in kept if w is not None and kept.count(w) < full.count(w)}
         expected = [-1 if w is None or w in cut else w for w in kept]
-        assert encoded.word_ids[encoded.offsets[i]:encoded.offsets[i + 1]].tolist() == expected, (name, i)
+        assert encoded.word_ids[encoded.offsets[i] : encoded.offsets[i + 1]].tolist() == expected, (name, i)
 
 
 def test_xlm_words_are_its_moses_and_bpe_words(xlm):
@@ -125,6 +133,8 @@ def test_a_special_tokens_mask_that_does_not_fit_the_layout_is_refused(bert_slow
     tokenizer = copy.deepcopy(bert_slow.tokenizer)
     tokenizer.get_special_tokens_mask = lambda ids: [0] * (len(ids) + 2)  # says [CLS] and [SEP] are words
     member = dataclasses.replace(bert_slow, tokenizer=tokenizer)
-    with pytest.raises(TaskspaceError, match="member tiny-bert-slow: BertTokenizerLegacy's special tokens mask does "
-                                             "not match the specials it adds"):
+    with pytest.raises(
+        TaskspaceError,
+        match="member tiny-bert-slow: BertTokenizerLegacy's special tokens mask does not match the specials it adds",
+    ):
         encode(member, [["Fire", "near", "Sydney"]])

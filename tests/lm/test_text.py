@@ -56,10 +56,7 @@ def test_demo_probe_text_is_real_english_and_deterministic(tmp_path):
     # the Lee corpus opens with this news sentence
     assert lines[0].startswith("Hundreds of people have been forced to vacate their homes")
     assert lines[0].endswith("towards the town of Hill Top.")
-    assert (
-        lines[1]
-        == "A new blaze near Goulburn, south-west of Sydney, has forced the closure of the Hume Highway."
-    )
+    assert lines[1] == "A new blaze near Goulburn, south-west of Sydney, has forced the closure of the Hume Highway."
     assert all(len(line.split()) >= 10 for line in lines)
     again = tmp_path / "again.txt"
     text.write_demo_probe_text(again, min_words=10, max_sentences=200)
