@@ -12,18 +12,22 @@ import platform
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 from tools.readme import embed
 
 NAME = "demo-summary"
 
 
-def provenance() -> str:
-    """Which commit and machine the numbers come from (a checkout with uncommitted changes says so)."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
-    ).stdout.strip()
+def provenance(checkout: Path) -> str:
+    """Which commit (of the checkout the demo ran in) and machine the numbers come from; a checkout with
+    uncommitted changes says so."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=checkout, capture_output=True, text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD")
+    dirty = git("status", "--porcelain", "--untracked-files=no")
     versions = ", ".join(f"{name} {metadata.version(name)}" for name in ("torch", "numpy", "scipy"))
     where = f"commit `{commit or 'unknown'}`{' with uncommitted changes' if dirty else ''}"
     return (
@@ -44,4 +48,5 @@ if __name__ == "__main__":
     with open(summary_path, encoding="utf-8") as handle:
         summary = handle.read()
     with open(readme_path, "w", encoding="utf-8") as handle:
-        handle.write(embed(readme, NAME, block(summary, provenance())))
+        # the demo's working directory holds results/summary.md: its checkout made the numbers
+        handle.write(embed(readme, NAME, block(summary, provenance(Path(summary_path).resolve().parents[1]))))
