@@ -14,8 +14,9 @@ rule rank_members:
         "results/benchmarks/{space}/ranking/{task}.tsv"
     wildcard_constraints:
         space=pattern(PLAN.spaces_with_tasks()),
+    # torch: the rankers are numpy, but the tracks' task loaders sit beside their head trainers
     conda:
-        "../envs/light.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         mem_mb=8000,
