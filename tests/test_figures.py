@@ -1,19 +1,16 @@
 """Figures that follow the paper's own plotting code: Fig. 1 (LMs/estimate_kappa/show_dendrogram.py) and
 Fig. 2 (LMs/estimate_kappa/convergence.py)."""
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import PAPER_KAPPA
 from scipy.cluster.hierarchy import dendrogram, fcluster, linkage
 from scipy.spatial.distance import squareform
 
 from taskspace import figures
 from taskspace.atomic import write_table
 from taskspace.kappa import load_kappa
-
-PAPER_KAPPA = Path(__file__).resolve().parents[1] / "resources" / "paper-lm-kappa"
 
 
 def test_dendrogram_table_is_the_papers_ward_tree(tmp_path):

@@ -1,13 +1,12 @@
 """The README's promises that can go stale."""
 
-import os
 import re
 import shutil
 import subprocess
 import sys
 
 import pandas as pd
-from conftest import REPO, snakemake, tail
+from conftest import REPO, snakemake, snakemake_env, tail
 
 from tools.rulegraph import canonical, embedded
 
@@ -52,7 +51,7 @@ def test_own_zoo_example_runs_as_the_readme_says(tmp_path):
             capture_output=True,
             text=True,
             cwd=tmp_path,
-            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+            env=snakemake_env(),
         )
         assert result.returncode == 0, f"{command}\n{tail(result)}"
 
