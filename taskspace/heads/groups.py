@@ -75,26 +75,8 @@ def train_heads_in_feature_groups(
     for number, group in enumerate(groups, 1):
         members = sorted({m for h in group for m in head_members[h]})
         size_mb = sum(member_bytes[m] for m in members) / 2**20
-        if size_mb * 2**20 > budget_bytes:
-            widest = max(group, key=lambda h: len(head_members[h]))  # the head whose members these are
-            log.warning(
-                "heads: %s: head %d (%s) alone needs %.1f MB of features, over the feature budget of "
-                "%.1f MB; training it anyway",
-                label,
-                widest,
-                "+".join(names[m] for m in members),
-                size_mb,
-                feature_budget_mb,
-            )
-        log.info(
-            "heads: %s: feature group %d/%d, %d heads on %d members (%.1f MB): %s",
-            label,
-            number,
-            len(groups),
-            len(group),
-            len(members),
-            size_mb,
-            ", ".join(names[m] for m in members),
+        _log_group(
+            label, number, len(groups), group, head_members, [names[m] for m in members], size_mb, feature_budget_mb
         )
         local = {m: i for i, m in enumerate(members)}
         # The loaded splits go straight in: no name here keeps a group's features alive into the next group.
@@ -108,3 +90,28 @@ def train_heads_in_feature_groups(
         for h, result in zip(group, trained):
             results[h] = replace(result, head=h, members=head_members[h])
     return results  # type: ignore[return-value]
+
+
+def _log_group(label, number, n_groups, group, head_members, names, size_mb, feature_budget_mb) -> None:
+    """One line per feature group; a warning when its first head alone exceeds the budget."""
+    if feature_budget_mb is not None and size_mb > feature_budget_mb:
+        widest = max(group, key=lambda h: len(head_members[h]))  # the head whose members these are
+        log.warning(
+            "heads: %s: head %d (%s) alone needs %.1f MB of features, over the feature budget of "
+            "%.1f MB; training it anyway",
+            label,
+            widest,
+            "+".join(names),
+            size_mb,
+            feature_budget_mb,
+        )
+    log.info(
+        "heads: %s: feature group %d/%d, %d heads on %d members (%.1f MB): %s",
+        label,
+        number,
+        n_groups,
+        len(group),
+        len(names),
+        size_mb,
+        ", ".join(names),
+    )

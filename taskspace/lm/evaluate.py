@@ -13,6 +13,7 @@ float rounding of heads trained side by side, see taskspace.heads).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -72,6 +73,20 @@ def _read_member(path, set_name: str, rows: np.ndarray, out: np.ndarray) -> None
             start += len(block)
 
 
+def _load_members(feature_paths, words: dict[str, _Words], widths, chosen: list[int]) -> tuple[Split, ...]:
+    """(train, dev, test) head splits with the word features of the ``chosen`` members side by side."""
+    loaded = []
+    for name in SPLITS:
+        split_words = words[name]
+        features = np.empty((len(split_words.labels), sum(widths[m] for m in chosen)), dtype=np.float32)
+        offset = 0
+        for m in chosen:
+            _read_member(feature_paths[m], name, split_words.rows[m], features[:, offset : offset + widths[m]])
+            offset += widths[m]
+        loaded.append(Split(features, split_words.labels, split_words.sentence_ids))
+    return tuple(loaded)
+
+
 def probe_task(
     feature_paths,
     members: list[str],
@@ -102,18 +117,6 @@ def probe_task(
         with FeatureFile(path) as f:
             widths.append(f.width("train"))
 
-    def load_members(chosen: list[int]) -> tuple[Split, ...]:
-        loaded = []
-        for name in SPLITS:
-            split_words = words[name]
-            features = np.empty((len(split_words.labels), sum(widths[m] for m in chosen)), dtype=np.float32)
-            offset = 0
-            for m in chosen:
-                _read_member(feature_paths[m], name, split_words.rows[m], features[:, offset : offset + widths[m]])
-                offset += widths[m]
-            loaded.append(Split(features, split_words.labels, split_words.sentence_ids))
-        return tuple(loaded)
-
     def metric(gold_sentences, pred_sentences):
         if regression:
             return spec.metric([list(s) for s in gold_sentences], [list(s) for s in pred_sentences])
@@ -129,7 +132,7 @@ def probe_task(
         members,
         widths,
         protocols,
-        lambda _: (load_members, n_items),
+        lambda _: (functools.partial(_load_members, feature_paths, words, widths), n_items),
         task,
         spec.metric_name,
         feature_budget_mb,
