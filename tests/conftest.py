@@ -29,7 +29,7 @@ and .snakemake/ metadata with their mtimes, so Snakemake finds nothing to do in 
 something.
 
 While writing such assertions, ``TASKSPACE_TINY_RUN=/some/folder pytest tests/test_lm_workflow.py`` keeps the
-shared run in that folder between sessions and only brings it up to date (see ``tiny_run_started``).
+shared run in that folder between sessions and only brings it up to date (see ``_start_tiny_run``).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,27 +208,83 @@ class Run:
 
 
 class Background:
-    """An uninterrupted run of the shared tiny config in ``workdir``, in the background: the command the README
-    and docs/troubleshooting.md give users (profiles/local, which sets rerun-incomplete), on 2 cores, offline.
-    ``wait()`` returns the Run once it succeeded."""
+    """A Snakemake run in the background (``start_snakemake``, output to workdir/snakemake.out): ``wait()``
+    returns its CompletedProcess (stdout: that output), asserting exit 0 unless ``check`` is False."""
 
-    def __init__(self, workdir: Path):
-        prepare_workdir(workdir, tiny_config())
-        self.workdir, self.log = workdir, workdir / "snakemake.out"
-        self.proc = start_snakemake(workdir, self.log.name, profile="local")
+    def __init__(self, workdir: Path, *args: str, check: bool = True, **options):
+        self.workdir, self.log, self.check = workdir, workdir / "snakemake.out", check
+        self.proc = start_snakemake(workdir, self.log.name, *args, **options)
 
-    def wait(self, timeout: float = RUN_TIMEOUT_S) -> Run:
+    def wait(self, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess:
         try:
             returncode = self.proc.wait(timeout=timeout)
         finally:
             self.stop()
-        assert returncode == 0, tail(self.log.read_text())
-        return Run(self.workdir)
+        result = subprocess.CompletedProcess(self.proc.args, returncode, self.log.read_text(), "")
+        if self.check:
+            assert returncode == 0, tail(result)
+        return result
 
     def stop(self) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=60)
+
+
+class TinyRun(Background):
+    """An uninterrupted run of the shared tiny config in ``workdir``, in the background: the command the README
+    and docs/troubleshooting.md give users (profiles/local, which sets rerun-incomplete), on 2 cores, offline.
+    ``wait()`` returns the Run once it succeeded."""
+
+    def __init__(self, workdir: Path):
+        super().__init__(prepare_workdir(workdir, tiny_config()), profile="local")
+
+    def wait(self, timeout: float = RUN_TIMEOUT_S) -> Run:
+        super().wait(timeout)
+        return Run(self.workdir)
+
+
+class Commands:
+    """Shell commands run one after another in ``cwd`` in the background, each in a session of its own; the
+    first that fails ends the sequence. ``wait()`` returns [(command, CompletedProcess)] of those that ran."""
+
+    def __init__(self, commands: list[str], cwd: Path, env: dict | None = None):
+        self.commands, self.cwd, self.env = list(commands), cwd, snakemake_env(env)
+        self.results, self.proc, self.stopped = [], None, False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        for command in self.commands:
+            if self.stopped:
+                return
+            self.proc = subprocess.Popen(
+                ["bash", "-c", command],
+                cwd=self.cwd,
+                env=self.env,
+                text=True,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+            stdout, stderr = self.proc.communicate()
+            self.results.append((command, subprocess.CompletedProcess(command, self.proc.returncode, stdout, stderr)))
+            if self.proc.returncode != 0:
+                return
+
+    def wait(self, timeout: float = RUN_TIMEOUT_S) -> list[tuple[str, subprocess.CompletedProcess]]:
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            self.stop()
+            raise AssertionError(f"still running after {timeout} s: {self.commands[len(self.results)]}")
+        return self.results
+
+    def stop(self) -> None:
+        self.stopped = True
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.thread.join(60)
 
 
 def copy_run(run: Run, workdir: Path) -> Run:
@@ -237,63 +294,84 @@ def copy_run(run: Run, workdir: Path) -> Run:
     return Run(workdir)
 
 
-def _tiny_run_folder(tmp_path_factory, name: str) -> Path:
-    folder = os.environ.get("TASKSPACE_TINY_RUN") if name == "tiny" else None
-    return Path(folder).resolve() if folder else tmp_path_factory.mktemp(f"{name}-run")
+# ---------------------------------------------------------------------------------------------------------
+# work that starts when the tests are collected
 
 
-# Background runs of the tiny config, by name, and the fixtures that need each: a run starts as soon as the
-# tests are collected when a collected test needs it, so that it runs beside the unit tests (one core: pytest
-# is one process and the torch tests use one thread), beside the other and beside the Slurm test's runs
-# (which mostly wait for status checks).
-EARLY_RUNS = {"tiny": {"tiny_run", "tiny_run_started"}, "again": {"tiny_run_again"}}
-_started: dict[str, Background] = {}
+_begun: list = []  # the handles that pytest_collection_finish started (stopped when the session ends)
 
 
-def _start(name: str, tmp_path_factory) -> Background:
-    if name not in _started:
-        _started[name] = Background(_tiny_run_folder(tmp_path_factory, name))
-    return _started[name]
+def started_early(name: str, start, scope: str = "module"):
+    """Two fixtures, ``name`` and ``name_handle``, for work that ``start(tmp_path_factory)`` starts and returns a
+    handle of (``wait()`` and ``stop()``, as Background): ``name`` is ``handle.wait()``, and the work starts as
+    soon as the tests are collected when a collected test uses either fixture. It then runs in the background
+    beside the tests before it (the unit tests use one core: pytest is one process and the torch tests use one
+    thread), beside other such work and beside the Slurm test's runs (which mostly wait for status checks).
+    Bind both in a module: ``x, x_handle = started_early("x", start_x)``."""
+    handles = []
+
+    def begin(tmp_path_factory):
+        if not handles:
+            handles.append(start(tmp_path_factory))
+        return handles[0]
+
+    def handle_fixture(tmp_path_factory):
+        handle = begin(tmp_path_factory)
+        yield handle
+        handle.stop()
+
+    def value_fixture(request):
+        return request.getfixturevalue(f"{name}_handle").wait()
+
+    handle_fixture.begin = value_fixture.begin = begin
+    value_fixture.__doc__ = start.__doc__
+    value = pytest.fixture(scope=scope, name=name)(value_fixture)
+    return value, pytest.fixture(scope=scope, name=f"{name}_handle")(handle_fixture)
 
 
 def pytest_collection_finish(session):
     factory = getattr(session.config, "_tmp_path_factory", None)  # the fixture's factory (no fixtures in hooks)
     if session.config.option.collectonly or factory is None:
         return
-    needed = set().union(*(getattr(item, "fixturenames", ()) for item in session.items))
-    for name, fixtures in EARLY_RUNS.items():
-        if fixtures & needed:
-            _start(name, factory)
+    begins = {}
+    for item in session.items:
+        info = getattr(item, "_fixtureinfo", None)  # the fixtures a test uses, its closure included
+        for fixturedefs in info.name2fixturedefs.values() if info is not None else ():
+            begin = getattr(fixturedefs[-1].func, "begin", None)
+            if begin is not None:
+                begins.setdefault(begin, None)
+    for begin in begins:
+        _begun.append(begin(factory))
 
 
 def pytest_sessionfinish(session):
-    while _started:
-        _started.popitem()[1].stop()
+    while _begun:
+        _begun.pop().stop()
 
 
-@pytest.fixture(scope="session")
-def tiny_run_started(tmp_path_factory) -> Background:
-    """The shared tiny run, started (not awaited): a test that has other work meanwhile (the Slurm test)
-    takes this and ``tiny_run`` later.
+def _tiny_run_folder(tmp_path_factory, name: str) -> Path:
+    folder = os.environ.get("TASKSPACE_TINY_RUN") if name == "tiny" else None
+    return Path(folder).resolve() if folder else tmp_path_factory.mktemp(f"{name}-run")
+
+
+def _start_tiny_run(tmp_path_factory) -> TinyRun:
+    """The shared tiny run (both tracks and a given space), made once per test session. Read it only.
+    ``tiny_run_handle``: the run before it finished (the Slurm test has other work meanwhile).
 
     TASKSPACE_TINY_RUN=<folder> keeps the run in that folder across test sessions: the same command brings it
     up to date there (Snakemake redoes only what changed since), so checking a new assertion on the shared run
     takes seconds, not minutes.
     """
-    return _start("tiny", tmp_path_factory)
+    return TinyRun(_tiny_run_folder(tmp_path_factory, "tiny"))
 
 
-@pytest.fixture(scope="session")
-def tiny_run(tiny_run_started) -> Run:
-    """The shared tiny run (both tracks and a given space), made once per test session. Read it only."""
-    return tiny_run_started.wait()
+def _start_tiny_run_again(tmp_path_factory) -> TinyRun:
+    """A second uninterrupted run of the shared tiny config in a folder of its own (test_determinism.py)."""
+    return TinyRun(_tiny_run_folder(tmp_path_factory, "again"))
 
 
-@pytest.fixture(scope="session")
-def tiny_run_again(tmp_path_factory) -> Run:
-    """A second uninterrupted run of the shared tiny config in a folder of its own (test_determinism.py),
-    started beside the shared one."""
-    return _start("again", tmp_path_factory).wait()
+tiny_run, tiny_run_handle = started_early("tiny_run", _start_tiny_run, scope="session")
+tiny_run_again, tiny_run_again_handle = started_early("tiny_run_again", _start_tiny_run_again, scope="session")
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, load_config, prepare_workdir, snakemake
+from conftest import REPO, Background, load_config, prepare_workdir, snakemake, started_early
 
 from taskspace.cli import main as cli
 from taskspace.config import validate_config
@@ -373,14 +373,22 @@ WORKFLOW_ROWS = [
 ONE_MEMBER_TABLE = "results/figures/given/one-member/kappa-dendrogram.tsv"
 
 
-@pytest.fixture(scope="module")
-def keep_going_run(tmp_path_factory):
+def start_keep_going_run(tmp_path_factory) -> Background:
+    """The one workflow run of the data, kappa and member rows (started when the tests are collected)."""
     workdir = tmp_path_factory.mktemp("bad-inputs")
     prepare_workdir(workdir, write_bad_inputs(workdir))
     targets = [row[1] for row in WORKFLOW_ROWS] + ["results/given/twins/selection.tsv", ONE_MEMBER_TABLE]
-    result = snakemake(workdir, "--keep-going", *targets, timeout=600, check=False)
+    return Background(workdir, "--keep-going", *targets, check=False)
+
+
+keep_going_result, keep_going_result_handle = started_early("keep_going_result", start_keep_going_run)
+
+
+@pytest.fixture(scope="module")
+def keep_going_run(keep_going_result, keep_going_result_handle):
+    result = keep_going_result
     assert "config: " not in result.stdout + result.stderr, result.stdout + result.stderr  # the config is valid
-    return workdir, result
+    return keep_going_result_handle.workdir, result
 
 
 @pytest.mark.workflow

@@ -2,11 +2,10 @@
 
 import re
 import shutil
-import subprocess
 import sys
 
 import pandas as pd
-from conftest import REPO, snakemake, snakemake_env, tail
+from conftest import REPO, Commands, snakemake, started_early, tail
 
 from tools.rulegraph import canonical, embedded
 
@@ -30,32 +29,39 @@ def readme_section(title: str) -> str:
     return readme[start:end]
 
 
-def test_own_zoo_example_runs_as_the_readme_says(tmp_path):
-    """The README's "Use your own zoo" commands, verbatim, in a copy of the checkout."""
+def own_zoo_commands() -> list[str]:
     section = readme_section("### Use your own zoo")
     block = section.split("```bash\n", 1)[1].split("```", 1)[0]
-    commands = [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
-    assert any("snakemake" in command for command in commands)
+    return [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def start_own_zoo(tmp_path_factory) -> Commands:
+    """The README's "Use your own zoo" commands, verbatim, in a copy of the checkout (started when the tests
+    are collected: they run beside the tests before this one)."""
+    folder = tmp_path_factory.mktemp("own-zoo")
     for name in ("Snakefile", "rules", "scripts", "report", "configs"):
-        (tmp_path / name).symlink_to(REPO / name)
-    (tmp_path / ".venv").symlink_to(sys.prefix)  # the venv running the tests
+        (folder / name).symlink_to(REPO / name)
+    (folder / ".venv").symlink_to(sys.prefix)  # the venv running the tests
     shutil.copytree(
         REPO / "examples" / "own-zoo",
-        tmp_path / "examples" / "own-zoo",
+        folder / "examples" / "own-zoo",
         ignore=shutil.ignore_patterns("checkpoints", "results", "logs", ".snakemake"),
     )
+    return Commands(own_zoo_commands(), cwd=folder)
 
-    for command in commands:
-        result = subprocess.run(
-            ["bash", "-c", command],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            env=snakemake_env(),
-        )
+
+own_zoo_run, own_zoo_run_handle = started_early("own_zoo_run", start_own_zoo)
+
+
+def test_own_zoo_example_runs_as_the_readme_says(own_zoo_run, own_zoo_run_handle):
+    """The README's "Use your own zoo" commands, verbatim, in a copy of the checkout."""
+    commands = own_zoo_commands()
+    assert any("snakemake" in command for command in commands)
+    for command, result in own_zoo_run:
         assert result.returncode == 0, f"{command}\n{tail(result)}"
+    assert len(own_zoo_run) == len(commands)
 
-    results = tmp_path / "examples" / "own-zoo" / "results"
+    results = own_zoo_run_handle.cwd / "examples" / "own-zoo" / "results"
     table = pd.read_csv(results / "lm" / "table2.tsv", sep="\t")
     assert list(table["task"].unique()) == ["my-ner"]
     assert table.groupby("protocol", sort=False)["k"].apply(list).to_dict() == {

@@ -434,7 +434,7 @@ def _cluster_jobs_finished(text: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def slurm_run(slurm_cluster, tiny_run_started, plan, tmp_path_factory):
+def slurm_run(slurm_cluster, tiny_run_handle, plan, tmp_path_factory):
     """The workflow through profiles/slurm: interrupted (SIGINT), killed (SIGKILL) and recovered
     (scancel --name <run id>, --unlock), then run to the end. Returns the workdir and the three attempts."""
     workdir = new_workdir(tmp_path_factory, "slurm")
