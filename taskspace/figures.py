@@ -49,6 +49,13 @@ def _finish_k_axes(axes, ylabel: str, title: str, legend_columns: int) -> None:
     axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=legend_columns, frameon=False)
 
 
+def _random_band(axes, random: pd.DataFrame, column: str, label: str) -> None:
+    """The random subsets against k: their 5-95% band (labelled) and their median."""
+    spread = random.groupby("k")[column].quantile([0.05, 0.5, 0.95]).unstack()
+    axes.fill_between(spread.index, spread[0.05], spread[0.95], color=COLORS["random"], alpha=0.25, label=label)
+    axes.plot(spread.index, spread[0.5], color=COLORS["random"], ls="--", label="random, median")
+
+
 def mi_gain(selection: pd.DataFrame, title: str):
     """Cumulative MI of the MMI picks against k, with the random subsets' median and 5-95% band."""
     with plt.rc_context(STYLE):
@@ -57,16 +64,7 @@ def mi_gain(selection: pd.DataFrame, title: str):
         mmi = subsets[subsets.method == "mmi"].sort_values("k")
         random = subsets[subsets.method == "random"]
         if len(random):
-            spread = random.groupby("k")["cumulative_mi"].quantile([0.05, 0.5, 0.95]).unstack()
-            axes.fill_between(
-                spread.index,
-                spread[0.05],
-                spread[0.95],
-                color=COLORS["random"],
-                alpha=0.25,
-                label=f"random, 5-95% ({random['round'].nunique()} subsets per k)",
-            )
-            axes.plot(spread.index, spread[0.5], color=COLORS["random"], ls="--", label="random, median")
+            _random_band(axes, random, "cumulative_mi", f"random, 5-95% ({random['round'].nunique()} subsets per k)")
         axes.plot(mmi.k, mmi.cumulative_mi, color=COLORS["mmi"], marker="o", ms=3, label="MMI (greedy)")
         _finish_k_axes(axes, "MI(picked; rest), paper units", title, legend_columns=2)
         return figure
@@ -151,16 +149,7 @@ def accuracy_vs_k(metrics: pd.DataFrame, title: str, column: str = "test"):
         per_round = metrics.groupby(["method", "round", "k"])[column].mean().reset_index()
         random = per_round[per_round.method == "random"]
         if len(random):
-            spread = random.groupby("k")[column].quantile([0.05, 0.5, 0.95]).unstack()
-            axes.fill_between(
-                spread.index,
-                spread[0.05],
-                spread[0.95],
-                color=COLORS["random"],
-                alpha=0.25,
-                label=f"random, 5-95% of {random['round'].nunique()} rounds",
-            )
-            axes.plot(spread.index, spread[0.5], color=COLORS["random"], ls="--", label="random, median")
+            _random_band(axes, random, column, f"random, 5-95% of {random['round'].nunique()} rounds")
         for method, marker in (("peek", "s"), ("mmi", "o")):
             line = per_round[per_round.method == method].sort_values("k")
             if len(line):
