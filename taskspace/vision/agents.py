@@ -1,13 +1,5 @@
 """Agents: image classifiers each trained on its own subset of classes, saved as safetensors + JSON.
 
-Models:
-
-* ``resnet18`` / ``resnet50``: torchvision ResNets with the CIFAR stem (3x3 conv, stride 1, no max-pool),
-  as in the paper; the stock 7x7/stride-2 stem and max-pool would shrink a 32x32 image to 8x8 at once.
-* ``digits_cnn``: a three-conv network for 8x8 digits (the offline demo), small enough to train in seconds.
-
-The penultimate layer (the globally pooled vector before the classifier) is the agent's feature.
-
 Training follows the paper (``vision/agents.py``, ``vision/utils.py``): SGD (lr 0.1, momentum 0.9, weight
 decay 5e-4), a linear warm-up over the first epoch, then the learning rate times ``gamma`` at each milestone
 epoch; augmentation by random crop with zero padding, optional horizontal flip and random rotation.
@@ -21,215 +13,56 @@ Each agent normalises inputs with the channel mean/std of its own training image
 batched affine resampling (``grid_sample``) with parameters drawn from a seeded CPU generator, so it runs on
 the GPU when there is one and a CPU run is exactly reproducible from its seed.
 
-Files: ``<name>.safetensors`` holds the weights only (loading never runs code from a file) and
-``<name>.json`` the classes, normalisation, architecture, training settings, the epoch whose weights were
-kept (``kept_epoch``, from 1) and their accuracies.
+Beside this module: ``architectures.py`` (the networks), ``train_config.py`` (the training keys and the
+learning-rate schedule), ``agent_files.py`` (``Agent`` and its safetensors + JSON files); their public names
+are importable from here as well.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from dataclasses import asdict, replace
 
 import numpy as np
 import torch
-from torch import nn
 from torch.nn import functional as F
 
-from ..config import dataclass_from_mapping
-from ..device import PRECISIONS, resolve_device, resolve_precision
+from ..device import resolve_device, resolve_precision
 from ..errors import TaskspaceError
 from ..progress import Progress
 from ..provenance import library_versions
+from .agent_files import FORMAT, FORMAT_VERSION, LIBRARIES, Agent, load_agent, meta_path_for, save_agent
+from .architectures import CifarResNet, DigitsCNN, build_model
 from .data import to_float_tensor
+from .train_config import ARCHITECTURES, KEEP, TrainConfig, default_train_config, learning_rate
+
+__all__ = [
+    "ARCHITECTURES",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "KEEP",
+    "LIBRARIES",
+    "Agent",
+    "CifarResNet",
+    "DigitsCNN",
+    "TrainConfig",
+    "affine_resample",
+    "augment",
+    "build_model",
+    "default_train_config",
+    "init_seed_of",
+    "learning_rate",
+    "load_agent",
+    "meta_path_for",
+    "save_agent",
+    "train_agent",
+    "train_split_agent",
+]
 
 log = logging.getLogger(__name__)
-
-ARCHITECTURES = ("resnet18", "resnet50", "digits_cnn")
-KEEP = ("final", "best_test")
-FORMAT = "taskspace-vision-agent"
-FORMAT_VERSION = 1
-# Whose versions an agent file and a vision feature file record (taskspace's too): <library>_version keys.
-LIBRARIES = ("torch", "torchvision", "numpy")
-
-
-# --- models ----------------------------------------------------------------------------------------
-
-
-class CifarResNet(nn.Module):
-    """A torchvision ResNet with the CIFAR stem. ``features`` gives the pooled penultimate vector."""
-
-    def __init__(self, architecture: str, num_classes: int, in_channels: int = 3):
-        super().__init__()
-        import torchvision
-
-        net = getattr(torchvision.models, architecture)(weights=None, num_classes=num_classes)
-        net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
-        net.maxpool = nn.Identity()
-        self.net = net
-
-    @property
-    def feature_width(self) -> int:
-        return self.net.fc.in_features
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        n = self.net  # torchvision's ResNet._forward_impl without the final fc
-        x = n.maxpool(n.relu(n.bn1(n.conv1(x))))
-        x = n.layer4(n.layer3(n.layer2(n.layer1(x))))
-        return torch.flatten(n.avgpool(x), 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.fc(self.features(x))
-
-
-class DigitsCNN(nn.Module):
-    """conv-conv-pool-conv on 8x8 inputs, global average pool to ``4 * width`` features, linear classifier."""
-
-    def __init__(self, num_classes: int, in_channels: int = 1, width: int = 32):
-        super().__init__()
-
-        def block(cin, cout):
-            return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
-
-        self.body = nn.Sequential(
-            *block(in_channels, width),
-            *block(width, 2 * width),
-            nn.MaxPool2d(2),
-            *block(2 * width, 4 * width),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-        )
-        self.fc = nn.Linear(4 * width, num_classes)
-
-    @property
-    def feature_width(self) -> int:
-        return self.fc.in_features
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.body(x))
-
-
-def build_model(architecture: str, num_classes: int, in_channels: int, width: int = 32) -> nn.Module:
-    if architecture in ("resnet18", "resnet50"):
-        return CifarResNet(architecture, num_classes, in_channels)
-    if architecture == "digits_cnn":
-        return DigitsCNN(num_classes, in_channels, width)
-    raise TaskspaceError(f"architecture: {architecture!r} is not one of {', '.join(ARCHITECTURES)}")
-
-
-# --- training settings -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Agent training keys. Defaults are the paper's CIFAR-100 recipe."""
-
-    architecture: str = "resnet18"
-    epochs: int = 200
-    milestones: tuple[int, ...] = (60, 120, 160)
-    gamma: float = 0.2
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    warmup_epochs: int = 1
-    batch_size: int = 128
-    crop_padding: int | None = None  # None: 4 pixels at 32 px, scaled with the image size (1 at 8 px)
-    flip: bool = True  # horizontal flip; off for digits, where a flip changes what the digit is
-    rotation: float = 15.0  # degrees, uniform in [-rotation, rotation]
-    width: int = 32  # digits_cnn only: channels of the first conv
-    # Autocast type: auto = bfloat16 on CUDA, float32 on the CPU (exactly reproducible); the paper's is float32.
-    precision: str = "auto"
-    # Seed of the initial weights: per_agent = the agent's own seed (seed + i), or one seed for every agent
-    # (the paper's vision/agents.py: 0 for all).
-    init_seed: str | int = "per_agent"
-    # Weights kept: final = the last epoch's; best_test = the epoch of the best held-out accuracy (the paper's).
-    keep: str = "final"
-    seed: int = 0
-
-    def __post_init__(self):
-        if isinstance(self.milestones, list):  # YAML gives lists; a tuple keeps the config hashable
-            object.__setattr__(self, "milestones", tuple(self.milestones))
-
-    @classmethod
-    def from_mapping(cls, mapping: Mapping[str, object], where: str = "") -> TrainConfig:
-        """Build from a config section; ``where`` (e.g. ``"vision.experiments.d.agents."``) prefixes keys in errors."""
-        config = dataclass_from_mapping(cls, mapping, where.rstrip(".") or "agents")
-        config.validate(where)
-        return config
-
-    def validate(self, where: str = "") -> None:
-        if self.architecture not in ARCHITECTURES:
-            raise TaskspaceError(f"{where}architecture: {self.architecture!r} is not one of {', '.join(ARCHITECTURES)}")
-        for key, low in (("epochs", 1), ("batch_size", 2), ("warmup_epochs", 0), ("width", 1), ("seed", 0)):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise TaskspaceError(f"{where}{key}: {value!r} is not an integer >= {low}")
-        if self.crop_padding is not None and (not isinstance(self.crop_padding, int) or self.crop_padding < 0):
-            raise TaskspaceError(f"{where}crop_padding: {self.crop_padding!r} is not an integer >= 0")
-        if (
-            not isinstance(self.milestones, tuple)
-            or any(
-                isinstance(m, bool) or not isinstance(m, (int, np.integer)) or not 0 < m < self.epochs
-                for m in self.milestones
-            )
-            or list(self.milestones) != sorted(set(self.milestones))
-        ):
-            raise TaskspaceError(
-                f"{where}milestones: {list(self.milestones)!r} must be increasing epochs between 1 and epochs-1 "
-                f"({self.epochs - 1})"
-            )
-        for key in ("gamma", "lr", "momentum", "weight_decay", "rotation"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise TaskspaceError(f"{where}{key}: {value!r} is not a number >= 0")
-        if not isinstance(self.flip, bool):
-            raise TaskspaceError(f"{where}flip: {self.flip!r} is not true or false")
-        if self.precision not in PRECISIONS:
-            raise TaskspaceError(f"{where}precision: {self.precision!r} is not one of {', '.join(PRECISIONS)}")
-        seed = self.init_seed
-        if seed != "per_agent" and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise TaskspaceError(f"{where}init_seed: {seed!r} is not per_agent or an integer >= 0")
-        if self.keep not in KEEP:
-            raise TaskspaceError(f"{where}keep: {self.keep!r} is not one of {', '.join(KEEP)}")
-
-    @property
-    def amp(self) -> bool:
-        """Whether training may autocast (``precision`` other than float32); ``auto`` does so on CUDA only."""
-        return self.precision != "float32"
-
-    def padding_for(self, image_size: int) -> int:
-        if self.crop_padding is not None:
-            return self.crop_padding
-        return max(1, round(4 * image_size / 32))
-
-
-def default_train_config(dataset: str, **overrides) -> TrainConfig:
-    """The paper's recipe for CIFAR-100; for digits the small CNN and a schedule that trains in seconds."""
-    if dataset == "digits":
-        base = dict(architecture="digits_cnn", epochs=15, milestones=(8, 12), batch_size=32, flip=False, width=32)
-    else:
-        base = {}
-    config = TrainConfig(**{**base, **overrides})
-    config.validate()
-    return config
-
-
-def learning_rate(config: TrainConfig, epoch: int, step: int, steps_per_epoch: int) -> float:
-    """Linear warm-up over the first ``warmup_epochs`` (per step), then x``gamma`` at every milestone passed."""
-    warm_steps = config.warmup_epochs * steps_per_epoch
-    done = epoch * steps_per_epoch + step
-    if done < warm_steps:
-        return config.lr * (done + 1) / warm_steps
-    return config.lr * config.gamma ** sum(epoch >= m for m in config.milestones)
 
 
 # --- augmentation and rotation ---------------------------------------------------------------------
@@ -274,48 +107,7 @@ def augment(images: torch.Tensor, config: TrainConfig, generator: torch.Generato
     return affine_resample(images, angles, shifts, flips)
 
 
-# --- agents -----------------------------------------------------------------------------------------
-
-
-@dataclass
-class Agent:
-    """A model and the facts about it that the JSON file records."""
-
-    model: nn.Module
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return self.meta["name"]
-
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        mean = torch.tensor(self.meta["normalization"]["mean"], device=x.device, dtype=x.dtype)[None, :, None, None]
-        std = torch.tensor(self.meta["normalization"]["std"], device=x.device, dtype=x.dtype)[None, :, None, None]
-        return (x - mean) / std
-
-    @torch.inference_mode()
-    def features(self, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-        """Penultimate features (float32, on the model's device) of float images in [0, 1] ``(N, C, H, W)``."""
-        return self._run(images, batch_size, self.model.features)
-
-    @torch.inference_mode()
-    def logits(self, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-        return self._run(images, batch_size, self.model)
-
-    def _run(self, images, batch_size, function):
-        self.model.eval()
-        device = next(self.model.parameters()).device
-        out = [
-            function(self.normalize(images[i : i + batch_size].to(device))).float()
-            for i in range(0, len(images), batch_size)
-        ]
-        return torch.cat(out) if out else torch.zeros(0, self.model.feature_width, device=device)
-
-    def accuracy(self, images: torch.Tensor, local_labels: torch.Tensor, batch_size: int = 512) -> float:
-        if len(images) == 0:
-            return float("nan")
-        predicted = self.logits(images, batch_size).argmax(1).cpu()
-        return float((predicted == local_labels.cpu()).float().mean())
+# --- training ---------------------------------------------------------------------------------------
 
 
 def train_agent(
@@ -544,62 +336,6 @@ def train_split_agent(data, split, agent: str | int, config: TrainConfig, device
             "class_names": [data.class_names[c] for c in classes],
         },
     )
-
-
-# --- files ------------------------------------------------------------------------------------------
-
-
-def meta_path_for(weights_path) -> Path:
-    return Path(weights_path).with_suffix(".json")
-
-
-def save_agent(agent: Agent, weights_path, meta_path=None) -> None:
-    """Weights to safetensors, facts to JSON; each written under a temporary name and renamed when done."""
-    from safetensors.torch import save_file
-
-    weights_path = Path(weights_path)
-    meta_path = Path(meta_path) if meta_path is not None else meta_path_for(weights_path)
-    weights_path.parent.mkdir(parents=True, exist_ok=True)
-    state = {key: value.detach().cpu().contiguous() for key, value in agent.model.state_dict().items()}
-    tmp_weights = weights_path.with_name(f".{weights_path.name}.partial")
-    tmp_meta = meta_path.with_name(f".{meta_path.name}.partial")
-    save_file(state, str(tmp_weights), metadata={"format": FORMAT, "architecture": agent.meta["architecture"]})
-    tmp_meta.write_text(json.dumps(agent.meta, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp_weights, weights_path)
-    os.replace(tmp_meta, meta_path)
-
-
-def load_agent(weights_path, meta_path=None, device: str = "cpu") -> Agent:
-    """An agent from its safetensors weights and JSON facts, in eval mode on ``device``."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    weights_path = Path(weights_path)
-    meta_path = Path(meta_path) if meta_path is not None else meta_path_for(weights_path)
-    for path in (weights_path, meta_path):
-        if not path.is_file():
-            raise TaskspaceError(f"{path}: agent file not found")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as error:
-        raise TaskspaceError(f"{meta_path}: not valid JSON ({error})") from None
-    if meta.get("format") != FORMAT:
-        raise TaskspaceError(f"{meta_path}: not a taskspace agent file")
-    width = meta.get("train_config", {}).get("width", 32)
-    model = build_model(meta["architecture"], int(meta["num_classes"]), int(meta["in_channels"]), int(width))
-    try:
-        state = load_file(str(weights_path))
-    except (SafetensorError, OSError) as error:
-        raise TaskspaceError(f"{weights_path}: not a readable safetensors file ({error})") from None
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        first = str(error).splitlines()[0]
-        raise TaskspaceError(
-            f"{weights_path}: weights do not fit a {meta['architecture']} with {meta['num_classes']} classes ({first})"
-        ) from None
-    model.to(resolve_device(device)).eval()
-    return Agent(model, meta)
 
 
 # --- helpers ----------------------------------------------------------------------------------------
