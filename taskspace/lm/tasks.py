@@ -22,6 +22,11 @@ Two generic formats take your own task: ``tagging`` (any label per word, accurac
 tags, span F1): whitespace-separated columns with the word first and the label last, a blank line (or a
 ``-DOCSTART-`` line) between sentences; the columns in between (POS, chunk, ...) are ignored.
 
+A sentence table (a sentence and its label a row, as TSV or CSV, with or without a header) given to a
+token format is refused with a hint at the zoo's sentence format (``format: table`` in a text zoo space):
+a header line such as ``sentence<TAB>label``, a tab-separated first field with spaces (tokens never have
+spaces) or a comma-separated row of text and a label.
+
 Every reader returns a :class:`TokenSplit`. Every malformed input raises :class:`TaskspaceError` with one
 line that names the file and the line (or, for JSON, the sentence key).
 """
@@ -130,6 +135,42 @@ def _check_span_tag(path, number, tag, scheme):
         raise TaskspaceError(f"{path}:{number}: tag {tag!r} is not O, B-<type> or I-<type> ({scheme})")
 
 
+# A sentence table (one sentence and its label a row) given to a token format would read as one long sentence
+# of each row's first word (issue 17); these signals tell it apart from one-word-a-line files.
+_HEADER_TEXT = {"sentence", "sentences", "text", "sentence1", "review", "document", "content"}
+_HEADER_LABEL = {"label", "labels", "class", "category", "sentiment", "target", "score"}
+# a comma-separated row: a double-quoted field with a space, or a last whitespace field like `works,neg`
+_CSV_ROW = re.compile(r'^\s*"(?:[^"]|"")*\s(?:[^"]|"")*"\s*,|\S,[^\s,]+\s*$')
+SENTENCE_FORMATS_HINT = (
+    "for a sentence-level task (text and a label a row) use `format: table` in a text zoo space "
+    "(zoos.<name>.tasks.<task>: {format: table, train: ..., text: <column>, label: <column>})"
+)
+
+
+def _refuse_sentence_table(path, number: int, line: str, first: bool, header_only: bool = False) -> None:
+    """A one-line error when a token file's line looks like a row of a sentence table (a header, TSV, CSV).
+
+    ``first``: the file's first non-blank line (only it can be a header); ``header_only``: check just that
+    (semtag's word field may hold several words, which its reader splits).
+    """
+    cells = [cell.strip('"').lower() for cell in re.split(r"[\t,\s]+", line.strip())]
+    if first and cells[0] in _HEADER_TEXT and _HEADER_LABEL & set(cells[1:]):
+        reason = f"its first line {line.strip()!r} is a table header"
+    elif header_only:
+        return
+    elif "\t" in line and len(line.split("\t")[0].split()) > 1:
+        # tokens never contain spaces in tab-separated CoNLL-like files: the first field is a sentence
+        reason = f"the first tab-separated field {line.split(chr(9))[0].strip()[:40]!r} has several words"
+    elif "\t" not in line and len(line.split()) > 2 and _CSV_ROW.search(line):
+        reason = "it is a comma-separated row of text and a label"
+    else:
+        return
+    raise TaskspaceError(
+        f"{path}:{number}: this looks like a sentence table, not a token file (one word a line): {reason}; "
+        f"{SENTENCE_FORMATS_HINT}"
+    )
+
+
 def _read_columns(path, n_fields: int | None, label_field: int, what: str, scheme: str | None) -> TokenSplit:
     """CoNLL-2000/2003 style: whitespace-separated columns, blank lines (and -DOCSTART-) end sentences.
 
@@ -145,11 +186,14 @@ def _read_columns(path, n_fields: int | None, label_field: int, what: str, schem
             words.clear()
             tags.clear()
 
+    first = True
     for number, line in _open_lines(path):
         fields = line.split()
         if not fields:
             flush()
             continue
+        _refuse_sentence_table(path, number, line, first)
+        first = False
         if fields[0] == "-DOCSTART-":  # a document break in CoNLL-2003, never a word
             flush()
             continue
@@ -223,6 +267,7 @@ def read_semantic_tagging(path) -> TokenSplit:
     """PMB semantic tags: ``word<TAB>tag`` lines, blank line between sentences; ``a~b`` gives two words."""
     sentences, labels = [], []
     words, tags = [], []
+    first = True
     for number, line in _open_lines(path):
         if not line.strip():
             if words:
@@ -230,6 +275,8 @@ def read_semantic_tagging(path) -> TokenSplit:
                 labels.append(tags)
                 words, tags = [], []
             continue
+        _refuse_sentence_table(path, number, line, first, header_only=True)
+        first = False
         fields = line.split("\t")
         if len(fields) != 2 or not fields[1].strip():
             raise TaskspaceError(f"{path}:{number}: expected 'word<TAB>tag', got {len(fields)} tab-separated fields")

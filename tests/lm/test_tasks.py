@@ -214,3 +214,39 @@ def test_token_split_checks_lengths_and_round_trips_conllx(tmp_path):
     tasks.write_conllx(split, out)
     back = tasks.read_conllx_pos(out)
     assert back.sentences == split.sentences and back.labels == split.labels
+
+
+SENTENCE_TSV = "sentence\tlabel\na movie that works\tpos\nsimplistic , silly and tedious .\tneg\n"
+SENTENCE_CSV = '"a movie that never quite works .",neg\n"funny , warm and wise .",pos\n'
+
+
+@pytest.mark.parametrize(
+    "fmt, text, where, reason",
+    [
+        ("tagging", SENTENCE_TSV, 1, "its first line 'sentence\\tlabel' is a table header"),
+        ("bio", SENTENCE_TSV, 1, "is a table header"),
+        ("tagging", SENTENCE_TSV.split("\n", 1)[1], 1, "the first tab-separated field 'a movie that works' has"),
+        ("tagging", SENTENCE_CSV, 1, "a comma-separated row of text and a label"),
+        ("tagging", "text,label\nfine,pos\n", 1, "is a table header"),
+        ("tagging", "great\tpos\nsimplistic , silly and tedious .,neg\n", 2, "a comma-separated row"),
+        ("ner", SENTENCE_TSV, 1, "is a table header"),
+        ("chunking", "a b\tB-NP\n", 1, "tab-separated field 'a b'"),
+        ("semtag", SENTENCE_TSV, 1, "is a table header"),
+    ],
+)
+def test_a_sentence_table_given_as_a_token_format_is_refused(tmp_path, fmt, text, where, reason):
+    """Issue 17: a sentence table read as tokens gave one long sentence of first words, with no warning."""
+    path = write(tmp_path, "sentences.txt", text)
+    with pytest.raises(TaskspaceError) as error:
+        tasks.read_task(fmt, path)
+    message = str(error.value)
+    assert message.startswith(f"{path}:{where}: this looks like a sentence table") and "\n" not in message
+    assert reason in message and "format: table" in message
+
+
+def test_token_files_with_commas_quotes_and_tabs_still_read(tmp_path):
+    text = 'The DT B-NP\n1,000 CD I-NP\n, , O\n" " O\n\nWord\tNN\tO\n'
+    split = tasks.read_task("chunking", write(tmp_path, "c.txt", text))
+    assert split.sentences == [["The", "1,000", ",", '"'], ["Word"]]
+    tagged = tasks.read_task("tagging", write(tmp_path, "t.txt", "text NN\nlabel NN\n"))
+    assert tagged.sentences == [["text", "label"]]
