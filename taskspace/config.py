@@ -7,7 +7,6 @@ Errors are one line naming the key (``given.paper-lm.selection.k_max``) and what
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 from pathlib import Path
 
@@ -15,17 +14,9 @@ import jsonschema
 import yaml
 
 from .errors import TaskspaceError
+from .sections import dataclass_from_mapping  # noqa: F401  (importable from here as before)
 
 SCHEMA = Path(__file__).with_name("config_schema.yaml")
-
-
-def dataclass_from_mapping(cls, mapping, where: str):
-    """A config dataclass from a config section; an unknown key is a one-line error naming it and the known ones."""
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(mapping) - known)
-    if unknown:
-        raise TaskspaceError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
-    return cls(**dict(mapping))
 
 
 def load_schema(path=SCHEMA) -> dict:

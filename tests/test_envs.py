@@ -123,6 +123,16 @@ def test_reach_follows_the_package_and_lazy_imports():
     assert "gensim" in imports.reach(REPO / "scripts" / "lm_probe_text.py").external  # find_spec("gensim")
 
 
+def test_the_package_has_no_import_circle():
+    """No two taskspace modules import each other, directly or round a circle, even from inside a function."""
+    graph = imports.import_graph()
+    assert {"taskspace.sections", "taskspace.vision.data"} <= graph["taskspace.vision.split"]
+    assert "taskspace.vision.split" in graph["taskspace.config"]  # a function-level import counts
+    assert imports.cycles() == [], "import circles: " + "; ".join(" <-> ".join(c) for c in imports.cycles())
+    circle = {**graph, "taskspace.vision.split": graph["taskspace.vision.split"] | {"taskspace.config"}}
+    assert imports.cycles(circle) == [["taskspace.config", "taskspace.vision.split"]]
+
+
 @pytest.mark.parametrize("rule", SCRIPTED)
 def test_rule_script_imports_the_path_helper_before_taskspace(rule):
     assert imports.helper_imported_first(script_of(rule), HELPER), (

@@ -10,7 +10,12 @@ name counts as reaching that package (gensim's bundled text is found that way, w
 that a package provides through a module-level ``__getattr__`` (imported on first use) reaches all of its
 submodules.
 
+The same parse gives the package's import graph: :func:`cycles` lists the groups of taskspace modules that
+import each other, directly or round a circle, counting imports inside functions as well (they run on
+first use, and a circle through one still ties the modules together).
+
     python tools/imports.py          # every rule script: the third-party modules it reaches
+    python tools/imports.py --cycles # import circles among taskspace's modules (none: no output, exit 0)
 """
 
 from __future__ import annotations
@@ -172,6 +177,70 @@ def helper_imported_first(script: Path, helper: str) -> bool:
     return False
 
 
+def package_modules() -> list[str]:
+    """Every module of the package by dotted name (a package by its own name, not ``__init__``)."""
+    names = []
+    for path in sorted((ROOT / PACKAGE).rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def import_graph() -> dict[str, set[str]]:
+    """taskspace module -> the taskspace modules its code imports anywhere (function bodies included).
+
+    ``from .pkg import name`` counts as an import of ``pkg.name`` when that is a module, else of ``pkg``.
+    """
+    graph = {}
+    for name in package_modules():
+        module = load(name)
+        imported = set()
+        for node in ast.walk(module.tree):
+            for _, dotted in _import_targets(module, node):
+                parts = dotted.split(".")
+                if parts[0] != PACKAGE:
+                    continue
+                while load(".".join(parts)) is None:  # a function, class or constant: its module
+                    parts.pop()
+                imported.add(".".join(parts))
+        graph[name] = imported - {name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]] | None = None) -> list[list[str]]:
+    """The import circles: every group of two or more modules each reachable from the others, sorted."""
+    graph = import_graph() if graph is None else graph
+    order, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(module: str) -> None:  # Tarjan's strongly connected components
+        order[module] = low[module] = len(order)
+        stack.append(module)
+        on_stack.add(module)
+        for other in sorted(graph.get(module, ())):
+            if other not in order:
+                visit(other)
+                low[module] = min(low[module], low[other])
+            elif other in on_stack:
+                low[module] = min(low[module], order[other])
+        if low[module] == order[module]:
+            group = []
+            while not group or group[-1] != module:
+                group.append(stack.pop())
+                on_stack.discard(group[-1])
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for module in sorted(graph):
+        if module not in order:
+            visit(module)
+    return sorted(found)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--cycles"]:
+        circles = cycles()
+        for group in circles:
+            print(" <-> ".join(group))
+        sys.exit(1 if circles else 0)
     for path in sorted(SCRIPTS.glob("[!_]*.py")):
         print(f"{path.name:28} {' '.join(sorted(reach(path).external))}")

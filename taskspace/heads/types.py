@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..config import dataclass_from_mapping
 from ..errors import TaskspaceError
+from ..sections import dataclass_from_mapping
 
 KINDS = ("classification", "regression")
 OPTIMIZERS = ("adam", "adamw", "sgd")

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import dataclass_from_mapping
 from ..errors import TaskspaceError
+from ..sections import dataclass_from_mapping
 from .data import ImageDataset
 
 FORMAT = "taskspace-vision-split"

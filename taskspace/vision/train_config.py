@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import dataclass_from_mapping
 from ..device import PRECISIONS
 from ..errors import TaskspaceError
+from ..sections import dataclass_from_mapping
 
 ARCHITECTURES = ("resnet18", "resnet50", "digits_cnn")
 KEEP = ("final", "best_test")
