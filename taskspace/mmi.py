@@ -16,9 +16,14 @@ instead of the naive formula's O(m^3) per candidate and pick.
 Near-singular kappa (for example two identical members) would make the precision blow up. When the smallest
 Cholesky pivot falls below ``NEAR_SINGULAR_PIVOT``, the selection warns and works on
 ``(kappa + JITTER * I) / (1 + JITTER)`` instead, which keeps the unit diagonal. With an exact duplicate the
-outcome is deterministic: one of the twins is picked first (it is perfectly predicted by the rest, so its
-ratio is the largest), its twin is never picked before any other member, and MI values involving the twins
-depend on the jitter. Ties between equal ratios go to the smaller index.
+outcome is deterministic: the copy with the smallest index is picked first (after the hub with hub_first; it
+is perfectly predicted by the rest, so its ratio is the largest, and its copies' ratios equal it), the copies
+are picked in index order, a single pair's second copy last of all, and MI values involving the copies depend
+on the jitter.
+
+Ties: ratios within ``taskspace.ties.TIE_RTOL`` (relative) of the best count as equal and the smallest index
+among them is picked, as it is for the hub (largest row sum) and in :func:`task_aware_picks`. Exact ties
+(duplicates, symmetric kappas) otherwise fall to whichever way the machine's BLAS kernel rounds.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import numpy as np
 from scipy.linalg import blas, lapack
 
 from .errors import TaskspaceError
+from .ties import first_best
 
 SYMMETRY_TOLERANCE = 1e-8
 DIAGONAL_TOLERANCE = 1e-6
@@ -171,12 +177,12 @@ class GaussianZoo:
     def greedy(self, k: int, hub_first: bool = False) -> Selection:
         """The paper's greedy MMI picks; hub_first starts from the member with the largest row sum."""
         self._check_k(k)
-        hub = int(np.argmax(self.kappa.sum(axis=1)))
+        hub = first_best(self.kappa.sum(axis=1))
 
         def choose(step, ratios, available):
             if step == 0 and hub_first:
                 return hub
-            return int(np.argmax(ratios))
+            return first_best(ratios)
 
         return self._walk(k, choose)
 
@@ -242,7 +248,8 @@ def task_aware_picks(kappa_plus, k: int) -> tuple[np.ndarray, np.ndarray]:
     A member with ``var(y | A) <= NEAR_SINGULAR_PIVOT`` is determined by the picks (a duplicate, a
     combination): it adds nothing (``cov^2 <= var(t | A) var(y | A)``), is picked only when no member adds
     anything, with a NearSingularKappaWarning, and leaves the factor unchanged. ``var(t | A)`` is floored at
-    ``TARGET_FLOOR`` when the picks determine the target, so the MI stays finite. Ties go to the smaller index.
+    ``TARGET_FLOOR`` when the picks determine the target, so the MI stays finite. Gains within
+    ``taskspace.ties.TIE_RTOL`` of the best tie, and the smallest index among them is picked.
     """
     kappa = validate_kappa(kappa_plus, "kappa_plus")
     m = len(kappa) - 1
@@ -256,7 +263,7 @@ def task_aware_picks(kappa_plus, k: int) -> tuple[np.ndarray, np.ndarray]:
     for step in range(k):
         determined = variance[:m] <= NEAR_SINGULAR_PIVOT
         gains = np.where(determined, 0.0, covariance[:m] ** 2 / np.where(determined, 1.0, variance[:m]))
-        y = int(np.argmax(np.where(available, gains, -np.inf)))
+        y = first_best(np.where(available, gains, -np.inf))
         order[step], available[y] = y, False
         if determined[y]:
             warnings.warn(

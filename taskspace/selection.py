@@ -19,6 +19,7 @@ import pandas as pd
 
 from .errors import TaskspaceError
 from .mmi import GaussianZoo
+from .ties import best_first
 
 COLUMNS = ["method", "round", "k", "rank", "member", "index", "cumulative_mi"]
 
@@ -128,17 +129,18 @@ def subsets(table: pd.DataFrame) -> dict[tuple[str, int, int], list[str]]:
 def ranked_subsets(ranking: pd.DataFrame, members, k_max: int, skip=("mmi",)) -> dict[tuple[str, int, int], list[str]]:
     """{(ranker, 0, k): the k best members by the ranker's score} from a ranking table (``ranker member score``).
 
-    Ties keep the zoo's member order. Rankers in ``skip`` are left out: ``mmi``'s order is the selection
-    table's own MMI method already.
+    Scores within ``taskspace.ties.TIE_RTOL`` of each other tie, and ties keep the zoo's member order (the
+    same top k on every machine). Members without a score (NaN) are left out. Rankers in ``skip`` are left
+    out: ``mmi``'s order is the selection table's own MMI method already.
     """
     position = {name: i for i, name in enumerate(members)}
     out = {}
     for ranker, rows in ranking.groupby("ranker", sort=True):
         if ranker in skip:
             continue
-        rows = rows.assign(position=rows.member.map(position)).dropna(subset=["score"])
-        order = list(rows.sort_values(["score", "position"], ascending=[False, True], kind="stable").member)
-        for k in range(1, min(k_max, len(order)) + 1):
+        rows = rows.assign(position=rows.member.map(position)).sort_values("position", kind="stable")
+        order = list(rows.member.iloc[best_first(rows.score.to_numpy(), count=k_max)])
+        for k in range(1, len(order) + 1):
             out[(ranker, 0, k)] = order[:k]
     return out
 

@@ -15,6 +15,7 @@ import pandas as pd
 import scipy.stats
 
 from .errors import TaskspaceError
+from .ties import near_best
 
 RANKING_COLUMNS = ["task", "ranker", "member", "score", "seconds"]
 TRUTH_COLUMNS = ["task", "protocol", "member", "test"]
@@ -54,14 +55,14 @@ def pearson(scores, truth) -> float:
 def top1_relative(scores, truth) -> float:
     """Truth of the top-scored member divided by the best truth (1.0: the ranker found the best member).
 
-    A tie at the top counts the mean truth of the tied members (the expected value of breaking it at random);
-    NaN when the best truth is not positive.
+    A tie at the top (scores within ``taskspace.ties.TIE_RTOL`` of the best) counts the mean truth of the tied
+    members (the expected value of breaking it at random); NaN when the best truth is not positive.
     """
     scores, truth = _pair(scores, truth)
     best = truth.max()
     if best <= 0:  # a ratio to a non-positive best (e.g. every Pearson r <= 0) has no meaning
         return float("nan")
-    return float(truth[scores == scores.max()].mean() / best)
+    return float(truth[near_best(scores)].mean() / best)
 
 
 def pick_order_scores(order, n_members: int) -> np.ndarray:

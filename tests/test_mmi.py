@@ -11,10 +11,12 @@ from taskspace.mmi import (
     task_aware_picks,
     validate_kappa,
 )
+from taskspace.ties import first_best
 
 
 def naive_greedy(kappa, k, hub_first=False):
-    """The paper's formula, literally: for every candidate y, var(y|A) / var(y|V minus A minus y)."""
+    """The paper's formula, literally: for every candidate y, var(y|A) / var(y|V minus A minus y); near-ties to the
+    smallest index (taskspace.ties.first_best)."""
     m = len(kappa)
     picked, mi, total = [], [], 0.0
 
@@ -31,11 +33,10 @@ def naive_greedy(kappa, k, hub_first=False):
             rest = [z for z in candidates if z != y]
             ratios.append(conditional_variance(y, picked) / conditional_variance(y, rest))
         if step == 0 and hub_first:
-            best = int(np.argmax(kappa.sum(1)))
-            ratio = ratios[candidates.index(best)]
+            best = first_best(kappa.sum(1))
         else:
-            best = candidates[int(np.argmax(ratios))]
-            ratio = max(ratios)
+            best = candidates[first_best(ratios)]
+        ratio = ratios[candidates.index(best)]
         total += np.log(ratio)
         picked.append(best)
         mi.append(total)
@@ -105,11 +106,88 @@ def test_duplicate_members_warn_and_pick_deterministically():
     assert first.jitter == JITTER
     assert list(first.order) == list(second.order)
     assert np.isfinite(first.cumulative_mi).all()
-    # one twin first (the rest predicts it perfectly), the other twin last
-    assert {first.order[0], first.order[-1]} == {2, 6}
+    # the smaller-index twin first (the rest predicts it perfectly; its twin's ratio is the same), the other last
+    assert (first.order[0], first.order[-1]) == (2, 6)
     # the documented outcome equals the exact rule on the jittered matrix
     jittered = (kappa + JITTER * np.eye(7)) / (1 + JITTER)
     assert list(first.order) == naive_greedy(jittered, 7)[0]
+
+
+def with_copies(base, source, copies, seed):
+    """base with member ``source`` present ``copies`` times, every member moved to a seeded random position."""
+    rows = list(range(len(base))) + [source] * (copies - 1)
+    rows = [rows[p] for p in np.random.default_rng(seed).permutation(len(rows))]
+    return base[np.ix_(rows, rows)], [i for i, row in enumerate(rows) if row == source]
+
+
+@pytest.mark.parametrize("m", [4, 11, 30])
+@pytest.mark.parametrize("copies", [2, 3, 4])
+@pytest.mark.parametrize("seed", range(3))
+def test_copies_are_picked_in_index_order_whatever_their_positions(m, copies, seed):
+    base = random_kappa(np.random.default_rng(seed), m)
+    kappa, positions = with_copies(base, source=seed % m, copies=copies, seed=100 * m + 10 * copies + seed)
+    with pytest.warns(NearSingularKappaWarning):
+        order = list(greedy_mmi(kappa, len(kappa)).order)
+    assert order[0] == positions[0]
+    assert [i for i in order if i in positions] == positions
+    if copies == 2:
+        assert order[-1] == positions[1]
+    jittered = (kappa + JITTER * np.eye(len(kappa))) / (1 + JITTER)
+    assert order == naive_greedy(jittered, len(kappa))[0]
+
+
+def test_copy_that_is_the_hub_is_the_smallest_index():
+    base = random_kappa(np.random.default_rng(4), 8)
+    hub = int(np.argmax(base.sum(1)))
+    kappa, positions = with_copies(base, source=hub, copies=3, seed=5)
+    with pytest.warns(NearSingularKappaWarning):
+        order = list(greedy_mmi(kappa, len(kappa), hub_first=True).order)
+    assert order[0] == positions[0]
+    assert [i for i in order if i in positions] == positions
+
+
+@pytest.mark.parametrize("m", [2, 5, 17])
+@pytest.mark.parametrize("hub_first", [False, True])
+def test_exchangeable_members_are_picked_in_index_order(m, hub_first):
+    """Equal correlations: every candidate ties at every step, so the order is the zoo's order."""
+    kappa = np.full((m, m), 0.37) + 0.63 * np.eye(m)
+    assert list(greedy_mmi(kappa, m, hub_first=hub_first).order) == list(range(m))
+
+
+@pytest.mark.parametrize("m", [6, 9, 14])
+def test_ring_symmetry_ties_go_to_the_smaller_index(m):
+    """A ring (kappa depends on the distance around it): every member ties for the first pick, and while the picks
+    are symmetric under the reflection through member 0, a member and its mirror image tie: the smaller is taken."""
+    distance = np.minimum(np.arange(m), m - np.arange(m))
+    kappa = 0.45 ** distance[np.abs(np.arange(m)[:, None] - np.arange(m)[None, :])]
+    order = list(greedy_mmi(kappa, m).order)
+    assert order[0] == 0
+    mirror = {i: (-i) % m for i in range(m)}  # the ring's reflection through member 0 leaves kappa unchanged
+    tied_pairs = 0
+    for step, pick in enumerate(order[1:], start=1):
+        if {mirror[i] for i in order[:step]} == set(order[:step]) and mirror[pick] != pick:
+            assert pick < mirror[pick]
+            tied_pairs += 1
+    assert tied_pairs >= 1
+    assert order == naive_greedy(kappa, m)[0]
+
+
+@pytest.mark.parametrize("block, seed", [(3, 0), (5, 1), (8, 2)])
+def test_mirrored_blocks_tie_at_every_pick(block, seed):
+    """Two unrelated copies of one block structure, interleaved at random positions: a member and its mirror
+    always tie while both are available (the picks of the other block change neither), so the smaller index
+    of the two is taken."""
+    base = random_kappa(np.random.default_rng(seed), block)
+    whole = np.kron(np.eye(2), base)
+    positions = np.random.default_rng(seed + 10).permutation(2 * block)
+    kappa = np.empty_like(whole)
+    kappa[np.ix_(positions, positions)] = whole
+    mirror = {int(positions[i]): int(positions[(i + block) % (2 * block)]) for i in range(2 * block)}
+    order = list(greedy_mmi(kappa, 2 * block).order)
+    for step, pick in enumerate(order):
+        if mirror[pick] not in order[:step]:
+            assert pick < mirror[pick]
+    assert order == naive_greedy(kappa, 2 * block)[0]
 
 
 @pytest.mark.parametrize(
@@ -166,21 +244,21 @@ def test_subset_mi_is_log_determinant_identity():
 
 
 def brute_force_task_aware(kappa, k):
-    """Literal: for every candidate y, var(t | A + y) by a linear solve; pick the smallest; I = 0.5 log ratio."""
+    """Literal: for every candidate y, var(t | A + y) by a linear solve; pick the largest reduction of var(t | A)
+    (near-ties to the smallest index); I = 0.5 log ratio."""
     t = len(kappa) - 1
+
+    def target_variance(given):
+        s = kappa[np.ix_([t], given)]
+        return kappa[t, t] - (s @ np.linalg.solve(kappa[np.ix_(given, given)], s.T))[0, 0] if given else kappa[t, t]
+
     picked, values = [], []
     for _ in range(k):
-        best, best_variance = None, np.inf
-        for y in range(t):
-            if y in picked:
-                continue
-            given = picked + [y]
-            s = kappa[np.ix_([t], given)]
-            variance = kappa[t, t] - (s @ np.linalg.solve(kappa[np.ix_(given, given)], s.T))[0, 0]
-            if variance < best_variance:
-                best, best_variance = y, variance
-        picked.append(best)
-        values.append(0.5 * np.log(kappa[t, t] / best_variance))
+        candidates = [y for y in range(t) if y not in picked]
+        variances = np.array([target_variance(picked + [y]) for y in candidates])
+        chosen = first_best(target_variance(picked) - variances)
+        picked.append(candidates[chosen])
+        values.append(0.5 * np.log(kappa[t, t] / variances[chosen]))
     return picked, np.array(values)
 
 
@@ -225,12 +303,66 @@ def test_task_aware_duplicate_member_is_never_picked_before_the_others():
     kappa[np.ix_([0, 1, 2, 3, 4, 6], [0, 1, 2, 3, 4, 6])] = base
     kappa[5, [0, 1, 2, 3, 4, 6]] = kappa[[0, 1, 2, 3, 4, 6], 5] = base[0]  # member 5 duplicates member 0
     order, values = task_aware_picks(kappa, 5)
-    first_twin = [i for i in order if i in (0, 5)][0]
-    assert [i for i in order if i in (0, 5)] == [first_twin]  # the other twin adds nothing: never picked
+    assert [i for i in order if i in (0, 5)] == [0]  # the smaller-index twin; the other adds nothing: never picked
     assert np.isfinite(values).all()
     with pytest.warns(NearSingularKappaWarning, match="determined by the earlier picks"):
         order, values = task_aware_picks(kappa, 6)
     assert order[-1] in (0, 5) and values[-1] == pytest.approx(values[-2])
+
+
+@pytest.mark.parametrize("m", [3, 9, 20])
+@pytest.mark.parametrize("copies", [2, 4])
+def test_task_aware_copies_go_to_the_smallest_index_whatever_their_positions(m, copies):
+    base = random_kappa_plus(np.random.default_rng(m + copies), m)  # members 0..m-1, target m
+    source = m // 2
+    rows = list(range(m)) + [source] * (copies - 1)
+    rows = [rows[p] for p in np.random.default_rng(10 * m + copies).permutation(len(rows))] + [m]
+    kappa = base[np.ix_(rows, rows)]
+    positions = [i for i, row in enumerate(rows) if row == source]
+    order, _ = task_aware_picks(kappa, m)  # as many picks as distinct members: no copy needs to be taken twice
+    assert [i for i in order if i in positions] == positions[:1]
+    kept = [i for i in range(len(rows)) if i not in positions[1:]]  # the zoo without the later copies
+    assert list(order) == [kept[j] for j in brute_force_task_aware(kappa[np.ix_(kept, kept)], m)[0]]
+
+
+@pytest.mark.parametrize("m", [2, 6, 15])
+def test_task_aware_exchangeable_members_are_picked_in_index_order(m):
+    """Members equally correlated with each other and with the target: every candidate ties at every step."""
+    kappa = np.full((m + 1, m + 1), 0.3) + 0.7 * np.eye(m + 1)
+    order, values = task_aware_picks(kappa, m)
+    assert list(order) == list(range(m))
+    assert np.all(np.diff(values) > 0)
+
+
+@pytest.mark.parametrize("block, seed", [(3, 0), (6, 1), (10, 2)])
+def test_task_aware_mirrored_blocks_tie_at_every_pick(block, seed):
+    """Two copies of one member structure in orthogonal subspaces and a target that sits symmetrically between
+    them, members interleaved at random positions: while a member's mirror image is available the two tie."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((block, block + 2)) + rng.standard_normal(block + 2)
+    u = rng.standard_normal(block + 2)
+    vectors = np.block([[x, np.zeros_like(x)], [np.zeros_like(x), x]])
+    vectors = np.vstack([vectors[rng.permutation(2 * block)], np.concatenate([u, u])])
+    gram = vectors @ vectors.T
+    kappa = gram / np.sqrt(np.outer(np.diag(gram), np.diag(gram)))
+    twin_of = {}
+    for i in range(2 * block):
+        for j in range(2 * block):
+            if (
+                i != j
+                and np.allclose(vectors[i, : block + 2], vectors[j, block + 2 :])
+                and not vectors[i, block + 2 :].any()
+            ):
+                twin_of[i], twin_of[j] = j, i
+    assert len(twin_of) == 2 * block
+    order, _ = task_aware_picks(kappa, 2 * block)
+    mirrored = 0
+    for step, pick in enumerate(order):
+        if {twin_of[i] for i in order[:step]} == set(order[:step].tolist()):
+            assert pick < twin_of[pick]
+            mirrored += 1
+    assert mirrored >= 1
+    assert list(order) == brute_force_task_aware(kappa, 2 * block)[0]
 
 
 def centred_alignment(x, y):

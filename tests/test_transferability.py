@@ -66,6 +66,9 @@ def test_top1_relative():
     assert top1_relative([0.1, 0.9, 0.5], truth) == 1.0
     assert top1_relative([0.1, 0.2, 0.5], truth) == pytest.approx(60 / 90)
     assert top1_relative([0.9, 0.2, 0.9], truth) == pytest.approx(70 / 90)  # a tie at the top: mean truth
+    near = np.nextafter(0.9, 0.0)  # the same score rounded differently by another machine's kernel
+    assert top1_relative([near, 0.2, 0.9], truth) == top1_relative([0.9, 0.2, near], truth) == pytest.approx(70 / 90)
+    assert top1_relative([0.9 * (1 - 1e-6), 0.2, 0.9], truth) == pytest.approx(60 / 90)  # a real difference
     assert np.isnan(top1_relative([1.0, 2.0], [-1.0, 0.0]))  # no ratio to a non-positive best
 
 
