@@ -2,12 +2,15 @@
 
 The modules that own a section's dataclass (``vision.split.SplitConfig``, ``vision.train_config.TrainConfig``,
 ``heads.types``) build it here rather than through ``taskspace.config``, which validates the whole config and
-calls their checks: a leaf module, so that no import circle runs through the config.
+calls their checks: a leaf module, so that no import circle runs through the config. ``Section`` gives
+such a dataclass ``from_mapping``: built, then checked by its own ``validate(where)``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from typing import Self
 
 from .errors import TaskspaceError
 
@@ -19,3 +22,16 @@ def dataclass_from_mapping(cls, mapping, where: str):
     if unknown:
         raise TaskspaceError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
     return cls(**dict(mapping))
+
+
+class Section:
+    """Base of a config section's dataclass that checks itself with ``validate(where)``."""
+
+    SECTION = "config"  # the section's key in errors when no ``where`` is given
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, object], where: str = "") -> Self:
+        """Build from a config section; ``where`` (e.g. ``"vision.split."``) prefixes keys in errors."""
+        config = dataclass_from_mapping(cls, mapping, where.rstrip(".") or cls.SECTION)
+        config.validate(where)
+        return config

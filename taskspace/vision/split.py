@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import TaskspaceError
-from ..sections import dataclass_from_mapping
+from ..sections import Section
 from .data import ImageDataset
 
 FORMAT = "taskspace-vision-split"
@@ -40,7 +40,7 @@ ENUMERATE_LIMIT = 200_000
 
 
 @dataclass(frozen=True)
-class SplitConfig:
+class SplitConfig(Section):
     """The split's config keys; the paper's letters in brackets."""
 
     probe_per_class: int = 10  # P
@@ -55,12 +55,7 @@ class SplitConfig:
     agent_pool_classes: int | None = None  # with disjoint_pools; None: half of the classes
     seed: int = 0
 
-    @classmethod
-    def from_mapping(cls, mapping: Mapping[str, object], where: str = "") -> SplitConfig:
-        """Build from a config section; ``where`` (e.g. ``"vision.split."``) prefixes keys in errors."""
-        config = dataclass_from_mapping(cls, mapping, where.rstrip(".") or "split")
-        config.validate(where)
-        return config
+    SECTION = "split"
 
     def validate(self, where: str = "") -> None:
         """Types and lower bounds; bounds that depend on the data are checked by ``make_split``."""

@@ -9,21 +9,20 @@ momentum 0.9, weight decay 5e-4), a linear warm-up over the first epoch, then th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..device import PRECISIONS
 from ..errors import TaskspaceError
-from ..sections import dataclass_from_mapping
+from ..sections import Section
 
 ARCHITECTURES = ("resnet18", "resnet50", "digits_cnn")
 KEEP = ("final", "best_test")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Section):
     """Agent training keys. Defaults are the paper's CIFAR-100 recipe."""
 
     architecture: str = "resnet18"
@@ -48,16 +47,11 @@ class TrainConfig:
     keep: str = "final"
     seed: int = 0
 
+    SECTION = "agents"
+
     def __post_init__(self):
         if isinstance(self.milestones, list):  # YAML gives lists; a tuple keeps the config hashable
             object.__setattr__(self, "milestones", tuple(self.milestones))
-
-    @classmethod
-    def from_mapping(cls, mapping: Mapping[str, object], where: str = "") -> TrainConfig:
-        """Build from a config section; ``where`` (e.g. ``"vision.experiments.d.agents."``) prefixes keys in errors."""
-        config = dataclass_from_mapping(cls, mapping, where.rstrip(".") or "agents")
-        config.validate(where)
-        return config
 
     def validate(self, where: str = "") -> None:
         if self.architecture not in ARCHITECTURES:
