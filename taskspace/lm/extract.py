@@ -313,17 +313,17 @@ def _tokenize_window(tokenizer, sentences, present, max_length: int):
 
     The truncated ones map a sentence to its (untruncated, truncated) encodings.
     """
+
+    def encode(rows, **truncation):
+        words = [sentences[i] for i in rows]
+        return tokenizer(
+            words, is_split_into_words=True, add_special_tokens=True, verbose=False, **truncation
+        ).encodings
+
     encodings = [None] * len(sentences)
     if len(present):
-        batch = tokenizer(
-            [sentences[i] for i in present],
-            is_split_into_words=True,
-            add_special_tokens=True,
-            truncation=False,
-            verbose=False,
-        )
-        for j, i in enumerate(present):
-            encodings[i] = batch.encodings[j]
+        for i, encoding in zip(present, encode(present, truncation=False)):
+            encodings[i] = encoding
     lengths = np.array([len(e.ids) if e is not None else 0 for e in encodings], dtype=np.int64)
     # No maximum (None): nothing is cut, as the paper's tokenizer call left such members whole.
     long = np.flatnonzero(lengths > max_length) if max_length is not None else np.zeros(0, np.int64)
@@ -331,17 +331,9 @@ def _tokenize_window(tokenizer, sentences, present, max_length: int):
     if len(long):
         # Only overlong sentences are tokenised twice; the tokenizer puts the specials where the family
         # wants them (XLNet's go at the end) and drops sub-words from the end.
-        again = tokenizer(
-            [sentences[i] for i in long],
-            is_split_into_words=True,
-            add_special_tokens=True,
-            truncation=True,
-            max_length=max_length,
-            verbose=False,
-        )
-        for j, i in enumerate(long):
-            truncated[i] = (encodings[i], again.encodings[j])
-            encodings[i] = again.encodings[j]
+        for i, encoding in zip(long, encode(long, truncation=True, max_length=max_length)):
+            truncated[i] = (encodings[i], encoding)
+            encodings[i] = encoding
         lengths[long] = [len(encodings[i].ids) for i in long]
     return encodings, lengths, truncated
 
