@@ -28,7 +28,9 @@ wildcard_constraints:
     space=pattern(SPACES),
     experiment=pattern(VISION),
     member=pattern(LM_MEMBERS),
-    task=pattern(LM_TASKS) + "|task[0-9]+",
+    task=pattern([*LM_TASKS, *PLAN.zoo.task_names]) + "|task[0-9]+",
+    zoo=pattern(PLAN.zoo.zoos),
+    pass_=pattern(PLAN.zoo.passes),
 
 
 # A track's rules (and its named target: vision, lm) exist only when the config has the track.
@@ -40,6 +42,11 @@ if PLAN.has("vision"):
 if PLAN.has("lm"):
 
     include: "rules/lm.smk"
+
+
+if PLAN.zoo.zoos:
+
+    include: "rules/zoo.smk"
 
 
 include: "rules/kappa.smk"

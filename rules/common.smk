@@ -111,7 +111,7 @@ def selection_inputs(wildcards):
 
 
 def ranking_inputs(wildcards):
-    return PLAN.ranking_inputs(wildcards.space, wildcards.task)
+    return PLAN.ranking_inputs(wildcards.space, wildcards.task, exists=os.path.exists)
 
 
 def ranking_params(wildcards):
@@ -139,3 +139,23 @@ def agent_features(wildcards):
 
 def evaluation_options(wildcards):
     return VISION[wildcards.experiment]["evaluation"]
+
+
+# --- zoo spaces (taskspace.zoo.plan) ----------------------------------------------------------------------
+
+
+def zoo_pass_inputs(wildcards):
+    """A pass job's data and weights; of the user's files only those that exist (the job names a missing one)."""
+    return PLAN.zoo.pass_inputs(
+        wildcards.zoo, wildcards.pass_, wildcards.dataset, exists=os.path.exists
+    )
+
+
+def zoo_pass_params(wildcards):
+    return PLAN.zoo.pass_params(wildcards.zoo, wildcards.pass_, wildcards.dataset)
+
+
+def zoo_task_inputs(wildcards):
+    return PLAN.zoo.task_inputs(
+        f"zoo/{wildcards.zoo}", wildcards.task, exists=os.path.exists
+    )

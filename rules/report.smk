@@ -33,5 +33,7 @@ rule summary:
         experiments=list(PLAN.vision),
         spaces=PLAN.spaces_with_tasks(),
         baselines=PLAN.baselines("lm") if PLAN.lm else [],
+        zoo_spaces=[s for s in PLAN.zoo.spaces if PLAN.tasks(s)],
+        zoo_pick_spaces=[s for s in PLAN.zoo.spaces if not PLAN.tasks(s)],
     script:
         "../scripts/summary.py"

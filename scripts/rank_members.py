@@ -9,8 +9,13 @@ from taskspace.scripting import run
 
 
 def training_set(snakemake):
-    """(labels, load(member), regression) of the task, from the vision split or the LM task files."""
+    """(labels, load(member), regression) of the task, from the vision split, the LM task files or a zoo task."""
     task, settings = snakemake.wildcards.task, snakemake.params.settings
+    if settings["track"] == "zoo":
+        from taskspace.zoo.evaluate import task_training_set
+
+        labels, load, regression, _ = task_training_set(settings)
+        return labels, load, regression
     if settings["track"] == "vision":
         from taskspace.vision.evaluate import task_training_set
         from taskspace.vision.split import load_split

@@ -13,8 +13,11 @@ def main(snakemake):
     vision = {name: read(path) for name, path in zip(snakemake.params.experiments, snakemake.input.vision)}
     lm = read(snakemake.input.lm[0]) if snakemake.input.lm else None
     transferability = {space: read(path) for space, path in zip(snakemake.params.spaces, snakemake.input.rankers)}
+    zoo = {space: read(path) for space, path in zip(snakemake.params.zoo_spaces, snakemake.input.zoo)}
+    picks = {space: read(path) for space, path in zip(snakemake.params.zoo_pick_spaces, snakemake.input.zoo_picks)}
+    text = summary(vision, lm, snakemake.params.baselines, transferability, zoo, picks)
     with atomic_path(snakemake.output.summary) as partial:
-        partial.write_text(summary(vision, lm, snakemake.params.baselines, transferability), encoding="utf-8")
+        partial.write_text(text, encoding="utf-8")
 
 
 run(main, snakemake)  # noqa: F821

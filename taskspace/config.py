@@ -75,6 +75,7 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     config = copy.deepcopy(config if config is not None else {})
     if not isinstance(config, dict):
         raise TaskspaceError(f"config: expected a mapping of keys to values, got {type(config).__name__}")
+    _expand_member_sheets(config)
     validator = _validator(schema or load_schema())
     errors = list(validator.iter_errors(config))
     if errors:
@@ -86,7 +87,23 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     for name, experiment in config.get("vision", {}).get("experiments", {}).items():
         _check_vision(name, experiment, config["seed"])
         _fill_paper_protocol(experiment["evaluation"], "vision")
+    if config.get("zoos"):
+        from .zoo.config import check_zoos
+
+        check_zoos(config["zoos"])
     return config
+
+
+def _expand_member_sheets(config: dict) -> None:
+    """Member sheets (``members: sheet.tsv``) become lists of entries before the schema checks them."""
+    if any(
+        isinstance(zoo, dict) and isinstance(zoo.get("members"), str) for zoo in (config.get("zoos") or {}).values()
+    ) or (isinstance(config.get("lm"), dict) and isinstance(config["lm"].get("members"), str)):
+        from .sheets import expand_member_sheets
+
+        expanded = expand_member_sheets(config)
+        if expanded is not None:
+            config.update(expanded)
 
 
 # The paper's head settings, the defaults of the `paper` protocol (baidu-research/task_space; each value's

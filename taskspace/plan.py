@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from .config import DEMO_FORMATS, PROBE_DATASET, SPLITS, load_config
 from .resources import FEATURE_SHARE
 from .vision.split import SplitConfig, agent_names, task_names
+from .zoo.plan import ZooPlan
 
 __all__ = ["PROTOCOLS", "Plan", "VisionExperiment"]
 
@@ -61,6 +62,7 @@ class Plan:
     vision: dict[str, VisionExperiment]  # experiment name -> experiment
     lm_members: dict[str, dict]  # member name -> config entry, in config order (kappa's row order)
     lm_dataset_of: dict[str, str]  # LM task -> the dataset whose features it reads
+    zoo: ZooPlan  # the zoo spaces (zoo/<name>), planned by taskspace.zoo.plan
 
     @classmethod
     def from_config(cls, config: dict) -> Plan:
@@ -80,7 +82,7 @@ class Plan:
         for task in lm["tasks"] if lm else {}:
             files = tuple(_lm_task_paths(task, lm["tasks"][task]).values())
             dataset_of[task] = first_with_files.setdefault(files, task)
-        return cls(config, vision, members, dataset_of)
+        return cls(config, vision, members, dataset_of, ZooPlan.from_config(config))
 
     @classmethod
     def from_file(cls, path) -> Plan:
@@ -111,6 +113,7 @@ class Plan:
             **{f"given/{name}": entry["selection"] for name, entry in self.config["given"].items()},
             **{experiment.space: experiment.settings["selection"] for experiment in self.vision.values()},
             **({"lm": self.lm["selection"]} if self.lm else {}),
+            **self.zoo.spaces,
         }
 
     @property
@@ -119,11 +122,12 @@ class Plan:
         return {
             **{experiment.space: list(experiment.agents) for experiment in self.vision.values()},
             **({"lm": list(self.lm_members)} if self.lm else {}),
+            **self.zoo.feature_spaces,
         }
 
     @staticmethod
     def track_of(space: str) -> str:
-        """`given`, `vision` or `lm`: the part of the config a space comes from."""
+        """`given`, `vision`, `lm` or `zoo`: the part of the config a space comes from."""
         return space.split("/", 1)[0]
 
     def tasks(self, space: str) -> tuple[str, ...]:
@@ -133,7 +137,7 @@ class Plan:
             return self.vision[space.split("/", 1)[1]].tasks
         if track == "lm":
             return tuple(self.lm_tasks)
-        return ()
+        return self.zoo.tasks(space) if track == "zoo" else ()
 
     def spaces_with_tasks(self) -> list[str]:
         return [space for space in self.spaces if self.tasks(space)]
@@ -144,6 +148,8 @@ class Plan:
         track = self.track_of(space)
         if track == "given":
             return ()
+        if track == "zoo":
+            return self.zoo.protocols(space)
         section = self.lm if track == "lm" else self.vision[space.split("/", 1)[1]].settings
         return tuple(section["evaluation"]["protocols"])
 
@@ -230,7 +236,17 @@ class Plan:
         """Feature files of a feature space's members, in kappa's row order."""
         if self.track_of(space) == "vision":
             return self.agent_features(space.split("/", 1)[1])
+        if self.track_of(space) == "zoo":
+            return self.zoo.probe_features(space)
         return [self.lm_feature_file(member, PROBE_DATASET) for member in self.feature_spaces[space]]
+
+    def member_probe_feature(self, space: str, member: str) -> tuple[str, str]:
+        """What kappa reads of one member: (the input to ask for, the feature file in it); a zoo member's file
+        lies in the folder of its pass."""
+        if self.track_of(space) == "zoo":
+            return self.zoo.member_probe_feature(space, member)
+        path = dict(zip(self.feature_spaces[space], self.probe_features(space)))[member]
+        return path, path
 
     def agent_features(self, experiment: str) -> list[str]:
         return [f"results/vision/{experiment}/features/{agent}.h5" for agent in self.vision[experiment].agents]
@@ -251,9 +267,11 @@ class Plan:
     def ranking_table(self, space: str, task: str) -> str:
         return f"results/{space}/ranking/{task}.tsv"
 
-    def ranking_inputs(self, space: str, task: str) -> dict:
+    def ranking_inputs(self, space: str, task: str, exists: Callable[[str], bool] = _always) -> dict:
         """What a task's ranking job reads: its members' features of the task, the space's kappa (for the
         label-free MMI order) and, for vision, the split that says which images the task has."""
+        if self.track_of(space) == "zoo":
+            return self.zoo.ranking_inputs(space, task, exists)
         inputs = {"kappa": f"results/{space}/kappa.npz"}
         if self.track_of(space) == "vision":
             experiment = space.split("/", 1)[1]
@@ -268,6 +286,8 @@ class Plan:
         """The ranking job's settings: the track, the rankers, MMI's hub_first and,
         for an LM task, its format and files."""
         track = self.track_of(space)
+        if track == "zoo":
+            return self.zoo.ranking_params(space, task)
         section = self.lm if track == "lm" else self.vision[space.split("/", 1)[1]].settings
         params = dict(
             track=track, rankers=list(section["evaluation"]["rankers"]), hub_first=section["selection"]["hub_first"]
@@ -293,6 +313,9 @@ class Plan:
             "vision": [f"results/vision/{name}/metrics.tsv" for name in self.vision],
             "lm": ["results/lm/metrics.tsv"] if self.lm else [],
             "rankers": [f"results/{space}/transferability.tsv" for space in self.spaces_with_tasks()],
+            # zoo spaces: the metrics of those with tasks, the picks of those without
+            "zoo": [self.zoo.metrics_table(space) for space in self.zoo.spaces if self.tasks(space)],
+            "zoo_picks": [f"results/{space}/selection.tsv" for space in self.zoo.spaces if not self.tasks(space)],
         }
 
     def given_inputs(self, name: str) -> dict[str, str]:
@@ -348,8 +371,9 @@ class Plan:
             "selections": self.selection_tables(),
             "figures": self.figures(),
             **{track: self.track_targets(track) for track in self.tracks},
+            **({"zoos": self.zoo.targets(self.figure_paths, self.ranker_targets)} if self.zoo.zoos else {}),
         }
-        summary = [SUMMARY] if self.spaces_with_tasks() else []
+        summary = [SUMMARY] if self.spaces_with_tasks() or self.zoo.zoos else []
         return {"all": [RUN_CONFIG, *summary, *itertools.chain.from_iterable(named.values())], **named}
 
 

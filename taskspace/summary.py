@@ -105,11 +105,49 @@ def picks_table(metrics: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def zoo_table(metrics: pd.DataFrame) -> str:
+    """One task's rows of a zoo metrics table (one protocol) against k: MMI, task-aware MMI, the random rounds
+    (mean, 5% and 95%), and the best and the median member alone."""
+    rows = {method: metrics[metrics.method == method].set_index("k").test for method in ("mmi", "mmi-task")}
+    random = metrics[metrics.method == "random"].groupby("k").test
+    single = metrics[metrics.method == "single"].test
+    lines = ["| k | MMI | mmi-task | random mean | random 5% | random 95% |", "|---|---|---|---|---|---|"]
+    for k in sorted(metrics[metrics.method != "single"].k.unique()):
+        cells = [
+            rows["mmi"].get(k, np.nan),
+            rows["mmi-task"].get(k, np.nan),
+            random.mean().get(k, np.nan),
+            random.quantile(0.05).get(k, np.nan),
+            random.quantile(0.95).get(k, np.nan),
+        ]
+        lines.append(f"| {k} | " + " | ".join(_cell(c) for c in cells) + " |")
+    best = metrics[metrics.method == "single"].sort_values(["test", "members"], ascending=[False, True]).head(1)
+    if len(best):
+        lines += [
+            "",
+            f"Members alone ({len(single)}): best {best.members.iloc[0]} {_cell(best.test.iloc[0])}, "
+            f"median {_cell(single.median())}.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def zoo_picks_table(selection: pd.DataFrame) -> str:
+    """A zoo without tasks: MMI's picks in order, with the cumulative MI after each."""
+    mmi = selection[selection.method == "mmi"]
+    last = mmi[mmi.k == mmi.k.max()].sort_values("rank")
+    lines = ["| k | MMI adds | cumulative MI |", "|---|---|---|"]
+    for row in last.itertuples():
+        lines.append(f"| {row.rank} | {row.member} | {_cell(row.cumulative_mi)} |")
+    return "\n".join(lines) + "\n"
+
+
 def summary(
     vision: dict[str, pd.DataFrame],
     lm: pd.DataFrame | None,
     baselines=(),
     transferability: dict[str, pd.DataFrame] | None = None,
+    zoo: dict[str, pd.DataFrame] | None = None,
+    zoo_picks: dict[str, pd.DataFrame] | None = None,
 ) -> str:
     """The run's summary: per vision experiment and the LM track, per protocol, the paper's tables; then, per
     space with a transferability table, its rankers and the heads on their picks."""
@@ -120,7 +158,13 @@ def summary(
     if lm is not None:
         for protocol, rows in lm.groupby("protocol", sort=False):
             parts.append(f"#### lm, {protocol} protocol\n\n{lm_table(rows, baselines)}")
-    metrics_of = {**{f"vision/{name}": table for name, table in vision.items()}, "lm": lm}
+    for space, metrics in (zoo or {}).items():
+        for (protocol, task), rows in metrics.groupby(["protocol", "task"], sort=False):
+            metric = rows.metric.iloc[0] if "metric" in rows else "test"
+            parts.append(f"#### {space}, task {task}, {protocol} protocol (test {metric})\n\n{zoo_table(rows)}")
+    for space, selection in (zoo_picks or {}).items():
+        parts.append(f"#### {space}, MMI picks (no tasks)\n\n{zoo_picks_table(selection)}")
+    metrics_of = {**{f"vision/{name}": table for name, table in vision.items()}, "lm": lm, **(zoo or {})}
     for space, table in (transferability or {}).items():
         for protocol, rows in table.groupby("protocol", sort=False):
             metrics = metrics_of[space]
