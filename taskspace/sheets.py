@@ -24,6 +24,8 @@ import yaml
 
 from .errors import TaskspaceError
 
+SCHEMA = Path(__file__).with_name("config_schema.yaml")  # taskspace.config.SCHEMA
+
 
 class MemberSheet(list):
     """The rows of a sheet (a list of entry dicts) with where they came from, for ``file:line:column``."""
@@ -201,10 +203,8 @@ def _expand(holder: dict, where: str, item_schema, root, base: Path) -> None:
 def expand_member_sheets(config: dict, base=Path("."), schema: dict | None = None) -> dict:
     """A copy of the config with ``lm.members`` and each ``zoos.<name>.members`` that names a sheet replaced by
     its validated rows (relative paths from ``base``, the working directory); anything else is left as is."""
-    if schema is None:
-        from .config import load_schema  # here: taskspace.config calls this module
-
-        schema = load_schema()
+    if schema is None:  # the config schema, read here: taskspace.config calls this module (no import circle)
+        schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
     config = copy.deepcopy(config)
     base = Path(base)
     lm = config.get("lm")
