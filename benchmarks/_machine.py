@@ -1,23 +1,11 @@
-"""One line describing the machine and the BLAS a benchmark ran on."""
+"""One line describing the machine and the BLAS a benchmark ran on (taskspace.provenance)."""
 
 import os
-import platform
+
+from taskspace.provenance import blas_libraries, cpu_model
 
 
 def describe() -> str:
-    import threadpoolctl
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    blas = {
-        (i["internal_api"], i.get("architecture"), i["num_threads"])
-        for i in threadpoolctl.threadpool_info()
-        if i["user_api"] == "blas"
-    }
-    blas_text = ", ".join(f"{api} {arch} x{threads}" for api, arch, threads in sorted(blas, key=str))
+    blas = ", ".join(f"{e['used_by']} {e['library']} {e['kernel']} x{e['threads']}" for e in blas_libraries())
     coretype = os.environ.get("OPENBLAS_CORETYPE", "unset")
-    return f"{cpu}, {os.cpu_count()} cores, BLAS: {blas_text}, OPENBLAS_CORETYPE={coretype}"
+    return f"{cpu_model()}, {os.cpu_count()} cores, BLAS: {blas}, OPENBLAS_CORETYPE={coretype}"

@@ -4,6 +4,7 @@ import pandas as pd
 
 import _taskspace_path  # noqa: F401 (the workflow root first on sys.path)
 from taskspace.atomic import atomic_path
+from taskspace.provenance import describe, machine
 from taskspace.scripting import run
 from taskspace.summary import summary
 
@@ -15,7 +16,7 @@ def main(snakemake):
     transferability = {space: read(path) for space, path in zip(snakemake.params.spaces, snakemake.input.rankers)}
     zoo = {space: read(path) for space, path in zip(snakemake.params.zoo_spaces, snakemake.input.zoo)}
     picks = {space: read(path) for space, path in zip(snakemake.params.zoo_pick_spaces, snakemake.input.zoo_picks)}
-    text = summary(vision, lm, snakemake.params.baselines, transferability, zoo, picks)
+    text = summary(vision, lm, snakemake.params.baselines, transferability, zoo, picks, machine=describe(machine()))
     with atomic_path(snakemake.output.summary) as partial:
         partial.write_text(text, encoding="utf-8")
 

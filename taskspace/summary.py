@@ -148,10 +148,12 @@ def summary(
     transferability: dict[str, pd.DataFrame] | None = None,
     zoo: dict[str, pd.DataFrame] | None = None,
     zoo_picks: dict[str, pd.DataFrame] | None = None,
+    machine: str | None = None,
 ) -> str:
     """The run's summary: per vision experiment and the LM track, per protocol, the paper's tables; then, per
-    space with a transferability table, its rankers and the heads on their picks."""
-    parts = []
+    space with a transferability table, its rankers and the heads on their picks. ``machine``, the line
+    naming the machine (taskspace.provenance.describe), comes first: trained heads depend on it."""
+    parts = [f"{machine}\n"] if machine else []
     for experiment, metrics in vision.items():
         for protocol, rows in metrics.groupby("protocol", sort=False):
             parts.append(f"#### vision/{experiment}, {protocol} protocol\n\n{vision_table(rows)}")
