@@ -9,8 +9,8 @@
 - :func:`write_polarity_tables`: gensim's test data ``pang_lee_polarity.cor`` (200 lower-cased, tokenised
   movie-review sentences, one a line as ``__label__neg <sentence>`` or ``__label__pos <sentence>``, 100 each,
   cp1252-encoded) as ``train.tsv``, ``dev.tsv``, ``test.tsv`` with columns ``text`` and ``label`` (``neg``,
-  ``pos``): a seeded split stratified by label, rows in seeded random order, written as UTF-8 without
-  quoting (the TSV dialect :mod:`taskspace.sources.tables` reads); plus ``probe.txt``, sentences of gensim's
+  ``pos``): a seeded split stratified by label, rows in seeded random order, UTF-8 with CSV quoting
+  (the TSV dialect :mod:`taskspace.sources.tables` reads); plus ``probe.txt``, sentences of gensim's
   Lee news corpus (the LM track's demo probe text, :func:`taskspace.lm.text.write_demo_probe_text`).
 
 Same arguments, same files (byte for byte: PNG and text writing are deterministic).
@@ -18,6 +18,7 @@ Same arguments, same files (byte for byte: PNG and text writing are deterministi
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -152,8 +153,10 @@ def write_polarity_tables(
         if not split_rows:
             continue
         order = rng.permutation(len(split_rows))  # labels interleaved, not one block after the other
-        lines = ["text\tlabel"] + [f"{split_rows[i][0]}\t{split_rows[i][1]}" for i in order]
-        (folder / f"{split}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        with open(folder / f"{split}.tsv", "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, delimiter="\t", lineterminator="\n")  # quotes a text that starts with "
+            writer.writerow(["text", "label"])
+            writer.writerows(split_rows[i] for i in order)
         counts[split] = len(split_rows)
     if probe_sentences is not None:
         counts["probe"] = write_demo_probe_text(folder / "probe.txt", probe_min_words, probe_sentences)

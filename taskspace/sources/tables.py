@@ -1,9 +1,10 @@
 """Rows of the tables that task files come as: CSV, TSV or JSONL, chosen by the file's suffix.
 
-- ``.csv``: comma-separated with the csv module's quoting (a field with commas, quotes or line breaks is
-  double-quoted, ``""`` inside it is a quote), as spreadsheets and pandas write it;
-- ``.tsv`` / ``.tab``: tab-separated, no quoting (a ``"`` is an ordinary character), as GLUE's TSVs and their
-  readers (``csv.reader(delimiter="\\t", quotechar=None)``) have it, so review text full of quotes reads as is;
+- ``.csv``: comma-separated, ``.tsv`` / ``.tab``: tab-separated; both with CSV quoting as spreadsheets,
+  pandas (``to_csv(sep="\\t")``) and HF ``datasets`` write and read them: a field that holds the separator, a
+  line break or starts with ``"`` is double-quoted as a whole, ``""`` inside it is one quote; a quote inside
+  an unquoted field is an ordinary character. A field that starts with a quote but is not quoted as a whole
+  (GLUE-style unquoted TSV) is an error naming the line, never silently cut;
 - ``.jsonl``: one JSON object a line.
 
 CSV and TSV need a header row naming the columns. Blank lines are skipped everywhere. Every row keeps the
@@ -83,10 +84,7 @@ def read_table(path, what: str = "table") -> Table:
 
 
 def _read_delimited(path: Path, text: str, delimiter: str) -> Table:
-    options = {"delimiter": delimiter}
-    if delimiter == "\t":
-        options.update(quoting=csv.QUOTE_NONE, quotechar=None)
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True, **options)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     columns: list[str] | None = None
     rows = []
     end = 0  # the last line the reader has consumed: a row starts on the line after the previous row
@@ -109,7 +107,8 @@ def _read_delimited(path: Path, text: str, delimiter: str) -> Table:
     except csv.Error as error:
         # the row that failed starts after the last one read (an unclosed quote fails only at the end of the file)
         raise TaskspaceError(
-            f"{path}:{end + 1}: not valid {path.suffix[1:].upper()} in the row from here: {error}"
+            f"{path}:{end + 1}: not valid {path.suffix[1:].upper()} in the row from here: {error} (a field that "
+            f'starts with " must be quoted as a whole, with "" for each quote inside)'
         ) from None
     if columns is None:
         raise TaskspaceError(f"{path}: table is empty (no header row)")

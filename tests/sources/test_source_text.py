@@ -27,7 +27,7 @@ def raises(match, call, *args, **kwargs):
 
 def test_csv_quotes_tsv_verbatim_and_jsonl(tmp_path):
     train = write(tmp_path / "train.csv", 'text,label\n"a movie, truly ""great""",pos\n\nbad,neg\nfine,pos\n')
-    test = write(tmp_path / "test.tsv", 'label\ttext\nneg\t"quoted" stays as is\n')
+    test = write(tmp_path / "test.tsv", 'label\ttext\nneg\t"""quoted"" as pandas writes it"\n')
     dev = write(tmp_path / "dev.jsonl", json.dumps({"text": "ok", "label": "pos"}) + "\n\n")
     splits = text.read_text_task(train, test, dev=dev)
     assert set(splits) == {"train", "dev", "test"}
@@ -35,7 +35,11 @@ def test_csv_quotes_tsv_verbatim_and_jsonl(tmp_path):
     assert splits["train"].classes == ["neg", "pos"] and splits["train"].labels.tolist() == [1, 0, 1]
     assert splits["train"].labels.dtype == np.int64 and not splits["train"].regression
     assert splits["train"].pairs is None
-    assert splits["test"].texts == ['"quoted" stays as is'] and splits["test"].labels.tolist() == [0]
+    assert splits["test"].texts == ['"quoted" as pandas writes it'] and splits["test"].labels.tolist() == [0]
+    inner = write(tmp_path / "inner.tsv", 'text\tlabel\nfine "so" far\tpos\n')  # a quote inside: as written
+    assert text.read_text_task(train, inner)["test"].texts == ['fine "so" far']
+    glue = write(tmp_path / "glue.tsv", 'text\tlabel\nfine\tpos\n"quoted" then more\tneg\n')  # unquoted GLUE style
+    raises(re.escape(f"{glue}:3: not valid TSV in the row from here"), text.read_text_task, glue, train)
     assert splits["dev"].labels.tolist() == [1] and len(splits["dev"]) == 1
 
 
