@@ -403,15 +403,17 @@ def _compute_dtype(spec: MemberSpec, config, device: str, precision: str):
     return getattr(torch, name)
 
 
-def _load_model(spec: MemberSpec, local: Path | None, torch_dtype):
+def _load_model(spec: MemberSpec, local: Path | None, torch_dtype, auto_class=None):
+    """``auto_class`` (default ``AutoModel``): e.g. ``AutoModelForImageClassification`` for image members."""
     from transformers import AutoModel
 
+    auto_class = auto_class or AutoModel
     kwargs = _hub_kwargs(spec, local)
     if local is not None:
         # Prefer safetensors; a pickle is only read with weights_only=True (tensors, nothing callable).
         kwargs["use_safetensors"] = any((local / f).is_file() for f in SAFE_WEIGHT_FILES)
     try:
-        model, info = AutoModel.from_pretrained(
+        model, info = auto_class.from_pretrained(
             str(local or spec.source), dtype=torch_dtype, weights_only=True, output_loading_info=True, **kwargs
         )
     except pickle.UnpicklingError:
