@@ -41,25 +41,37 @@ def _kappa(args) -> None:
     )
 
 
-def _load_array(path: str):
+def _score(args) -> None:
     import numpy as np
 
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise TaskspaceError(f"{path}: file not found") from None
-    except (ValueError, OSError) as error:
-        raise TaskspaceError(f"{path}: not a .npy array: {error}") from None
-
-
-def _score(args) -> None:
+    from .npy import load_npy
     from .rankers import RANKERS, check_rankers
 
     check_rankers([args.method], regression=args.regression)
-    features, labels = _load_array(args.features), _load_array(args.labels)
+    features = load_npy(args.features, "features")
+    labels = load_npy(args.labels, "targets" if args.regression else "labels")
     ranker = RANKERS[args.method]
-    score = ranker(features, labels, regression=True) if args.regression else ranker(features, labels)
+    where = f"{args.method} on {args.features} and {args.labels}"
+    # Overflow shows up as numpy warnings and then a LinAlgError or a NaN score: one error line instead.
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            score = ranker(features, labels, regression=True) if args.regression else ranker(features, labels)
+        except TaskspaceError as error:
+            raise TaskspaceError(f"{where}: {error}") from None
+        except np.linalg.LinAlgError as error:
+            raise TaskspaceError(f"{where}: {error} ({_scale_hint(features)})") from None
+    if not np.isfinite(score):
+        raise TaskspaceError(f"{where}: the score is {score!r} ({_scale_hint(features)})")
     print(repr(score))
+
+
+def _scale_hint(features) -> str:
+    """Finite features still fail when their products overflow float64: say how large they are."""
+    import numpy as np
+
+    largest = float(np.abs(features).max())
+    return f"features up to {largest:.3g} in magnitude; rescaled ones (e.g. to unit variance) stay within float64"
 
 
 def parser() -> argparse.ArgumentParser:

@@ -4,6 +4,7 @@ import sys
 import numpy as np
 import pytest
 
+from taskspace.cli import main
 from taskspace.features import write_features
 from taskspace.kappa import load_kappa
 
@@ -130,7 +131,7 @@ def test_score_regression_and_source_head(tmp_path):
         (lambda d: None, ["sfda", "--regression"], "needs class labels; only logme has a regression form"),
         (lambda d: np.save(d / "y.npy", np.linspace(0, 1, 60)), ["transrate"], "expected integer class labels"),
         (lambda d: (d / "y.npy").unlink(), ["logme"], "y.npy: file not found"),
-        (lambda d: (d / "f.npy").write_text("not numpy"), ["logme"], "f.npy: not a .npy array"),
+        (lambda d: (d / "f.npy").write_text("not numpy"), ["logme"], "f.npy: not a NumPy .npy file"),
     ],
 )
 def test_score_errors_are_one_line_exit_2(tmp_path, make, args, message):
@@ -141,6 +142,57 @@ def test_score_errors_are_one_line_exit_2(tmp_path, make, args, message):
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and message in result.stderr
+
+
+def score_in_process(capsys, *args):
+    code = main(["score", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    "write, name, message",
+    [
+        (
+            lambda p, x: np.savetxt(p, x, delimiter=","),
+            "f.csv",
+            "f.csv: not a NumPy .npy file; features must be a .npy",
+        ),
+        (lambda p, x: np.savez(p, x=x), "f.npz", "f.npz: a .npz archive; features must be one .npy array"),
+        (lambda p, x: p.mkdir(), "d.npy", "d.npy: a folder; features must be a .npy file"),
+        (lambda p, x: np.save(p, x.astype(object)), "o.npy", "o.npy: not a readable .npy array (features)"),
+    ],
+)
+def test_score_names_a_features_file_of_another_format(tmp_path, capsys, write, name, message):
+    features, _ = score_inputs(tmp_path)
+    write(tmp_path / name, features)
+    code, out, err = score_in_process(capsys, "logme", tmp_path / name, tmp_path / "y.npy")
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and err.startswith(f"taskspace: error: {tmp_path / name}: ") and message in err
+
+
+def test_score_names_a_labels_file_of_another_format(tmp_path, capsys):
+    _, labels = score_inputs(tmp_path)
+    np.savetxt(tmp_path / "y.csv", labels)
+    code, out, err = score_in_process(capsys, "gbc", tmp_path / "f.npy", tmp_path / "y.csv")
+    assert (code, out) == (2, "")
+    assert err == (
+        f"taskspace: error: {tmp_path / 'y.csv'}: not a NumPy .npy file; labels must be a .npy array written by "
+        "numpy.save (a table in a text file: numpy.save('y.npy', numpy.loadtxt('y.csv', delimiter=',')))\n"
+    )
+
+
+@pytest.mark.parametrize("method", ["logme", "hscore", "hscore-shrinkage", "transrate", "gbc", "sfda"])
+@pytest.mark.parametrize("scale", [1e200, 1e300])
+def test_score_of_overflowing_features_is_one_error_line_without_warnings(tmp_path, capsys, method, scale):
+    """Finite features whose products overflow float64: no LinAlgError traceback, no NaN printed with exit 0,
+    no numpy warning lines before the error."""
+    features, _ = score_inputs(tmp_path)
+    np.save(tmp_path / "big.npy", features.astype(np.float64) * scale)
+    code, out, err = score_in_process(capsys, method, tmp_path / "big.npy", tmp_path / "y.npy")
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and err.startswith(f"taskspace: error: {method} on {tmp_path / 'big.npy'} and ")
+    assert f"features up to {np.abs(features.astype(np.float64) * scale).max():.3g} in magnitude" in err
 
 
 def test_score_does_not_import_torch(tmp_path):
