@@ -40,6 +40,30 @@ rule zoo_seeded_weights:
         "../scripts/zoo_seeded_weights.py"
 
 
+rule zoo_build_member:
+    """A small seeded model (build:) written into a folder, with the entry that reads it (tests and demos)."""
+    input:
+        unpack(zoo_build_inputs),
+    output:
+        folder=directory("results/zoo/{zoo}/members/{pass_}"),
+        entry="results/zoo/{zoo}/members/{pass_}.json",
+    log:
+        "logs/zoo/{zoo}/members/{pass_}.log",
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        entry=lambda wildcards: PLAN.zoo.pass_entries(wildcards.zoo, wildcards.pass_)[0],
+        input=lambda wildcards: PLAN.zoo.zoos[wildcards.zoo].input,
+        probe=lambda wildcards: PLAN.zoo.dataset_entry(wildcards.zoo, "probe"),
+        seed=config["seed"],
+    script:
+        "../scripts/zoo_build_member.py"
+
+
 rule zoo_features:
     """One pass over one dataset: a checkpoint loaded once, every member of it (layers, poolings) written."""
     input:

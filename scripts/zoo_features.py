@@ -1,7 +1,5 @@
 """One pass of a zoo over one dataset: each member of one checkpoint writes its features (taskspace.zoo.extract)."""
 
-import torch
-
 import _taskspace_path  # noqa: F401 (the workflow root first on sys.path)
 from taskspace.device import resolve_device
 from taskspace.scripting import run
@@ -9,7 +7,10 @@ from taskspace.zoo.extract import extract_pass
 
 
 def main(snakemake):
-    torch.set_num_threads(snakemake.threads)
+    if "features" not in snakemake.params.settings["entries"][0]:  # precomputed passes need no torch
+        import torch
+
+        torch.set_num_threads(snakemake.threads)
     extract_pass(snakemake.params.settings, snakemake.output.features, resolve_device(snakemake.params.device))
 
 

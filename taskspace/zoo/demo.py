@@ -10,89 +10,25 @@ and ``probe.txt``: sentences of gensim's Lee news corpus (the LM track's demo te
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
-
-import numpy as np
 
 from ..errors import TaskspaceError
 
-DIGITS = {"size": 32, "probe_per_class": 10, "train_per_class": 10, "test_per_class": 20}
-DIGIT_TASKS = {"digits-0-4": range(0, 5), "digits-5-9": range(5, 10)}
-POLARITY = {"train_per_class": 50, "dev_per_class": 20, "probe_sentences": 300}
+DIGITS = {"size": 32, "probe_per_class": 10, "train_per_class": 10, "dev_per_class": 0, "test_per_class": 20}
+DIGIT_TASKS = {"digits-0-4": [0, 1, 2, 3, 4], "digits-5-9": [5, 6, 7, 8, 9]}
+POLARITY = {"dev_per_class": 20, "test_per_class": 30, "probe_sentences": 300}
 
 
 def write_demo(demo: str, folder, seed: int = 0) -> None:
-    writers = {"digits": write_digits, "polarity": write_polarity}
-    if demo not in writers:
-        raise TaskspaceError(f"{demo}: no such demo data set ({', '.join(writers)})")
-    writers[demo](Path(folder), seed)
+    """One demo data set into ``folder`` (taskspace.sources.demo writes the files)."""
+    from ..sources.demo import write_digits_imagefolder, write_polarity_tables
 
-
-def write_digits(folder: Path, seed: int = 0, **options) -> None:
-    """Digits as ``probe/`` and one ImageFolder tree per task of DIGIT_TASKS (module docstring)."""
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
-    o = {**DIGITS, **options}
-    digits = load_digits()
-    rng = np.random.default_rng(seed)
-    by_class = {c: rng.permutation(np.flatnonzero(digits.target == c)) for c in range(10)}
-
-    def save(index: int, path: Path) -> None:
-        pixels = (digits.images[index] * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)
-        image = Image.fromarray(pixels, mode="L").resize((o["size"], o["size"]), Image.BICUBIC).convert("RGB")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        image.save(path)
-
-    for c, order in by_class.items():
-        for i in order[: o["probe_per_class"]]:
-            save(int(i), folder / "probe" / f"{c}-{int(i):04d}.png")
-    for task, classes in DIGIT_TASKS.items():
-        for c in classes:
-            rest = by_class[c][o["probe_per_class"] :]
-            parts = {"train": rest[: o["train_per_class"]]}
-            parts["test"] = rest[o["train_per_class"] : o["train_per_class"] + o["test_per_class"]]
-            for split, indices in parts.items():
-                for i in indices:
-                    save(int(i), folder / task / split / f"digit{c}" / f"{int(i):04d}.png")
-
-
-def polarity_sentences() -> list[tuple[str, str]]:
-    """(sentence, label) of gensim's pang_lee_polarity.cor, labels ``pos`` / ``neg``."""
-    from ..lm.text import gensim_test_data_dir
-
-    path = gensim_test_data_dir() / "pang_lee_polarity.cor"
-    rows = []
-    for line in path.read_bytes().decode("cp1252").splitlines():
-        label, _, text = line.strip().partition(" ")
-        if text:
-            rows.append((" ".join(text.split()), label.removeprefix("__label__")))
-    return rows
-
-
-def write_polarity(folder: Path, seed: int = 0, **options) -> None:
-    """Stratified seeded train/dev/test TSV tables of the polarity sentences and a news probe text."""
-    from ..lm.text import demo_sentences
-
-    o = {**POLARITY, **options}
-    rows = polarity_sentences()
-    rng = np.random.default_rng(seed)
-    splits: dict[str, list] = {"train": [], "dev": [], "test": []}
-    for label in sorted({label for _, label in rows}):
-        mine = [rows[i] for i in rng.permutation([i for i, r in enumerate(rows) if r[1] == label])]
-        cut = o["train_per_class"] + o["dev_per_class"]
-        splits["train"] += mine[: o["train_per_class"]]
-        splits["dev"] += mine[o["train_per_class"] : cut]
-        splits["test"] += mine[cut:]
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, split_rows in splits.items():
-        with open(folder / f"{split}.tsv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-            writer.writerow(["text", "label"])
-            writer.writerows(split_rows)
-    sentences = demo_sentences(min_words=8)[: o["probe_sentences"]]
-    (folder / "probe.txt").write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    if demo == "digits":
+        write_digits_imagefolder(folder, DIGIT_TASKS, seed, **DIGITS)
+    elif demo == "polarity":
+        write_polarity_tables(folder, seed, **POLARITY)
+    else:
+        raise TaskspaceError(f"{demo}: no such demo data set (digits, polarity)")
 
 
 def seeded_weights(entry: dict, seed: int, path) -> None:

@@ -11,7 +11,6 @@ Feature files (taskspace.features): sets as taskspace.zoo.data names them, item 
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from pathlib import Path
 
@@ -32,6 +31,11 @@ def extract_pass(settings: dict, out_dir, device: str = "auto") -> list[Path]:
     out_dir = Path(out_dir)
     items = dataset_items(settings["input"], settings["dataset"], settings["data"])
     entries = settings["entries"]
+    if settings.get("built"):
+        from .build import resolve_built
+
+        entries = resolve_built(entries, settings["built"])
+        settings = {**settings, "entries": entries}
     base = {"zoo": settings["zoo"], "dataset": settings["dataset"], **library_versions(*LIBRARIES)}
     if "features" in entries[0]:
         if len(entries) != 1:
@@ -42,6 +46,8 @@ def extract_pass(settings: dict, out_dir, device: str = "auto") -> list[Path]:
 
 def embed_pass(settings: dict, items: dict[str, list], out_dir: Path, device: str, base: dict) -> list[Path]:
     from ..members import open_pass
+    from ..members.batches import preprocessed_batches
+    from ..sources.images import load_image
 
     extraction = settings["extraction"]
     pass_ = open_pass(settings["entries"], settings["input"], device=device, precision=extraction["precision"])
@@ -55,7 +61,9 @@ def embed_pass(settings: dict, items: dict[str, list], out_dir: Path, device: st
     try:
         for set_name, set_items in items.items():
             start, done = time.perf_counter(), 0
-            for batch in _batches(pass_, settings["input"], set_items, extraction):
+            workers = extraction["workers"] if len(set_items) > extraction["batch_size"] else 0
+            load = load_image if settings["input"] == "image" else None
+            for batch in preprocessed_batches(pass_, set_items, load, extraction["batch_size"], workers):
                 embedded = pass_.embed(batch)
                 keys = np.arange(done, done + len(batch), dtype=np.int64)
                 for writer, member in zip(writers, pass_.members):
@@ -88,72 +96,29 @@ def _source_probs(embedded, member: str):
     return None if probs is None else np.asarray(probs, dtype=np.float32)
 
 
-class _Images:
-    """Image paths -> preprocessed tensors, in DataLoader workers (decoding overlaps the model)."""
-
-    def __init__(self, paths, preprocess):
-        self.paths, self.preprocess = list(paths), preprocess
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i):
-        from ..sources.images import load_image
-
-        return self.preprocess(load_image(self.paths[i]))
-
-
-def _batches(pass_, modality: str, items: list, extraction: dict):
-    size = extraction["batch_size"]
-    if modality == "text":
-        for start in range(0, len(items), size):
-            yield items[start : start + size]
-        return
-    import torch
-
-    workers = extraction["workers"] if len(items) > size else 0
-    loader = torch.utils.data.DataLoader(
-        _Images(items, pass_.preprocess), batch_size=size, shuffle=False, num_workers=workers
-    )
-    yield from loader
-
-
 # --- precomputed features -----------------------------------------------------------------------------------
 
 
 def copy_precomputed(entry: dict, dataset: str, items: dict[str, list], out_dir: Path, base: dict) -> Path:
-    """A precomputed member's features of one dataset as a feature file: ``<folder>/<dataset>.h5`` (the
-    taskspace format, copied) or ``<folder>/probe.npy`` / ``<folder>/<task>/<split>.npy`` (rows in the
-    dataset's canonical order); each set's rows must match the dataset's items."""
-    folder, name = Path(entry["features"]), entry["name"]
+    """A precomputed member's features of one dataset as a feature file, read by
+    taskspace.members.precomputed.read_precomputed (its formats; each set's rows checked against the items),
+    with the source head's probabilities where an HDF5 file has them (``<set>_source``)."""
+    from ..members.precomputed import precomputed_files, read_precomputed
+
+    name = entry["name"]
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{name}.h5"
-    h5 = folder / f"{dataset}.h5"
-    if h5.exists():
+    h5, _ = precomputed_files(entry, dataset, "")
+    with_heads = set()
+    if h5.is_file():
         with FeatureFile(h5) as f:
-            for set_name, set_items in items.items():
-                if set_name not in f.sets:
-                    raise TaskspaceError(f"{h5}: member {name!r} has no set {set_name!r} (sets: {', '.join(f.sets)})")
-                _check_rows(h5, set_name, len(f.items(set_name)), len(set_items))
-        shutil.copyfile(h5, target)
-        return target
-    arrays = {}
-    for set_name, set_items in items.items():
-        path = folder / "probe.npy" if set_name == "probe" else folder / dataset / f"{set_name}.npy"
-        if not path.exists():
-            raise TaskspaceError(f"{path}: precomputed features of member {name!r} not found (also looked for {h5})")
-        array = np.load(path, allow_pickle=False)
-        if array.ndim != 2 or not np.issubdtype(array.dtype, np.floating):
-            raise TaskspaceError(f"{path}: expected a 2-D float array (items x width), got {array.dtype} {array.shape}")
-        _check_rows(path, set_name, len(array), len(set_items))
-        arrays[set_name] = array.astype(np.float32, copy=False)
-    provenance = {**base, "member": name, "kind": "features", "source": str(folder)}
+            with_heads = {s for s in items if f"{s}_source" in f.sets}
+    provenance = {**base, "member": name, "kind": "features", "source": str(entry["features"])}
     with FeatureWriter(target, provenance) as writer:
-        for set_name, array in arrays.items():
-            writer.append(set_name, np.arange(len(array), dtype=np.int64), array)
+        for set_name, set_items in items.items():
+            keys = np.arange(len(set_items), dtype=np.int64)
+            writer.append(set_name, keys, read_precomputed(entry, dataset, set_name, len(set_items)))
+            if set_name in with_heads:
+                probs = read_precomputed(entry, dataset, f"{set_name}_source", len(set_items))
+                writer.append(f"{set_name}_source", keys, probs)
     return target
-
-
-def _check_rows(path, set_name: str, rows: int, expected: int) -> None:
-    if rows != expected:
-        raise TaskspaceError(f"{path}: set {set_name!r} has {rows} rows, the dataset has {expected} items")

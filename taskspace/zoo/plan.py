@@ -177,22 +177,31 @@ class ZooPlan:
         return dict(z.settings["probe"]) if dataset == PROBE else dict(z.tasks[dataset])
 
     def pass_inputs(self, zoo: str, pass_name: str, dataset: str, exists: Callable[[str], bool] = _always) -> dict:
-        """What one pass job reads: the dataset's files and the members' weights or feature folders. Of the
-        user's files only those that ``exists`` (a dry run lists every job without the data; the job that reads
-        a missing one names it); demo data and seeded weights always (rules make them)."""
-        inputs: dict[str, str] = {}
+        """What one pass job reads: the dataset's files and the members' weights, feature folders or built entry.
+        Of the user's files only those that ``exists`` (a dry run lists every job without the data; the job
+        that reads a missing one names it); what rules make always (demo data, seeded weights, built members)."""
         entry = self.dataset_entry(zoo, dataset)
         keys = ("images", "text") if dataset == PROBE else TASK_FILE_KEYS
-        for key in keys:
-            if key in entry:
-                inputs[f"data_{key}"] = entry[key]
+        inputs = _inputs({f"data_{key}": entry[key] for key in keys if key in entry}, exists)
         first = self.pass_entries(zoo, pass_name)[0]
-        for key in ("weights", "features"):
-            if isinstance(first.get(key), str) and not first[key].startswith("package:"):
-                inputs[key] = first[key]
-        return {
-            name: _made_by_rule(path) or path for name, path in inputs.items() if _made_by_rule(path) or exists(path)
+        files = {
+            key: first[key]
+            for key in ("weights", "features")
+            if not str(first.get(key, "package:")).startswith("package:")
         }
+        inputs.update(_inputs(files, exists))
+        if "build" in first:
+            inputs["built"] = self.built_entry(zoo, pass_name)
+        return inputs
+
+    def built_entry(self, zoo: str, pass_name: str) -> str:
+        """The entry a built pass reads, written beside its folder by rule zoo_build_member."""
+        return f"{ROOT}/{zoo}/members/{pass_name}.json"
+
+    def build_inputs(self, zoo: str, exists: Callable[[str], bool] = _always) -> dict:
+        """A tiny text family trains its tokenizer on the zoo's probe text."""
+        probe = self.zoos[zoo].settings["probe"]
+        return _inputs({f"data_{key}": probe[key] for key in ("images", "text") if key in probe}, exists)
 
     def pass_params(self, zoo: str, pass_name: str, dataset: str) -> dict:
         """What the pass job needs besides its inputs: the members' entries, the dataset, extraction settings."""
@@ -201,6 +210,7 @@ class ZooPlan:
             zoo=zoo,
             input=z.input,
             entries=self.pass_entries(zoo, pass_name),
+            built=self.built_entry(zoo, pass_name) if "build" in z.entries[z.passes[pass_name][0]] else None,
             dataset=dataset,
             data=self.dataset_entry(zoo, dataset),
             extraction=dict(z.settings["extraction"]),
@@ -223,7 +233,7 @@ class ZooPlan:
         zoo = self.zoo(space)
         entry = self.dataset_entry(zoo.name, task)
         files = {key: entry[key] for key in TASK_FILE_KEYS if key in entry}
-        data = {f"data_{k}": _made_by_rule(p) or p for k, p in files.items() if _made_by_rule(p) or exists(p)}
+        data = _inputs({f"data_{key}": path for key, path in files.items()}, exists)
         return {**data, "features": self.feature_dirs(zoo.name, task)}
 
     def ranking_inputs(self, space: str, task: str, exists: Callable[[str], bool] = _always) -> dict:
@@ -274,6 +284,11 @@ class ZooPlan:
                     paths += figure_paths(f"results/figures/{zoo.space}/{figure}-{protocol}")
             paths += ranker_targets(zoo.space)
         return paths
+
+
+def _inputs(paths: dict[str, str], exists: Callable[[str], bool]) -> dict[str, str]:
+    """Input name -> path for a rule: what a rule makes (its output), else the user's file when it exists."""
+    return {name: _made_by_rule(path) or path for name, path in paths.items() if _made_by_rule(path) or exists(path)}
 
 
 def _made_by_rule(path: str) -> str | None:

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from taskspace.zoo.demo import polarity_sentences
+from taskspace.sources.demo import polarity_sentences
 
 HERE = Path(__file__).resolve().parent
 SIZE = 16
@@ -90,6 +90,9 @@ def features(counts_image, counts_text):
         for split, n in counts_image[task].items():
             (npy / task).mkdir(exist_ok=True)
             np.save(npy / task / f"{split}.npy", rng.standard_normal((n, 6)).astype(np.float32))
+    text_npy = HERE / "features" / "text-npy"
+    text_npy.mkdir(parents=True, exist_ok=True)
+    np.save(text_npy / "probe.npy", rng.standard_normal((counts_text["probe"], 4)).astype(np.float32))
     h5 = HERE / "features" / "text-h5"
     h5.mkdir(parents=True, exist_ok=True)
     write_h5(h5 / "probe.h5", {"probe": counts_text["probe"]}, rng)
