@@ -84,9 +84,11 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     _check_lm(config.get("lm"))
     if config.get("lm"):
         _fill_paper_protocol(config["lm"]["evaluation"], "lm")
+        _check_evaluation("lm.evaluation", config["lm"]["evaluation"], "lm")
     for name, experiment in config.get("vision", {}).get("experiments", {}).items():
         _check_vision(name, experiment, config["seed"])
         _fill_paper_protocol(experiment["evaluation"], "vision")
+        _check_evaluation(f"vision.experiments.{name}.evaluation", experiment["evaluation"], "vision")
     if config.get("zoos"):
         from .zoo.config import check_zoos
 
@@ -148,6 +150,39 @@ def _fill_paper_protocol(evaluation: dict, track: str) -> None:
     paper = evaluation["paper"]
     paper["heads"] = {**PAPER_PROTOCOL[track]["heads"], **paper.get("heads", {})}
     paper["method_epochs"] = {**PAPER_PROTOCOL[track]["method_epochs"], **paper.get("method_epochs", {})}
+
+
+# The methods whose heads a track trains besides its rankers' top k (taskspace.selection.head_subsets): the
+# selection table's mmi and random, the task-aware mmi-task order, every member alone; vision adds peek.
+HEAD_METHODS = {
+    "lm": ("mmi", "mmi-task", "random", "single"),
+    "vision": ("mmi", "mmi-task", "random", "peek", "single"),
+}
+
+
+def _check_evaluation(where: str, evaluation: dict, track: str) -> None:
+    """Each protocol's heads through HeadConfig's own checks, its per-method epochs, and milestones that some
+    head reaches: here, before any job, rather than in a heads job after feature extraction."""
+    from .heads.types import HeadConfig
+
+    methods = (*HEAD_METHODS[track], *evaluation["rankers"])
+    for protocol in ("validated", "paper"):
+        section = evaluation.get(protocol, {})
+        heads = HeadConfig.from_mapping(section.get("heads", {}), where=f"{where}.{protocol}.heads")
+        method_epochs = section.get("method_epochs", {})
+        for method in method_epochs:
+            if method not in methods:
+                raise TaskspaceError(
+                    f"{where}.{protocol}.method_epochs: {method!r} is not one of the methods whose heads the "
+                    f"{track} track trains ({', '.join(methods)})"
+                )
+        longest = max([heads.epochs, *method_epochs.values()])
+        unreached = [m for m in heads.milestones if m > longest]
+        if unreached:
+            raise TaskspaceError(
+                f"{where}.{protocol}.heads.milestones: {unreached[0]} is beyond the last epoch any head trains "
+                f"({longest}: heads.epochs{' and method_epochs' if method_epochs else ''})"
+            )
 
 
 # --- what a JSON schema cannot express -----------------------------------------------------------------

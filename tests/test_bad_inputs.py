@@ -204,6 +204,27 @@ CONFIG_ROWS = [
         lambda c: tiny(c)["evaluation"]["validated"].update(val_per_class=4),
         "vision.experiments.tiny.evaluation.validated.val_per_class: 4 leaves no training image of the 4 per class",
     ),
+    (
+        "method-epochs-misspelt",
+        LM,
+        lambda c: lm(c)["evaluation"]["paper"].update(method_epochs={"mmmi": 7}),
+        "lm.evaluation.paper.method_epochs: 'mmmi' is not one of the methods whose heads the lm track trains "
+        "(mmi, mmi-task, random, single, ",
+    ),
+    (
+        "milestones-not-increasing",
+        VISION,
+        lambda c: tiny(c)["evaluation"]["validated"]["heads"].update(milestones=[20, 5]),
+        "vision.experiments.tiny.evaluation.validated.heads: milestones must be strictly increasing positive epochs, "
+        "got [20, 5]",
+    ),
+    (
+        "milestone-never-reached",
+        VISION,
+        lambda c: tiny(c)["evaluation"]["validated"]["heads"].update(milestones=[10, 30]),
+        "vision.experiments.tiny.evaluation.validated.heads.milestones: 30 is beyond the last epoch any head trains "
+        "(20: heads.epochs)",
+    ),
 ]
 
 
@@ -236,6 +257,7 @@ DRY_RUN_ROWS = [
     "duplicate-member",
     "member-name-unsafe",
     "source-and-build",
+    "milestones-not-increasing",
 ]
 
 

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import yaml
 from conftest import REPO
@@ -63,3 +65,107 @@ def test_schema_sections_match_the_library_dataclasses():
     assert set(experiment["agents"]["properties"]) == {f.name for f in fields(TrainConfig)}
     # seed and device come from the config's top level
     assert set(schema["$defs"]["heads"]["properties"]) == {f.name for f in fields(HeadConfig)} - {"seed", "device"}
+
+
+def demo_config() -> dict:
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+DIGITS = ("vision", "experiments", "digits", "evaluation")
+
+
+def with_value(config: dict, path: tuple, value) -> dict:
+    section = config
+    for key in path[:-1]:
+        section = section.setdefault(key, {})
+    section[path[-1]] = value
+    return config
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        (
+            ("lm", "evaluation", "paper", "method_epochs"),
+            {"mmmi": 7},
+            "lm.evaluation.paper.method_epochs: 'mmmi' is not one of the methods whose heads the lm track trains "
+            "(mmi, mmi-task, random, single, logme,",
+        ),
+        (
+            (*DIGITS, "paper", "method_epochs"),
+            {"mmi": 2000, "peeek": 3},
+            "vision.experiments.digits.evaluation.paper.method_epochs: 'peeek' is not one of the methods whose "
+            "heads the vision track trains (mmi, mmi-task, random, peek, single,",
+        ),
+        (
+            (*DIGITS, "validated", "heads", "milestones"),
+            [20, 5],
+            "vision.experiments.digits.evaluation.validated.heads: milestones must be strictly increasing positive "
+            "epochs, got [20, 5]",
+        ),
+        (
+            ("lm", "evaluation", "paper", "heads", "milestones"),
+            [5, 5],
+            "lm.evaluation.paper.heads: milestones must be strictly increasing",
+        ),
+        (
+            (*DIGITS, "validated", "heads", "milestones"),
+            [20, 201],
+            "vision.experiments.digits.evaluation.validated.heads.milestones: 201 is beyond the last epoch any head "
+            "trains (200: heads.epochs)",
+        ),
+        (
+            ("lm", "evaluation", "validated", "heads", "optimizer"),
+            "lbfgs",
+            "lm.evaluation.validated.heads.optimizer: 'lbfgs' is not one of adam, adamw, sgd",
+        ),
+    ],
+)
+def test_heads_and_method_epochs_fail_at_validation_naming_the_key(path, value, message):
+    with pytest.raises(TaskspaceError) as error:
+        validate_config(with_value(demo_config(), path, value))
+    assert str(error.value).startswith(message)
+    assert "\n" not in str(error.value)
+
+
+def test_milestones_that_a_longer_method_reaches_are_valid():
+    """The paper protocol's [5, 20] stays valid with 15 epochs while MMI's heads train 20 (the tiny config)."""
+    config = with_value(demo_config(), (*DIGITS, "paper"), {"heads": {"epochs": 15}, "method_epochs": {"mmi": 20}})
+    paper = validate_config(config)["vision"]["experiments"]["digits"]["evaluation"]["paper"]
+    assert paper["heads"]["milestones"] == [5, 20]
+    with pytest.raises(TaskspaceError, match=r"milestones: 20 is beyond .* \(19: heads.epochs and method_epochs\)"):
+        validate_config(
+            with_value(demo_config(), (*DIGITS, "paper"), {"heads": {"epochs": 15}, "method_epochs": {"mmi": 19}})
+        )
+
+
+def test_a_ranker_left_out_of_the_config_has_no_method_epochs():
+    config = with_value(demo_config(), ("lm", "evaluation", "rankers"), ["gbc"])
+    with_value(config, ("lm", "evaluation", "paper", "method_epochs"), {"gbc": 3})
+    validate_config(config)
+    with_value(config, ("lm", "evaluation", "paper", "method_epochs"), {"logme": 3})
+    with pytest.raises(
+        TaskspaceError, match="'logme' is not one of the methods .* \\(mmi, mmi-task, random, single, gbc\\)"
+    ):
+        validate_config(config)
+
+
+def test_machine_block_of_a_run_config_is_accepted_and_ignored():
+    """results/config.yaml (the validated config plus machine:) reruns the run as it is."""
+    config = validate_config(demo_config())
+    rerun = validate_config({**config, "machine": {"cpu": "AMD EPYC", "blas": [{"kernel": "Zen"}]}})
+    assert {key: value for key, value in rerun.items() if key != "machine"} == config
+
+
+SCHEMA_POINTER = re.compile(r"[\w./-]*schema\.yaml")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*REPO_CONFIGS, REPO / "examples" / "own-zoo" / "config.yaml", REPO / "report" / "config.rst"],
+    ids=lambda p: str(p.relative_to(REPO)),
+)
+def test_schema_pointers_name_the_schema(path):
+    pointers = SCHEMA_POINTER.findall(path.read_text())
+    assert all(pointer == "taskspace/config_schema.yaml" for pointer in pointers), pointers
+    assert (REPO / "taskspace" / "config_schema.yaml").is_file()

@@ -86,12 +86,18 @@ class HeadConfig:
         if self.weight_decay < 0:
             raise TaskspaceError(f"heads: weight_decay must be >= 0, got {self.weight_decay!r}")
         if list(self.milestones) != sorted(set(self.milestones)) or any(m < 1 for m in self.milestones):
-            raise TaskspaceError(f"heads: milestones must be increasing positive epochs, got {list(self.milestones)}")
+            raise TaskspaceError(
+                f"heads: milestones must be strictly increasing positive epochs, got {list(self.milestones)}"
+            )
 
     @classmethod
-    def from_mapping(cls, mapping) -> HeadConfig:
-        """Build from a config section; an unknown key is an error that names it."""
-        return dataclass_from_mapping(cls, mapping, "heads")
+    def from_mapping(cls, mapping, where: str = "heads") -> HeadConfig:
+        """Build from a config section; an unknown or bad key is an error that names it, under ``where`` (the
+        section's key in the config, e.g. ``lm.evaluation.paper.heads``)."""
+        try:
+            return dataclass_from_mapping(cls, mapping, "heads")
+        except TaskspaceError as error:
+            raise TaskspaceError(where + str(error).removeprefix("heads")) from None
 
     def lr_at(self, epoch: int) -> float:
         """The learning rate of epoch ``epoch`` (from 1) under the MultiStepLR schedule."""
