@@ -45,12 +45,13 @@ def test_spaces_tasks_and_protocols(plan):
 
 def test_sheet_expanded_and_passes(plan):
     text = plan.zoo.zoos["tiny-text"]
-    assert text.members == ["minilm-l3-mean", "minilm-l6-first", "minilm-l6-last", "precomputed-h5"]
+    assert text.members == ["minilm-l3-mean", "minilm-l6-first", "minilm-l6-last", "precomputed-h5", "precomputed-npy"]
     assert text.entries["minilm-l3-mean"]["layer"] == 3  # the sheet's cells typed
     # one checkpoint at several layers and poolings is one pass, named after its first member
     assert text.passes == {
         "minilm-l3-mean": ("minilm-l3-mean", "minilm-l6-first", "minilm-l6-last"),
         "precomputed-h5": ("precomputed-h5",),
+        "precomputed-npy": ("precomputed-npy",),
     }
     image = plan.zoo.zoos["tiny-image"]
     assert image.passes["resnet-fc"] == ("resnet-fc", "resnet-l3")
@@ -61,7 +62,7 @@ def test_feature_files_live_in_pass_folders(plan):
     assert folder == "results/zoo/tiny-text/features/minilm-l3-mean/probe"
     assert path == f"{folder}/minilm-l6-last.h5"
     assert plan.zoo.feature_dirs("tiny-image", "list") == [
-        f"results/zoo/tiny-image/features/{p}/list" for p in ("resnet-fc", "tiny-vit", "precomputed-npy")
+        f"results/zoo/tiny-image/features/{p}/list" for p in ("resnet-fc", "tiny-vit")
     ]
     assert plan.probe_features("zoo/tiny-image")[1] == "results/zoo/tiny-image/features/resnet-fc/probe/resnet-l3.h5"
 
@@ -79,7 +80,8 @@ def test_pass_inputs(plan):
         "built": "results/zoo/tiny-image/members/tiny-vit.json",
     }
     # a user's file that is missing is no input (a dry run works without data; the job names the file)
-    assert plan.zoo.pass_inputs("tiny-image", "precomputed-npy", "folder", exists=lambda path: False) == {}
+    assert plan.zoo.pass_inputs("tiny-text", "precomputed-npy", "polarity", exists=lambda path: False) == {}
+    assert plan.zoo.pass_inputs("tiny-text", "precomputed-npy", "probe")["features"] == "zoo-data/features/text-npy"
     assert plan.zoo.seeded_weights() == {
         "results/zoo/seeded/resnet18-seed1.safetensors": {
             "builder": "torchvision.models:resnet18",
@@ -163,8 +165,8 @@ def test_demo_config_plan():
             "zoos.tiny-image.members.2.build: member 'tiny-vit': 'resnet' is not a tiny image family",
         ),
         (
-            lambda z: z["tiny-image"]["members"][3].update(features="zoo-data/nowhere"),
-            "zoos.tiny-image.members.3.features: member 'precomputed-npy': folder 'zoo-data/nowhere' not found",
+            lambda z: z["tiny-notask"]["members"][0].update(features="zoo-data/nowhere"),
+            "zoos.tiny-notask.members.0.features: member 'text-npy': folder 'zoo-data/nowhere' not found",
         ),
         (lambda z: z["tiny-text"].update(members="zoo-data/nowhere.tsv"), "zoos.tiny-text.members: member sheet"),
         (

@@ -1,7 +1,7 @@
 """Writes the tiny zoo data of the shared tiny run (tests/configs/zoo.yaml) into this folder; its output is
 committed. Every format: an image probe list file, an ImageFolder task without dev, `path label` tables (CSV
 and TSV) with dev, a text probe table (TSV), a CSV classification table, JSONL sentence pairs with real-valued
-labels, precomputed features as .npy files and as taskspace feature files (.h5), and a member sheet.
+labels, precomputed text features as .npy files and as taskspace feature files (.h5), and a member sheet.
 
     .venv/bin/python tests/data/zoo/make_data.py
 """
@@ -81,18 +81,15 @@ def texts():
     return {"probe": 16, "polarity": {"train": 12, "test": 8}, "pairs": {"train": 10, "dev": 4, "test": 6}}
 
 
-def features(counts_image, counts_text):
+def features(counts_text):
     rng = np.random.default_rng(1)
-    npy = HERE / "features" / "image-npy"
+    npy = HERE / "features" / "text-npy"
     npy.mkdir(parents=True, exist_ok=True)
-    np.save(npy / "probe.npy", rng.standard_normal((counts_image["probe"], 6)).astype(np.float32))
-    for task in ("folder", "list"):
-        for split, n in counts_image[task].items():
-            (npy / task).mkdir(exist_ok=True)
+    np.save(npy / "probe.npy", rng.standard_normal((counts_text["probe"], 6)).astype(np.float32))
+    for task in ("polarity", "pairs"):
+        (npy / task).mkdir(exist_ok=True)
+        for split, n in counts_text[task].items():
             np.save(npy / task / f"{split}.npy", rng.standard_normal((n, 6)).astype(np.float32))
-    text_npy = HERE / "features" / "text-npy"
-    text_npy.mkdir(parents=True, exist_ok=True)
-    np.save(text_npy / "probe.npy", rng.standard_normal((counts_text["probe"], 4)).astype(np.float32))
     h5 = HERE / "features" / "text-h5"
     h5.mkdir(parents=True, exist_ok=True)
     write_h5(h5 / "probe.h5", {"probe": counts_text["probe"]}, rng)
@@ -111,4 +108,5 @@ def write_h5(path, sets, rng):
 
 
 if __name__ == "__main__":
-    features(images(), texts())
+    images()
+    features(texts())
