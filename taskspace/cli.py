@@ -22,9 +22,27 @@ def _mmi(args) -> None:
         out.write(f"{rank}\t{index}\t{result.members[index]}\t{mi:.6f}\n")
 
 
+def _kappa_options(args) -> None:
+    """Out-of-range options and an output that cannot be written end here, before any file is read."""
+    import math
+    from pathlib import Path
+
+    if args.block_items < 1:
+        raise TaskspaceError(f"--block-items: must be a positive number of items, got {args.block_items}")
+    if args.memory_mb is not None and not (math.isfinite(args.memory_mb) and args.memory_mb > 0):
+        raise TaskspaceError(f"--memory-mb: must be a positive number of MB, got {args.memory_mb:g}")
+    output = Path(args.output)
+    if output.is_dir():
+        raise TaskspaceError(f"--output: {output} is a folder; give the kappa file's name, e.g. {output / 'kappa.npz'}")
+    parent = next((p for p in output.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise TaskspaceError(f"--output: {parent} is a file, not a folder")
+
+
 def _kappa(args) -> None:
     from .kappa import kappa_from_feature_files, save_kappa
 
+    _kappa_options(args)
     result = kappa_from_feature_files(
         args.features,
         set_name=args.set,
@@ -32,7 +50,10 @@ def _kappa(args) -> None:
         block_items=args.block_items,
         memory_budget_mb=args.memory_mb,
     )
-    save_kappa(result, args.output)
+    try:
+        save_kappa(result, args.output)
+    except OSError as error:  # e.g. no permission: atomic_path has removed its partial file
+        raise TaskspaceError(f"--output: cannot write {args.output}: {error.strerror or error}") from None
     dropped = sum(result.meta["items_dropped"].values())
     print(
         f"kappa of {len(result.members)} members over {result.n_items} {args.set} items "
@@ -85,7 +106,9 @@ def parser() -> argparse.ArgumentParser:
     mmi.add_argument("--hub-init", action="store_true", help="start from the member with the largest row sum")
     mmi.set_defaults(run=_mmi)
 
-    kappa = commands.add_parser("kappa", help="kappa over feature files (one HDF5 per member), one pass")
+    kappa = commands.add_parser(
+        "kappa", help="kappa over feature files (one HDF5 per member), each read once, in the cheaper exact form"
+    )
     kappa.add_argument("features", nargs="+", help="feature files, one per member")
     kappa.add_argument("-o", "--output", required=True, help="kappa file to write (.npz)")
     kappa.add_argument("--set", default="probe", help="feature set to align (default: probe)")
@@ -95,8 +118,9 @@ def parser() -> argparse.ArgumentParser:
         "--memory-mb",
         type=float,
         default=None,
-        help="memory for the D x D cross-product matrix (8 D^2 bytes, D = sum of widths); over it, "
-        "one pass per pair of member groups instead of one pass (default: no limit)",
+        help="memory for kappa's large arrays (feature space: the D x D cross-product matrix, 8 D^2 bytes, "
+        "D = sum of widths, else one pass per pair of member groups; sample space: the members' centred "
+        "features and Gram rows, else temporary files) (default: no limit)",
     )
     kappa.set_defaults(run=_kappa)
 

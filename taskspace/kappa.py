@@ -2,32 +2,49 @@
 
 For centred feature matrices X_i (n x d_i) and X_j (n x d_j) over the same n probe items::
 
-    kappa_ij = ||X_i^T X_j||_F^2 / (||X_i^T X_i||_F ||X_j^T X_j||_F)
+    kappa_ij = ||X_i^T X_j||_F^2 / (||X_i^T X_i||_F ||X_j^T X_j||_F) = <K_i, K_j>_F / (||K_i||_F ||K_j||_F)
 
-All pairs come from ONE pass over the items: blocks of items of all members are stacked side by side
-(n_b x D, D = sum of widths) and the cross-product matrix G = X^T X (D x D) is accumulated in float64 with a
-symmetric rank-k update. Each member's features are read once, however many members there are; the
-paper's pairwise loop re-read member j for every i.
+with K_i = X_i X_i^T the centred Gram matrix (n x n). Two exact forms of the same numbers, in float64:
 
-Centring in one pass: every member is shifted by the mean of its first block before accumulating, so that
-the final correction ``G - s s^T / n`` (s = column sums) does not cancel catastrophically.
+- **feature space**: the cross-product matrix G = X^T X of all members side by side (D x D, D = sum of
+  widths), accumulated block of items by block of items: n D^2 / 2 multiply-adds (symmetric rank-k updates).
+- **sample space**: each member's centred Gram K_i (n^2 d_i / 2), then the m x m matrix of Frobenius
+  products <K_i, K_j> (m^2 n^2 / 4, both halves of K by symmetry): n^2 D / 2 + m^2 n^2 / 4.
 
-The debiased variant replaces HSIC by its unbiased estimator (Song et al. 2012), which needs, besides G and
-s, the squared row norms r of each member: ``R^T X`` (N x D) and ``R^T R`` (N x N). It is exactly invariant
-to the shift, so the same pass serves both.
+:func:`choose_form` takes the cheaper from the shapes (n, the widths, the memory budget): feature space when n
+is large against the widths (LM words), sample space when n is small (probe images against 2,048-wide
+ResNet features). Each feature file is read once in either form.
 
-G takes 8 D^2 bytes: 7.9 GB for the paper's 34 language models (D = 31,488), but 335 GB for its 100
-ResNet-50 agents (D = 204,800). Over a memory budget, the members are split into m groups small enough
-that the cross-product matrix of two groups fits, and one pass per pair of groups fills the pairs'
-entries: each file is read m - 1 times instead of once (the page cache usually holds them), never once
-per pair of members.
+Feature space, one pass: blocks of items of all members are stacked side by side and G is accumulated with a
+symmetric rank-k update; every member is shifted by the mean of its first block, so that the final
+correction ``G - s s^T / n`` (s = column sums) does not cancel catastrophically. The debiased variant
+replaces HSIC by its unbiased estimator (Song et al. 2012), which needs, besides G and s, the squared row
+norms r of each member: ``R^T X`` (N x D) and ``R^T R`` (N x N); it is exactly invariant to the shift. G
+takes 8 D^2 bytes: over a memory budget the members are split into groups small enough that the matrix of
+two groups fits, and one pass per pair of groups fills the pairs' entries (each file read once per other
+group, never once per pair).
+
+Sample space, streamed: rows of every member's Gram are made (or read) a chunk of items at a time, only the
+upper triangle (the diagonal block and the block right of it), and the m x m products are accumulated with
+one symmetric product per chunk; the chunk is as large as the memory budget allows. A member's Gram may come
+from its own job (:func:`sketch_member`, centred over the member's own items): restricted to the items every
+member has, it is re-centred exactly through its row sums (``<HAH, HBH> = tr(AB) - 2/n (A1).(B1) +
+(1'A1)(1'B1)/n^2``), and the debiased estimator needs only the same row sums and the diagonals.
+
+Spread over jobs (rules/kappa.smk): one job per member reads its feature file once and writes its *sketch*
+(:func:`sketch_member`): its centred Gram when the Gram is at most twice its features (n <= 2 d), else only
+its item keys; a combine job (:func:`kappa_from_sketches`) reads the Grams, and the feature files of members
+without one, and takes the cheaper form for those. A new member costs one member job and the combine.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -97,7 +114,7 @@ class AlignmentAccumulator:
             import torch
 
             self._torch = torch
-            options = dict(dtype=torch.float64, device=device)
+            options = dict(dtype=torch.float64, device=torch_device(device))
             self.gram = torch.zeros((total, total), **options)
             self.sums = torch.zeros(total, **options)
             self.norms_x = torch.zeros((members, total), **options)
@@ -116,7 +133,7 @@ class AlignmentAccumulator:
         for x, width, name in zip(block, self.widths, self.names):
             if x.ndim != 2 or x.shape[1] != width:
                 raise ValueError(f"member {name!r}: block of shape {x.shape} for a member of width {width}")
-            bad = int((~np.isfinite(np.asarray(x))).sum()) if self.device == "cpu" else 0
+            bad = int((~np.isfinite(np.asarray(x))).sum())
             if bad:
                 raise TaskspaceError(f"member {name!r}: {bad} NaN or infinite feature values")
         if self.device == "cpu":
@@ -133,7 +150,9 @@ class AlignmentAccumulator:
                 self.norm_totals += norms.sum(0)
         else:
             torch = self._torch
-            stacked = torch.cat([torch.as_tensor(x).to(self.gram.device, torch.float64) for x in block], dim=1)
+            stacked = torch.cat(
+                [torch.as_tensor(np.asarray(x)).to(self.gram.device, torch.float64) for x in block], dim=1
+            )
             if self.shift is None:
                 self.shift = stacked.mean(dim=0)
             stacked -= self.shift
@@ -217,6 +236,664 @@ def _normalised(hsic: np.ndarray, names) -> np.ndarray:
     return (kappa + kappa.T) / 2
 
 
+def linear_cka(features, debiased: bool = False, block_items: int = 4096) -> np.ndarray:
+    """kappa of in-memory feature matrices (one n x d_i array per member, same items in the same order)."""
+    n = {len(x) for x in features}
+    if len(n) != 1:
+        raise ValueError(f"members have different numbers of items: {sorted(n)}")
+    accumulator = AlignmentAccumulator([x.shape[1] for x in features], debiased=debiased)
+    for start in range(0, n.pop(), block_items):
+        accumulator.add([x[start : start + block_items] for x in features])
+    return accumulator.kappa()
+
+
+def items_lacking(files, set_name: str = "probe") -> tuple[np.ndarray, int]:
+    """How many items each feature file lacks of the items some file has, and how many items that is.
+
+    Items every member lacks (e.g. words no tokenizer keeps) are not counted: kappa never had them.
+    """
+    return _lacking([f.items(set_name) for f in files])
+
+
+def _lacking(items: list[np.ndarray]) -> tuple[np.ndarray, int]:
+    keys = _item_codes(items)
+    union = keys[0]
+    for k in keys[1:]:
+        union = np.union1d(union, k)
+    return np.array([len(union) - len(np.unique(k)) for k in keys], dtype=np.int64), len(union)
+
+
+def _item_codes(items: list[np.ndarray]) -> list[np.ndarray]:
+    """One sortable int64 (or void) code per item key row, the same code for the same key in every array."""
+    from .features import _row_keys
+
+    if all(i.ndim == 2 and i.shape[1] == 2 for i in items) and sum(len(i) for i in items):
+        width = max(int(i[:, 1].max()) + 1 for i in items if len(i))  # (sentence, word): sentence x width + word
+        return [i[:, 0].astype(np.int64) * width + i[:, 1] for i in items]
+    return [_row_keys(i) for i in items]
+
+
+# --- which form -----------------------------------------------------------------------------------------------
+
+FEATURE, SAMPLE = "feature", "sample"
+FORMS = (FEATURE, SAMPLE)
+# A member's own job writes its centred Gram (n x n float64) when that is at most twice its features in float64
+# (n <= 2 d): the job then holds at most three times its float64 features, the combine reads at most four times
+# the member's float32 file, and the sample form is the cheaper one for any zoo of three or more such members.
+GRAM_ITEMS_PER_WIDTH = 2
+# Attributes of a feature file that identify the probe data it was made from (LM: the probe text's hash;
+# vision: the split's hash and the probe rotations; others may record data_hash or probe_hash).
+PROBE_DATA_KEYS = ("text_hash", "split_hash", "probe_rotations", "probe_hash", "data_hash")
+# torch's code path on the CPU (tests): ``device`` values other than "cpu" run through torch.
+TORCH_CPU = "torch-cpu"
+
+
+def torch_device(device: str) -> str:
+    """The torch device of a ``device`` value: TORCH_CPU runs the torch code on the CPU."""
+    return "cpu" if device == TORCH_CPU else device
+
+
+@dataclass(frozen=True)
+class FormChoice:
+    """The form kappa takes and why: multiply-adds of both forms (symmetry used; Grams that member jobs made
+    count nothing), member groups of the feature form under the memory budget, and the shapes."""
+
+    form: str
+    feature_macs: float
+    sample_macs: float
+    groups: int
+    n: int
+    widths: tuple[int, ...]
+    reason: str = "the cheaper form"
+
+    def describe(self) -> str:
+        what = {
+            SAMPLE: "each member's centred n x n Gram, then their Frobenius products",
+            FEATURE: "the D x D cross-product matrix of all members, block by block",
+        }[self.form]
+        feature = f"feature space n D^2/2 = {self.feature_macs:.3g}"
+        if self.groups > 1:
+            feature += f" in {self.groups} member groups under the memory budget (one pass per pair of groups)"
+        return (
+            f"kappa in {self.form} space ({what}), {self.reason}: multiply-adds {feature}, "
+            f"sample space n^2 D/2 + m^2 n^2/4 = {self.sample_macs:.3g} "
+            f"(n = {self.n} items, m = {len(self.widths)} members, D = {sum(self.widths)} columns)"
+        )
+
+
+def form_costs(n: int, widths, memory_budget_mb: float | None = None, grams=None) -> tuple[float, float, int]:
+    """(feature-space, sample-space multiply-adds, member groups of the feature form) at these shapes.
+
+    ``grams[i]`` true: member i's Gram exists already (its own job made it), so it costs nothing here.
+    Under a memory budget too small for the D x D matrix, the feature form makes one pass per pair of member
+    groups, computing each group's own block in every pass that holds it.
+    """
+    widths = [int(w) for w in widths]
+    grams = [False] * len(widths) if grams is None else list(grams)
+    groups = member_groups(widths, memory_budget_mb)
+    if len(groups) == 1:
+        feature = n * sum(widths) ** 2 / 2
+    else:
+        group_widths = [sum(widths[i] for i in g) for g in groups]
+        feature = sum(n * (a + b) ** 2 / 2 for g, a in enumerate(group_widths) for b in group_widths[g + 1 :])
+    made = sum(w for w, g in zip(widths, grams) if not g)
+    sample = n * n * made / 2 + len(widths) ** 2 * n * n / 4
+    return float(feature), float(sample), len(groups)
+
+
+def choose_form(
+    n: int, widths, memory_budget_mb: float | None = None, grams=None, form: str | None = None
+) -> FormChoice:
+    """The cheaper exact form at these shapes (``form`` forces one; a member Gram that exists forces sample space,
+    which is the only form that uses it without reading that member's features again)."""
+    feature, sample, groups = form_costs(n, widths, memory_budget_mb, grams)
+    made = sum(map(bool, grams or ()))
+    if form is not None:
+        if form not in FORMS:
+            raise TaskspaceError(f"kappa form: {form!r} is not one of {', '.join(FORMS)}")
+        reason = "as asked"
+    elif made:
+        form, reason = SAMPLE, f"the Grams of {made} of {len(widths)} members made by their own jobs"
+    else:
+        form, reason = (SAMPLE if sample < feature else FEATURE), "the cheaper form"
+    return FormChoice(form, feature, sample, groups, int(n), tuple(int(w) for w in widths), reason)
+
+
+def gram_pays(n: int, width: int, memory_budget_mb: float | None = None) -> bool:
+    """Whether a member's own job makes its Gram: at most twice its features (n <= 2 d) and within the budget."""
+    fits = memory_budget_mb is None or 8 * n * (n + width) <= memory_budget_mb * 2**20
+    return n <= GRAM_ITEMS_PER_WIDTH * width and fits
+
+
+# --- inputs: what every member brings, checked against the others ----------------------------------------------
+
+
+@dataclass
+class _Member:
+    """One member as kappa reads it: its name, item keys, width, provenance, and either a Gram sketch
+    (``sketch``: path of the member job's file) or its feature file (``path``)."""
+
+    name: str
+    path: str
+    items: np.ndarray
+    width: int
+    provenance: dict
+    sketch: str | None = None
+
+
+class _Keys:
+    """Item keys behind the ``items(set_name)`` of a feature file (for taskspace.features.common_items)."""
+
+    def __init__(self, items):
+        self._items = items
+
+    def items(self, set_name):
+        return self._items
+
+
+def check_options(block_items: int, memory_budget_mb: float | None) -> None:
+    """Refuse options out of range where they enter (a block of no items, a budget of no memory)."""
+    if isinstance(block_items, bool) or not isinstance(block_items, (int, np.integer)) or block_items < 1:
+        raise TaskspaceError(f"block_items: must be a positive number of items, got {block_items!r}")
+    if memory_budget_mb is not None and not (math.isfinite(memory_budget_mb) and memory_budget_mb > 0):
+        raise TaskspaceError(f"memory budget: must be a positive number of MB, got {memory_budget_mb!r}")
+
+
+def check_agree(members: list[_Member]) -> None:
+    """Members whose files cannot belong to one kappa end in an error naming the files: the same file twice,
+    the same member twice, item keys of different widths, features of different probe data."""
+    seen, names = {}, {}
+    for member in members:
+        real = os.path.realpath(member.path)
+        if real in seen:
+            raise TaskspaceError(f"{seen[real]} and {member.path}: the same feature file given twice")
+        seen[real] = member.path
+        if member.name in names:
+            raise TaskspaceError(f"{names[member.name]} and {member.path}: both are member {member.name!r}")
+        names[member.name] = member.path
+    first = members[0]
+    for member in members[1:]:
+        a, b = first.items.shape[1:] or (1,), member.items.shape[1:] or (1,)
+        if a != b:
+            raise TaskspaceError(
+                f"{first.path} ({a[0]}-column item keys) and {member.path} ({b[0]}-column item keys): "
+                "item keys of different widths, made from different probe data"
+            )
+    for key in PROBE_DATA_KEYS:
+        having = [m for m in members if key in m.provenance]
+        for member in having[1:]:
+            if member.provenance[key] != having[0].provenance[key]:
+                raise TaskspaceError(
+                    f"{having[0].path} and {member.path}: made from different probe data "
+                    f"({key} {_short(having[0].provenance[key])} against {_short(member.provenance[key])})"
+                )
+
+
+def _short(value) -> str:
+    text = str(value)
+    return text if len(text) <= 16 else text[:12] + "..."
+
+
+def _read_member(path: str, member: str | None, set_name: str) -> _Member:
+    """A member's keys, width and provenance from its feature file (vectors are not read here)."""
+    from .features import FeatureFile
+
+    with FeatureFile(path) as f:
+        if member and "member" in f.provenance:  # a file of another member (copied results, renamed members)
+            f.check_provenance({"member": member})
+        provenance = f.provenance
+        items = f.items(set_name)
+        width = f.width(set_name)
+        rows = f.vectors(set_name).shape[0]
+    if rows != len(items):
+        raise TaskspaceError(f"{path}: {rows} {set_name!r} vectors for {len(items)} item keys")
+    return _Member(member or provenance.get("member") or path, path, items, width, provenance)
+
+
+# --- the one-job path -----------------------------------------------------------------------------------------
+
+
+def kappa_from_feature_files(
+    paths,
+    members=None,
+    set_name: str = "probe",
+    debiased: bool = False,
+    block_items: int = 4096,
+    device: str = "cpu",
+    memory_budget_mb: float | None = None,
+    form: str | None = None,
+) -> KappaResult:
+    """kappa over feature files, one per member, in one process; items some member lacks are dropped for all.
+
+    The form is the cheaper at the files' shapes (:func:`choose_form`; ``form`` forces one) and each file is read
+    once. The result's ``dropped`` counts, per member, the items it lacks (:func:`items_lacking`).
+    Feature space: one pass when the D x D matrix fits ``memory_budget_mb`` (or no budget is given), otherwise
+    one pass per pair of member groups (:func:`member_groups`). Sample space: Gram rows a chunk at a time, the
+    members' centred features kept in memory or, over the budget, in temporary files.
+    """
+    check_options(block_items, memory_budget_mb)
+    paths = [str(p) for p in paths]
+    names = list(members) if members is not None else [None] * len(paths)
+    inputs = [_read_member(p, m, set_name) for p, m in zip(paths, names)]
+    return _kappa(inputs, set_name, debiased, block_items, device, memory_budget_mb, form)
+
+
+def _kappa(inputs, set_name, debiased, block_items, device, memory_budget_mb, form=None) -> KappaResult:
+    from .features import common_items
+
+    check_agree(inputs)
+    names = [m.name for m in inputs]
+    rows = common_items([_Keys(m.items) for m in inputs], set_name)
+    n_items = len(rows[0])
+    if n_items == 0:
+        raise TaskspaceError(f"the feature files share no {set_name!r} items: {', '.join(m.path for m in inputs)}")
+    widths = [m.width for m in inputs]
+    grams = [m.sketch is not None for m in inputs]
+    choice = choose_form(n_items, widths, memory_budget_mb, grams if any(grams) else None, form)
+    log.info("%s", choice.describe())
+    if choice.form == SAMPLE:
+        hsic = _sample_hsic(inputs, rows, set_name, debiased, block_items, device, memory_budget_mb)
+    else:
+        hsic = _feature_hsic(inputs, rows, set_name, debiased, block_items, device, memory_budget_mb)
+    kappa = _normalised(hsic, names)
+    lacking, n_union = _lacking([m.items for m in inputs])
+    totals = [len(m.items) for m in inputs]
+    dropped = {m: t - n_items for m, t in zip(names, totals) if t != n_items}  # items it had, left out
+    return KappaResult(
+        kappa=kappa,
+        members=names,
+        n_items=n_items,
+        debiased=debiased,
+        meta={"items_dropped": dropped, "set": set_name, "form": choice.form, "choice": choice},
+        dropped=lacking,
+        n_items_dropped=n_union - n_items,
+    )
+
+
+def _feature_hsic(inputs, rows, set_name, debiased, block_items, device, memory_budget_mb) -> np.ndarray:
+    """HSIC in feature space: one pass over the files, or one per pair of member groups over the budget."""
+    from .features import FeatureFile, aligned_blocks
+
+    widths = [m.width for m in inputs]
+    groups = member_groups(widths, memory_budget_mb)
+    if len(groups) > 1:
+        log.info(
+            "kappa: the %d x %d cross-product matrix takes %.1f GB, over the budget of %.1f GB: "
+            "%d groups of members, %d passes, each file read %d times",
+            sum(widths),
+            sum(widths),
+            8 * sum(widths) ** 2 / 2**30,
+            memory_budget_mb / 2**10,
+            len(groups),
+            len(groups) * (len(groups) - 1) // 2,
+            len(groups) - 1,
+        )
+    hsic = np.zeros((len(inputs), len(inputs)))
+    # Every pair of members shares a pass: one pass for one group, else one per pair of groups.
+    passes = [groups[0]] if len(groups) == 1 else [a + b for g, a in enumerate(groups) for b in groups[g + 1 :]]
+    for number, chosen in enumerate(passes, start=1):
+        if len(passes) > 1:
+            log.info("kappa pass %d/%d: %d members", number, len(passes), len(chosen))
+        accumulator = AlignmentAccumulator(
+            [widths[i] for i in chosen], debiased=debiased, device=device, names=[inputs[i].name for i in chosen]
+        )
+        files = [FeatureFile(inputs[i].path) for i in chosen]
+        try:
+            for block in aligned_blocks(files, set_name, [rows[i] for i in chosen], block_items):
+                accumulator.add(block)
+        finally:
+            for f in files:
+                f.close()
+        hsic[np.ix_(chosen, chosen)] = accumulator.hsic()
+    return hsic
+
+
+# --- sample space -----------------------------------------------------------------------------------------------
+
+
+class _Backend:
+    """numpy on the CPU, or torch in float64 on a device: the few array operations of the sample form."""
+
+    def __init__(self, device: str):
+        self.torch = None
+        if device != "cpu":
+            import torch
+
+            self.torch = torch
+            self.device = torch.device(torch_device(device))
+
+    def array(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        return x if self.torch is None else self.torch.from_numpy(x).to(self.device)
+
+    def empty(self, *shape):
+        if self.torch is None:
+            return np.empty(shape)
+        return self.torch.empty(shape, dtype=self.torch.float64, device=self.device)
+
+    def zeros(self, *shape):
+        if self.torch is None:
+            return np.zeros(shape)
+        return self.torch.zeros(shape, dtype=self.torch.float64, device=self.device)
+
+    def matmul(self, a, b, out):
+        if self.torch is None:
+            np.matmul(a, b, out=out)
+        else:
+            self.torch.matmul(a, b, out=out)
+
+    def diagonal(self, a):
+        return np.diagonal(a) if self.torch is None else self.torch.diagonal(a)
+
+    def numpy(self, x) -> np.ndarray:
+        return x if self.torch is None else x.cpu().numpy()
+
+
+class _FeatureRows:
+    """Gram rows of a member from its centred features over the shared items (in memory or a temporary file)."""
+
+    def __init__(self, features):
+        self.features = features
+
+    def chunk(self, backend, c0, c1, diagonal_out, right_out) -> None:
+        block = self._on(backend, self.features[c0:c1])
+        backend.matmul(block, block.T, diagonal_out)  # a symmetric product (syrk)
+        if c1 < len(self.features):
+            backend.matmul(block, self._on(backend, self.features[c1:]).T, right_out)
+
+    @staticmethod
+    def _on(backend, x):
+        """Rows of a temporary file (numpy) on the backend's device."""
+        return backend.array(x) if backend.torch is not None and isinstance(x, np.ndarray) else x
+
+
+class _GramRows:
+    """Gram rows of a member from the Gram its own job wrote (over its own items), at the shared items' rows."""
+
+    def __init__(self, path: str, rows: np.ndarray):
+        self.path, self.rows = path, np.asarray(rows)
+        self.identity = bool(np.array_equal(self.rows, np.arange(len(self.rows))))
+
+    def chunk(self, backend, c0, c1, diagonal_out, right_out) -> None:
+        import h5py
+
+        wanted = self.rows[c0:c1]
+        with h5py.File(self.path, "r") as h5:
+            gram = h5["gram"]
+            if self.identity:  # the usual case: the shared items are the member's own, in its order
+                block = gram[c0:c1, c0 : len(self.rows)]
+            else:
+                low, high = int(wanted.min()), int(wanted.max()) + 1
+                block = gram[low:high][wanted - low][:, self.rows[c0:]]
+        diagonal_out[...] = backend.array(block[:, : c1 - c0])
+        if c1 < len(self.rows):
+            right_out[...] = backend.array(block[:, c1 - c0 :])
+
+
+def _read_centred(member: _Member, rows: np.ndarray, set_name: str, block_items: int, out=None) -> np.ndarray:
+    """A member's features at the shared items, in float64, centred over them; read once."""
+    from .features import FeatureFile, aligned_blocks
+
+    out = np.empty((len(rows), member.width)) if out is None else out
+    with FeatureFile(member.path) as f:
+        start = 0
+        for (block,) in aligned_blocks([f], set_name, [rows], block_items):
+            bad = int((~np.isfinite(block)).sum())
+            if bad:
+                raise TaskspaceError(f"member {member.name!r}: {bad} NaN or infinite feature values")
+            out[start : start + len(block)] = block
+            start += len(block)
+    out -= out.mean(axis=0)
+    return out
+
+
+def _sample_hsic(inputs, rows, set_name, debiased, block_items, device, memory_budget_mb) -> np.ndarray:
+    """HSIC in sample space: Gram rows chunk by chunk (upper triangle), Frobenius products by one symmetric
+    product per chunk, row sums and diagonals for the exact re-centring and the debiased estimator."""
+    m, n = len(inputs), len(rows[0])
+    backend = _Backend(device)
+    budget = None if memory_budget_mb is None else memory_budget_mb * 2**20
+    fixed = 8 * (m * m + 3 * m * n)
+    feature_bytes = sum(8 * n * member.width for member in inputs if member.sketch is None)
+    spill = budget is not None and fixed + feature_bytes + 8 * n * (m + 2) * min(n, 64) > budget
+    chunk = min(n, block_items)
+    if budget is not None:
+        room = budget - fixed - (0 if spill else feature_bytes)
+        chunk = max(1, min(chunk, int(room // (8 * n * (m + 2)))))
+    log.info(
+        "kappa in sample space: %d members, %d items, Gram rows %d items at a time (%d chunks)%s",
+        m,
+        n,
+        chunk,
+        -(-n // chunk),
+        "; the members' centred features in temporary files (over the memory budget)" if spill else "",
+    )
+    with tempfile.TemporaryDirectory(prefix="taskspace-kappa-") if spill else _nothing() as scratch:
+        sources = []
+        for member, member_rows in zip(inputs, rows):
+            if member.sketch is not None:
+                sources.append(_GramRows(member.sketch, member_rows))
+                continue
+            out = None
+            if spill:
+                out = np.lib.format.open_memmap(
+                    Path(scratch) / f"{len(sources)}.npy", mode="w+", dtype=np.float64, shape=(n, member.width)
+                )
+            features = _read_centred(member, member_rows, set_name, block_items, out)
+            sources.append(_FeatureRows(features if spill else backend.array(features)))
+        products = backend.zeros(m, m)
+        sums = backend.zeros(m, n)
+        diagonals = backend.zeros(m, n)
+        for c0 in range(0, n, chunk):
+            c1 = min(n, c0 + chunk)
+            size, rest = c1 - c0, n - c1
+            square = backend.empty(m, size * size)
+            right = backend.empty(m, size * rest)
+            for i, source in enumerate(sources):
+                block = square[i].reshape(size, size)
+                beside = right[i].reshape(size, rest)
+                source.chunk(backend, c0, c1, block, beside)
+                diagonals[i, c0:c1] = backend.diagonal(block)
+                sums[i, c0:c1] += block.sum(1)
+                if rest:
+                    sums[i, c0:c1] += beside.sum(1)
+                    sums[i, c1:] += beside.sum(0)
+            products += square @ square.T
+            if rest:
+                products += 2.0 * (right @ right.T)
+            del square, right
+        products, sums, diagonals = backend.numpy(products), backend.numpy(sums), backend.numpy(diagonals)
+        del sources
+    return _hsic_from_grams(products, sums, diagonals, debiased)
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _hsic_from_grams(products, sums, diagonals, debiased: bool) -> np.ndarray:
+    """HSIC (plain, without 1/n^2, or debiased) from <A_i, A_j>, the row sums A_i 1 and the diagonals of the
+    members' Grams A_i over the shared items (centred up to a shift: both estimators are invariant to it)."""
+    n = sums.shape[1]
+    needed = 4 if debiased else 2
+    if n < needed:
+        raise TaskspaceError(f"kappa needs at least {needed} probe items, got {n}")
+    totals = sums.sum(1)  # 1' A 1
+    if not debiased:
+        # <H A H, H B H> = tr(AB) - 2/n (A1).(B1) + (1'A1)(1'B1)/n^2
+        return products - 2.0 / n * (sums @ sums.T) + np.outer(totals, totals) / n**2
+    # Song et al.'s unbiased HSIC on the Grams with their diagonals zeroed (A~):
+    trace_kl = products - diagonals @ diagonals.T  # tr(A~ B~)
+    ones_k_ones = totals - diagonals.sum(1)  # 1' A~ 1
+    off = sums - diagonals  # A~ 1
+    ones_kl_ones = off @ off.T  # 1' A~ B~ 1
+    return (trace_kl + np.outer(ones_k_ones, ones_k_ones) / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * ones_kl_ones) / (
+        n * (n - 3)
+    )
+
+
+# --- spread over jobs: member sketches and the combine ---------------------------------------------------------
+
+SKETCH_FORMAT = "taskspace-kappa-member"
+SKETCH_VERSION = 1
+
+
+@dataclass
+class MemberSketch:
+    """What a member's own job hands the combine: its item keys and width, its feature file's provenance, and
+    its centred Gram over its own items when that pays (:func:`gram_pays`), else None (the combine then reads
+    the member's features itself)."""
+
+    member: str
+    feature_file: str
+    set_name: str
+    items: np.ndarray
+    width: int
+    provenance: dict
+    gram: np.ndarray | None = None
+
+    def describe(self) -> str:
+        n, d = len(self.items), self.width
+        if self.gram is not None:
+            return (
+                f"member {self.member!r}: {n} items x {d} columns: its {n} x {n} centred Gram "
+                f"({8 * n * n / 2**20:.1f} MB, n^2 d/2 = {n * n * d / 2:.2g} multiply-adds; "
+                f"n <= {GRAM_ITEMS_PER_WIDTH} d)"
+            )
+        return (
+            f"member {self.member!r}: {n} items x {d} columns: its item keys only (n > {GRAM_ITEMS_PER_WIDTH} d "
+            "or over the memory budget: the Gram would outweigh the features; the combine reads them)"
+        )
+
+
+def sketch_member(
+    path, member: str | None = None, set_name: str = "probe", memory_budget_mb: float | None = None, gram=None
+) -> MemberSketch:
+    """A member's sketch from its feature file, read once: the Gram when ``gram`` (default: :func:`gram_pays`)."""
+    from .features import FeatureFile
+
+    if memory_budget_mb is not None:
+        check_options(1, memory_budget_mb)
+    path = str(path)
+    with FeatureFile(path) as f:
+        if member and "member" in f.provenance:
+            f.check_provenance({"member": member})
+        provenance = f.provenance
+        items = f.items(set_name)
+        width = f.width(set_name)
+        name = member or provenance.get("member") or path
+        made = None
+        if gram_pays(len(items), width, memory_budget_mb) if gram is None else gram:
+            x = np.asarray(f.vectors(set_name)[()], dtype=np.float64)
+            if len(x) != len(items):
+                raise TaskspaceError(f"{path}: {len(x)} {set_name!r} vectors for {len(items)} item keys")
+            bad = int((~np.isfinite(x)).sum())
+            if bad:
+                raise TaskspaceError(f"member {name!r}: {bad} NaN or infinite feature values")
+            x -= x.mean(axis=0)
+            made = x @ x.T  # a symmetric product (syrk)
+    return MemberSketch(name, path, set_name, items, width, provenance, made)
+
+
+def save_sketch(sketch: MemberSketch, path) -> None:
+    """The sketch file (HDF5, written under a partial name and renamed when complete)."""
+    import json
+
+    import h5py
+
+    from .atomic import atomic_path
+
+    with atomic_path(path) as partial, h5py.File(partial, "w") as h5:
+        h5.attrs["format"] = SKETCH_FORMAT
+        h5.attrs["format_version"] = SKETCH_VERSION
+        h5.attrs["member"] = sketch.member
+        h5.attrs["feature_file"] = sketch.feature_file
+        h5.attrs["set"] = sketch.set_name
+        h5.attrs["width"] = sketch.width
+        h5.attrs["provenance"] = json.dumps(sketch.provenance, sort_keys=True, default=str)
+        h5.create_dataset("items", data=np.asarray(sketch.items, dtype=np.int64))
+        if sketch.gram is not None:
+            h5.create_dataset("gram", data=sketch.gram)  # contiguous: rows are read a chunk at a time
+
+
+def read_sketch(path) -> tuple[MemberSketch, bool]:
+    """A sketch file's contents without its Gram, and whether it holds one (the combine reads it by rows)."""
+    import json
+
+    import h5py
+
+    path = str(path)
+    if not os.path.exists(path):
+        raise TaskspaceError(f"{path}: member sketch not found")
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as error:
+        raise TaskspaceError(f"{path}: not a readable HDF5 file (truncated?): {error}") from None
+    with h5:
+        if h5.attrs.get("format") != SKETCH_FORMAT or h5.attrs.get("format_version") != SKETCH_VERSION:
+            raise TaskspaceError(f"{path}: not a kappa member sketch of this version; delete it and rerun")
+        sketch = MemberSketch(
+            member=str(h5.attrs["member"]),
+            feature_file=str(h5.attrs["feature_file"]),
+            set_name=str(h5.attrs["set"]),
+            items=h5["items"][()],
+            width=int(h5.attrs["width"]),
+            provenance=json.loads(h5.attrs["provenance"]),
+        )
+        return sketch, "gram" in h5
+
+
+def kappa_from_sketches(
+    sketches,
+    features=None,
+    members=None,
+    debiased: bool = False,
+    block_items: int = 4096,
+    device: str = "cpu",
+    memory_budget_mb: float | None = None,
+    form: str | None = None,
+) -> KappaResult:
+    """The combine: kappa from the member jobs' sketches (:func:`sketch_member`), in config order.
+
+    ``features``: each member's feature file, as the workflow names it (a sketch made from another file is
+    refused); ``members``: the names. Members with a Gram are read from their sketch, the others from their
+    feature file (each read once). With a Gram anywhere the form is sample space; without, the cheaper form.
+    """
+    check_options(block_items, memory_budget_mb)
+    sketches = [str(p) for p in sketches]
+    features = [str(p) for p in features] if features is not None else [None] * len(sketches)
+    names = list(members) if members is not None else [None] * len(sketches)
+    if not (len(features) == len(names) == len(sketches)):
+        raise ValueError("one feature file and one name per sketch")
+    inputs, set_names = [], set()
+    for path, feature_file, name in zip(sketches, features, names):
+        sketch, has_gram = read_sketch(path)
+        if feature_file is not None and os.path.normpath(sketch.feature_file) != os.path.normpath(feature_file):
+            raise TaskspaceError(
+                f"{path}: made from {sketch.feature_file}, not from {feature_file}; delete it and rerun"
+            )
+        if name is not None and sketch.member != name:
+            raise TaskspaceError(f"{path}: sketch of member {sketch.member!r}, expected {name!r}; delete it and rerun")
+        set_names.add(sketch.set_name)
+        inputs.append(
+            _Member(
+                sketch.member,
+                sketch.feature_file,
+                sketch.items,
+                sketch.width,
+                sketch.provenance,
+                path if has_gram else None,
+            )
+        )
+    if len(set_names) > 1:
+        raise TaskspaceError(f"member sketches of different feature sets: {', '.join(sorted(set_names))}")
+    return _kappa(inputs, set_names.pop(), debiased, block_items, device, memory_budget_mb, form)
+
+
 def member_groups(widths, memory_budget_mb: float | None) -> list[list[int]]:
     """Consecutive groups of members such that the cross-product matrix of any two groups fits the budget.
 
@@ -237,130 +914,30 @@ def member_groups(widths, memory_budget_mb: float | None) -> list[list[int]]:
     return groups
 
 
-def linear_cka(features, debiased: bool = False, block_items: int = 4096) -> np.ndarray:
-    """kappa of in-memory feature matrices (one n x d_i array per member, same items in the same order)."""
-    n = {len(x) for x in features}
-    if len(n) != 1:
-        raise ValueError(f"members have different numbers of items: {sorted(n)}")
-    accumulator = AlignmentAccumulator([x.shape[1] for x in features], debiased=debiased)
-    for start in range(0, n.pop(), block_items):
-        accumulator.add([x[start : start + block_items] for x in features])
-    return accumulator.kappa()
-
-
-def items_lacking(files, set_name: str = "probe") -> tuple[np.ndarray, int]:
-    """How many items each feature file lacks of the items some file has, and how many items that is.
-
-    Items every member lacks (e.g. words no tokenizer keeps) are not counted: kappa never had them.
-    """
-    keys = _item_codes([f.items(set_name) for f in files])
-    union = keys[0]
-    for k in keys[1:]:
-        union = np.union1d(union, k)
-    return np.array([len(union) - len(np.unique(k)) for k in keys], dtype=np.int64), len(union)
-
-
-def _item_codes(items: list[np.ndarray]) -> list[np.ndarray]:
-    """One sortable int64 (or void) code per item key row, the same code for the same key in every array."""
-    from .features import _row_keys
-
-    if all(i.ndim == 2 and i.shape[1] == 2 for i in items) and sum(len(i) for i in items):
-        width = max(int(i[:, 1].max()) + 1 for i in items if len(i))  # (sentence, word): sentence x width + word
-        return [i[:, 0].astype(np.int64) * width + i[:, 1] for i in items]
-    return [_row_keys(i) for i in items]
-
-
-def kappa_from_feature_files(
-    paths,
-    members=None,
-    set_name: str = "probe",
-    debiased: bool = False,
-    block_items: int = 4096,
-    device: str = "cpu",
-    memory_budget_mb: float | None = None,
-) -> KappaResult:
-    """kappa over feature files, one per member; items some member lacks are dropped for all.
-
-    The result's ``dropped`` counts, per member, the items it lacks (:func:`items_lacking`).
-    One pass over the files when the D x D cross-product matrix fits ``memory_budget_mb`` (or no budget is
-    given), otherwise one pass per pair of member groups (:func:`member_groups`).
-    """
-    from .features import FeatureFile, aligned_blocks, common_items
-
-    paths = [str(p) for p in paths]
-    members = list(members) if members is not None else [None] * len(paths)
-    files = [FeatureFile(p) for p in paths]
-    try:
-        for m, f in zip(members, files):
-            if m and "member" in f.provenance:  # a file of another member (copied results, renamed members)
-                f.check_provenance({"member": m})
-        members = [m or f.provenance.get("member") or p for m, f, p in zip(members, files, paths)]
-        rows = common_items(files, set_name)
-        totals = [len(f.items(set_name)) for f in files]
-        lacking, n_union = items_lacking(files, set_name)
-        n_items = len(rows[0])
-        if n_items == 0:
-            raise TaskspaceError(f"the feature files share no {set_name!r} items: {', '.join(paths)}")
-        widths = [f.width(set_name) for f in files]
-        groups = member_groups(widths, memory_budget_mb)
-        if len(groups) > 1:
-            log.info(
-                "kappa: the %d x %d cross-product matrix takes %.1f GB, over the budget of %.1f GB: "
-                "%d groups of members, %d passes, each file read %d times",
-                sum(widths),
-                sum(widths),
-                8 * sum(widths) ** 2 / 2**30,
-                memory_budget_mb / 2**10,
-                len(groups),
-                len(groups) * (len(groups) - 1) // 2,
-                len(groups) - 1,
-            )
-        hsic = np.zeros((len(files), len(files)))
-        # Every pair of members shares a pass: one pass for one group, else one per pair of groups.
-        passes = [groups[0]] if len(groups) == 1 else [a + b for g, a in enumerate(groups) for b in groups[g + 1 :]]
-        for number, chosen in enumerate(passes, start=1):
-            if len(passes) > 1:
-                log.info("kappa pass %d/%d: %d members", number, len(passes), len(chosen))
-            accumulator = AlignmentAccumulator(
-                [widths[i] for i in chosen], debiased=debiased, device=device, names=[members[i] for i in chosen]
-            )
-            for block in aligned_blocks([files[i] for i in chosen], set_name, [rows[i] for i in chosen], block_items):
-                accumulator.add(block)
-            hsic[np.ix_(chosen, chosen)] = accumulator.hsic()
-        kappa = _normalised(hsic, members)
-    finally:
-        for f in files:
-            f.close()
-    dropped = {m: t - n_items for m, t in zip(members, totals) if t != n_items}  # items it had, left out
-    return KappaResult(
-        kappa=kappa,
-        members=members,
-        n_items=n_items,
-        debiased=debiased,
-        meta={"items_dropped": dropped, "set": set_name},
-        dropped=lacking,
-        n_items_dropped=n_union - n_items,
-    )
-
-
 def save_kappa(result: KappaResult, path) -> None:
     """The kappa file (npz, atomic): matrix, member names in row order, number of probe items used and,
     when known, ``dropped`` (per member, aligned with ``members``: the probe items it lacks, which kappa
     left out for all) and ``n_items_dropped`` (how many items kappa left out in all)."""
-    from .atomic import atomic_path
+    from .atomic import atomic_path, partial_path
 
+    if Path(path).is_dir():
+        raise TaskspaceError(f"{path}: is a folder; give the kappa file's name, e.g. {Path(path) / 'kappa.npz'}")
     extra = {}
     if result.dropped is not None:
         extra = {"dropped": np.asarray(result.dropped, dtype=np.int64), "n_items_dropped": result.n_items_dropped}
-    with atomic_path(path) as partial, open(partial, "wb") as handle:
-        np.savez(
-            handle,
-            kappa=result.kappa,
-            members=np.array(result.members, dtype=str),
-            n_items=result.n_items,
-            debiased=result.debiased,
-            **extra,
-        )
+    try:
+        with atomic_path(path) as partial, open(partial, "wb") as handle:
+            np.savez(
+                handle,
+                kappa=result.kappa,
+                members=np.array(result.members, dtype=str),
+                n_items=result.n_items,
+                debiased=result.debiased,
+                **extra,
+            )
+    except OSError:
+        partial_path(path).unlink(missing_ok=True)  # the rename failed after the file was written
+        raise
 
 
 def load_kappa(path, names=None) -> KappaResult:

@@ -265,3 +265,224 @@ def test_convergence_words_are_the_probe_texts_first_lines(tmp_path):
     ]
     _, without_text = kappa_convergence(paths, [2, 5])  # without the text: the first member's items
     assert without_text.words.tolist() == [10, 27] and without_text.probe_words.tolist() == [42, 42]
+
+
+# --- the two exact forms, member sketches and the combine (issue 18) -----------------------------------------
+
+
+def centred(features):
+    return [x - x.mean(0) for x in features]
+
+
+def write_members(folder, features, keep=None, keys=None, provenance=None):
+    """One feature file per member (float32, as extraction writes them); ``keep[i]``: the items member i has."""
+    n = len(features[0])
+    keys = np.arange(n) if keys is None else keys
+    paths = []
+    for i, x in enumerate(features):
+        mask = np.ones(n, bool) if keep is None else keep[i]
+        paths.append(folder / f"m{i}.h5")
+        write_features(paths[-1], {"probe": (keys[mask], x[mask])}, {"member": f"m{i}", **(provenance or {})})
+    return paths
+
+
+# vision-like: few items against wide members (sample space is cheaper); LM-like: many items, narrow members
+SHAPES = {"vision-like": (24, (40, 64, 31, 50)), "lm-like": (180, (6, 11, 3, 8))}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("debiased", [False, True])
+def test_both_forms_give_the_same_kappa(tmp_path, shape, debiased):
+    """Feature and sample space, numpy and torch's code path (on the CPU), with and without a tiny memory budget
+    (grouped passes; temporary files and one Gram row at a time), members of different widths, dropped items."""
+    n, widths = SHAPES[shape]
+    features = [x.astype(np.float32).astype(np.float64) for x in members(seed=11, n=n, widths=widths)]
+    keys = np.stack([np.arange(n) // 6, np.arange(n) % 6], axis=1)  # (sentence, word)
+    keep = [np.ones(n, bool), np.arange(n) % 6 != 5, np.ones(n, bool), np.arange(n) != 4]
+    paths = write_members(tmp_path, features, keep, keys)
+    common = np.logical_and.reduce(keep)
+    reference = (unbiased_hsic_kappa if debiased else pairwise_kappa)(centred([x[common] for x in features]))
+    results = {}
+    for form in ("feature", "sample"):
+        for device in ("cpu", "torch-cpu"):
+            for budget in (None, 1e-3):
+                result = kappa_from_feature_files(
+                    paths, debiased=debiased, form=form, device=device, memory_budget_mb=budget, block_items=5
+                )
+                assert result.n_items == common.sum() and result.meta["form"] == form
+                results[form, device, budget] = result.kappa
+    first = results["feature", "cpu", None]
+    np.testing.assert_allclose(first, reference, atol=1e-10)
+    for key, kappa in results.items():
+        np.testing.assert_allclose(kappa, first, atol=1e-12, rtol=0, err_msg=str(key))
+
+
+def test_the_cheaper_form_is_chosen_and_logged(tmp_path, caplog):
+    from taskspace.kappa import choose_form
+
+    vision = choose_form(1000, [2048] * 30, memory_budget_mb=9600)  # issue 18's shapes
+    assert vision.form == "sample" and vision.sample_macs == 1000**2 * 61440 / 2 + 30**2 * 1000**2 / 4
+    assert vision.groups == 4 and vision.feature_macs > 1000 * 61440**2 / 2  # over the budget: grouped passes
+    lm = choose_form(12000, [768] * 8, memory_budget_mb=9600)
+    assert lm.form == "feature" and lm.feature_macs == 12000 * 6144**2 / 2 and lm.groups == 1
+    assert choose_form(12000, [768] * 8, grams=[True] + [False] * 7).form == "sample"  # a Gram made already
+    assert choose_form(12000, [768] * 8, form="sample").reason == "as asked"
+    with pytest.raises(TaskspaceError, match="kappa form: 'both' is not one of feature, sample"):
+        choose_form(10, [3], form="both")
+    features = members(seed=12, n=20, widths=(30, 40, 35))
+    with caplog.at_level("INFO", logger="taskspace.kappa"):
+        result = kappa_from_feature_files(write_members(tmp_path, features))
+    assert result.meta["form"] == "sample"
+    assert (
+        "kappa in sample space (each member's centred n x n Gram, then their Frobenius products), the cheaper form: "
+        in caplog.text
+    )
+    feature, sample = 20 * 105**2 / 2, 20**2 * 105 / 2 + 3**2 * 20**2 / 4  # multiply-adds of both forms
+    assert f"multiply-adds feature space n D^2/2 = {feature:.3g}, sample space n^2 D/2 + m^2 n^2/4 = {sample:.3g} " in (
+        caplog.text
+    )
+    assert "(n = 20 items, m = 3 members, D = 105 columns)" in caplog.text
+
+
+@pytest.mark.parametrize("debiased", [False, True])
+@pytest.mark.parametrize("budget", [None, 2e-3])
+def test_member_jobs_and_combine_give_the_one_job_kappa(tmp_path, debiased, budget):
+    """Sketches as the workflow's member jobs write them (a Gram where n <= 2 d, item keys otherwise), then the
+    combine: the one-job kappa, its dropped-item counts, each feature file read once in all."""
+    from taskspace.kappa import kappa_from_sketches, read_sketch, save_sketch, sketch_member
+
+    n = 40
+    widths = (25, 7, 60, 19, 3)  # members 0, 2 (n <= 2 d) get a Gram; 1, 3, 4 do not
+    features = [x.astype(np.float32).astype(np.float64) for x in members(seed=13, n=n, widths=widths)]
+    keep = [np.ones(n, bool), np.ones(n, bool), np.arange(n) % 7 != 3, np.arange(n) != 0, np.arange(n) != 39]
+    paths = write_members(tmp_path, features, keep)
+    sketches = []
+    for i, path in enumerate(paths):
+        sketch = sketch_member(path, member=f"m{i}")
+        assert (sketch.gram is not None) == (i in (0, 2)), sketch.describe()
+        sketches.append(tmp_path / f"sketch{i}.h5")
+        save_sketch(sketch, sketches[-1])
+        assert read_sketch(sketches[-1])[1] == (i in (0, 2))
+    one_job = kappa_from_feature_files(paths, debiased=debiased, memory_budget_mb=budget, block_items=6)
+    combined = kappa_from_sketches(
+        sketches,
+        features=paths,
+        members=[f"m{i}" for i in range(5)],
+        debiased=debiased,
+        memory_budget_mb=budget,
+        block_items=6,
+    )
+    assert combined.meta["form"] == "sample"  # Grams exist: their members' files are not read again
+    np.testing.assert_allclose(combined.kappa, one_job.kappa, atol=1e-12, rtol=0)
+    for form in ("feature", "sample"):
+        forced = kappa_from_feature_files(paths, debiased=debiased, form=form)
+        np.testing.assert_allclose(combined.kappa, forced.kappa, atol=1e-12, rtol=0)
+    assert combined.members == one_job.members and combined.n_items == one_job.n_items == 32
+    assert combined.dropped.tolist() == one_job.dropped.tolist() == [0, 0, 6, 1, 1]
+    assert combined.meta["items_dropped"] == one_job.meta["items_dropped"]
+    # without any Gram the combine chooses the form itself, and reads every file
+    plain = []
+    for i, path in enumerate(paths):
+        plain.append(tmp_path / f"plain{i}.h5")
+        save_sketch(sketch_member(path, gram=False), plain[-1])
+    np.testing.assert_allclose(kappa_from_sketches(plain, debiased=debiased).kappa, one_job.kappa, atol=1e-12, rtol=0)
+
+
+def test_combine_refuses_sketches_of_other_files_or_members(tmp_path):
+    from taskspace.kappa import kappa_from_sketches, save_sketch, sketch_member
+
+    paths = write_members(tmp_path, members(seed=14, n=20, widths=(12, 15)))
+    for i, path in enumerate(paths):
+        save_sketch(sketch_member(path), tmp_path / f"s{i}.h5")
+    sketches = [tmp_path / "s0.h5", tmp_path / "s1.h5"]
+    with pytest.raises(TaskspaceError, match=r"s1.h5: made from .*m1.h5, not from .*m0.h5; delete it and rerun"):
+        kappa_from_sketches(sketches, features=[paths[0], paths[0]])
+    with pytest.raises(TaskspaceError, match=r"s1.h5: sketch of member 'm1', expected 'x'; delete it and rerun"):
+        kappa_from_sketches(sketches, members=["m0", "x"])
+    with pytest.raises(TaskspaceError, match=r"m1.h5: made for another config: member is 'm1', expected 'y'"):
+        sketch_member(paths[1], member="y")
+    (tmp_path / "junk.h5").write_bytes(b"not hdf5")
+    with pytest.raises(TaskspaceError, match="junk.h5: not a readable HDF5 file"):
+        kappa_from_sketches([tmp_path / "junk.h5"])
+
+
+# --- bad inputs of `taskspace kappa` (issue 16): one line, exit 2, nothing left behind ----------------------------
+
+
+def kappa_cli(*args):
+    import contextlib
+    import io
+
+    from taskspace.cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["kappa", *map(str, args)])
+    return code, err.getvalue().strip()
+
+
+@pytest.fixture
+def pair(tmp_path):
+    return write_members(tmp_path, members(seed=15, n=30, widths=(4, 6)))
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--block-items", "0"], "--block-items: must be a positive number of items, got 0"),
+        (["--block-items", "-5"], "--block-items: must be a positive number of items, got -5"),
+        (["--memory-mb", "-1"], "--memory-mb: must be a positive number of MB, got -1"),
+        (["--memory-mb", "0"], "--memory-mb: must be a positive number of MB, got 0"),
+        (["--memory-mb", "nan"], "--memory-mb: must be a positive number of MB, got nan"),
+    ],
+)
+def test_options_out_of_range(pair, tmp_path, options, message):
+    code, err = kappa_cli(*pair, "-o", tmp_path / "k.npz", *options)
+    assert (code, err) == (2, f"taskspace: error: {message}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m0.h5", "m1.h5"]
+
+
+def test_output_that_is_a_folder_or_under_a_file(pair, tmp_path):
+    (tmp_path / "out").mkdir()
+    code, err = kappa_cli(*pair, "-o", tmp_path / "out")
+    assert code == 2 and err == (
+        f"taskspace: error: --output: {tmp_path / 'out'} is a folder; give the kappa file's name, "
+        f"e.g. {tmp_path / 'out' / 'kappa.npz'}"
+    )
+    code, err = kappa_cli(*pair, "-o", tmp_path / "m0.h5" / "k.npz")
+    assert code == 2 and err == f"taskspace: error: --output: {tmp_path / 'm0.h5'} is a file, not a folder"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["m0.h5", "m1.h5", "out"]  # no partial file
+    with pytest.raises(TaskspaceError, match="is a folder"):
+        save_kappa(kappa_from_feature_files(pair), tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == [] and not list(tmp_path.glob(".*partial"))
+
+
+def test_files_that_disagree_name_the_files(tmp_path):
+    features = members(seed=16, n=30, widths=(4, 6, 5))
+    a, b, c = write_members(tmp_path, features, provenance={"text_hash": "0123456789abcdef0123"})
+    code, err = kappa_cli(a, b, a, "-o", tmp_path / "k.npz")
+    assert code == 2 and err == f"taskspace: error: {a} and {a}: the same feature file given twice"
+    code, err = kappa_cli(a, b, tmp_path / "." / "m0.h5", "-o", tmp_path / "k.npz")  # the same file, spelt anew
+    assert code == 2 and err.endswith("the same feature file given twice") and str(a) in err
+    other = tmp_path / "other.h5"  # made from another probe text
+    write_features(other, {"probe": (np.arange(30), features[2])}, {"member": "m9", "text_hash": "fedcba9876543210fe"})
+    code, err = kappa_cli(a, b, other, "-o", tmp_path / "k.npz")
+    assert code == 2 and err == (
+        f"taskspace: error: {a} and {other}: made from different probe data "
+        "(text_hash 0123456789ab... against fedcba987654...)"
+    )
+    pairs = tmp_path / "pairs.h5"  # (sentence, word) keys beside single image ids
+    write_features(
+        pairs, {"probe": (np.stack([np.arange(30) // 5, np.arange(30) % 5], 1), features[2])}, {"member": "w"}
+    )
+    code, err = kappa_cli(a, pairs, "-o", tmp_path / "k.npz")
+    assert code == 2 and err == (
+        f"taskspace: error: {a} (1-column item keys) and {pairs} (2-column item keys): item keys of different "
+        "widths, made from different probe data"
+    )
+    twin = tmp_path / "twin.h5"  # another file that says it is member m1
+    write_features(twin, {"probe": (np.arange(30), features[1])}, {"member": "m1"})
+    code, err = kappa_cli(a, b, twin, "-o", tmp_path / "k.npz")
+    assert code == 2 and err == f"taskspace: error: {b} and {twin}: both are member 'm1'"
+    assert not list(tmp_path.glob("k.npz")) and not list(tmp_path.glob(".*partial"))
+    assert kappa_cli(a, b, c, "-o", tmp_path / "k.npz")[0] == 0
