@@ -311,7 +311,7 @@ class Plan:
         space's transferability table (lists, so that a config without a track has none)."""
         return {
             "vision": [f"results/vision/{name}/metrics.tsv" for name in self.vision],
-            "lm": ["results/lm/metrics.tsv"] if self.lm else [],
+            "lm": ["results/lm/metrics.tsv"] if self.tasks("lm") else [],
             "rankers": [f"results/{space}/transferability.tsv" for space in self.spaces_with_tasks()],
             # zoo spaces: the metrics of those with tasks, the picks of those without
             "zoo": [self.zoo.metrics_table(space) for space in self.zoo.spaces if self.tasks(space)],
@@ -353,7 +353,8 @@ class Plan:
     def lm_targets(self) -> list[str]:
         if not self.lm:
             return []
-        paths = ["results/lm/metrics.tsv", "results/lm/table2.tsv", "results/lm/table2.md"]
+        # metrics, Table 2 and the task figures need tasks; kappa, picks and the space's figures do not
+        paths = ["results/lm/metrics.tsv", "results/lm/table2.tsv", "results/lm/table2.md"] if self.lm_tasks else []
         if self.lm["probe"]["convergence"]:
             paths += ["results/lm/convergence.tsv", *self.figure_paths("results/figures/lm/convergence")]
         for task in self.lm_tasks:

@@ -214,6 +214,43 @@ def test_a_config_with_one_part():
         lm.has("given")
 
 
+def lm_without_tasks(*parts) -> dict:
+    """The demo config's LM track with no tasks (the schema's default `{}`), beside these other parts."""
+    config = yaml.safe_load(DEMO.read_text())
+    for part in ("given", "vision", "zoos"):
+        if part not in parts:
+            config.pop(part, None)
+    config["lm"].pop("tasks")
+    return config
+
+
+def test_an_lm_without_tasks_asks_for_kappa_picks_and_figures_only():
+    plan = Plan.from_config(validate_config(lm_without_tasks()))
+    assert plan.tasks("lm") == () and plan.spaces_with_tasks() == []
+    assert plan.targets()["all"] == [
+        RUN_CONFIG,
+        "results/lm/selection.tsv",
+        *plan.figure_paths("results/figures/lm/mi-gain"),
+        *plan.figure_paths("results/figures/lm/kappa-dendrogram"),
+        "results/lm/convergence.tsv",
+        *plan.figure_paths("results/figures/lm/convergence"),
+    ]  # no metrics, Table 2, task figures or rankers; no summary: nothing to summarise
+    with_vision = Plan.from_config(validate_config(lm_without_tasks("vision")))
+    assert with_vision.summary_inputs()["lm"] == [] and with_vision.summary_inputs()["vision"]
+    assert "results/summary.md" in with_vision.targets()["all"]
+    assert not [
+        path for path in with_vision.targets()["all"] if path.startswith(("results/lm/metrics", "results/lm/table2"))
+    ]
+
+
+def test_an_lm_without_tasks_dry_runs_without_metrics_jobs(tmp_path):
+    result = snakemake(prepare_workdir(tmp_path, lm_without_tasks()), "--dry-run", cores=None)
+    rules = set(re.findall(r"^\s*(?:local)?rule (\w+):$", result.stdout, flags=re.M))
+    assert {"kappa", "select_members", "figure_mi_gain", "run_config"} <= rules
+    assert not rules & {"lm_metrics", "lm_table2", "lm_probes", "summary", "rank_members"}, rules
+    assert not (tmp_path / "results").exists()
+
+
 def test_figures_for_the_protocols_a_space_asks_for():
     config = yaml.safe_load(DEMO.read_text())
     config["vision"]["experiments"]["digits"]["evaluation"]["protocols"] = ["paper"]

@@ -40,39 +40,41 @@ Training rules:
 from .holdout import stratified_holdout
 from .metrics import accuracy, negative_mse, pearson
 from .protocol import PROTOCOLS, Protocol, protocol_from_config, protocols_from_config
-from .table import METRIC_COLUMNS, metric_rows, metrics_table
 from .types import HeadConfig, HeadResult, Split
 
-_TORCH = {
+# Imported on first use: the trainer's functions load torch, the metrics table pandas (config validation checks
+# HeadConfig without either).
+_LAZY = {
     "train_heads": "train",
     "train_heads_in_feature_groups": "groups",
     "feature_groups": "groups",
     "evaluate_heads": "evaluation",
+    "METRIC_COLUMNS": "table",
+    "metric_rows": "table",
+    "metrics_table": "table",
 }
 
 __all__ = [
-    "METRIC_COLUMNS",
     "PROTOCOLS",
     "HeadConfig",
     "HeadResult",
     "Protocol",
     "Split",
     "accuracy",
-    "metric_rows",
-    "metrics_table",
     "negative_mse",
     "pearson",
     "protocol_from_config",
     "protocols_from_config",
     "stratified_holdout",
-    *_TORCH,
+    *_LAZY,
 ]
 
 
 def __getattr__(name):
-    """The trainer's functions, imported on first use: ``import taskspace.heads`` does not load torch."""
-    if name in _TORCH:
+    """The trainer's functions and the metrics table, imported on first use: ``import taskspace.heads`` loads
+    neither torch nor pandas."""
+    if name in _LAZY:
         from importlib import import_module
 
-        return getattr(import_module(f"{__name__}.{_TORCH[name]}"), name)
+        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
