@@ -2,6 +2,7 @@
 config checks of `zoos:` (errors name the key)."""
 
 import copy
+import re
 
 import pytest
 import yaml
@@ -194,3 +195,24 @@ def test_bad_sheet_cell_names_file_line_column(zoo_config, monkeypatch, tmp_path
     with pytest.raises(TaskspaceError) as error:
         validate_in(zoo_config, monkeypatch, lambda z: z["tiny-text"].update(members=str(sheet)))
     assert str(error.value).startswith(f"{sheet}:3:3"), str(error.value)
+
+
+def test_demo_dry_run_has_the_zoo_jobs(tmp_path):
+    """A dry run of the demo config in an empty folder: every zoo job is planned without data or results."""
+    from conftest import prepare_workdir, snakemake
+
+    result = snakemake(prepare_workdir(tmp_path), "--dry-run", config=str(REPO / "config.yaml"), cores=None)
+    counts = dict(re.findall(r"^(zoo_\w+|rank_members|transferability)\s+(\d+)$", result.stdout, re.MULTILINE))
+    # passes: digits 5 (three Lites at two depths, ResNet-18, ViT), polarity 3 (MiniLM, two built) over 3 datasets
+    # (probe and two tasks) and 2 (probe and polarity)
+    assert counts == {
+        "zoo_demo_data": "2",
+        "zoo_seeded_weights": "1",
+        "zoo_build_member": "3",
+        "zoo_features": str(5 * 3 + 3 * 2),
+        "rank_members": str(10 + 2 + 3),  # vision, LM and zoo tasks
+        "zoo_heads": "3",
+        "zoo_metrics": "2",
+        "transferability": "4",
+    }
+    assert not (tmp_path / "results").exists()
