@@ -78,14 +78,17 @@ def rank_task(
         if i == 0:
             names = usable_rankers(rankers, regression, source_probs is not None, task)
         seconds: dict[str, float] = {}
-        scores = score_all(
-            features,
-            labels,
-            names,
-            source_probs=source_probs if SOURCE_HEAD & set(names) else None,
-            regression=regression,
-            seconds=seconds,
-        )
+        try:
+            scores = score_all(
+                features,
+                labels,
+                names,
+                source_probs=source_probs if SOURCE_HEAD & set(names) else None,
+                regression=regression,
+                seconds=seconds,
+            )
+        except TaskspaceError as error:  # a member no ranker may score (constant features, a lost magnitude)
+            raise TaskspaceError(f"ranking {task}: member {member!r}: {error}") from None
         rows += [
             dict(task=task, ranker=name, member=member, score=score, seconds=seconds[name])
             for name, score in scores.items()

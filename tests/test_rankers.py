@@ -422,3 +422,73 @@ def test_seconds_count_shared_work_for_every_ranker_that_uses_it():
     _, third = shared.timed(lambda: shared.get("piece", piece))
     assert first >= 0.07 and second >= 0.07 and 0.05 <= third < 0.07
     assert second - first < 0.01  # nothing is counted twice
+
+
+# --- magnitude: scale-invariant rankers rescale, scale-dependent ones refuse where float64 loses the result ---
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-200, 1e-50, 1e50, 1e200, 1e300])
+@pytest.mark.parametrize("name", ["hscore", "hscore-shrinkage"])
+def test_scale_invariant_rankers_give_the_same_score_at_any_magnitude(name, scale):
+    f, labels = make_data(40, 60, 8, 3)
+    for data in (f, make_data(41, 20, 50, 2)[0]):  # n > d and n < d
+        labels = np.arange(len(data)) % 3
+        assert rankers.RANKERS[name](data * scale, labels) == pytest.approx(
+            rankers.RANKERS[name](data, labels), rel=1e-9
+        )
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-50, 1e50, 1e300])
+def test_sfda_puts_the_scale_back_into_its_shrinkage(scale):
+    """SFDA is invariant except its shrinkage exp(-5 lambda_max(S_w)), which is 1 (tiny) or its floor 1e-10 (huge)
+    at these magnitudes: the score is the reference's at a magnitude where it still computes the same shrinkage."""
+    f, labels = make_data(42, 80, 6, 3)
+    moderate = 1e-9 if scale < 1 else 1e9
+    assert rankers.sfda(f * scale, labels) == pytest.approx(slow_sfda(f * moderate, labels), rel=1e-8)
+
+
+@pytest.mark.parametrize("scale", [1e-50, 1e100])
+def test_logme_is_the_reference_at_magnitudes_float64_holds(scale):
+    f, labels = make_data(43, 80, 6, 3)
+    assert rankers.logme(f * scale, labels) == pytest.approx(slow_logme(f * scale, one_hot(labels)), rel=1e-8)
+
+
+def test_transrate_and_gbc_are_the_reference_at_large_magnitudes():
+    f, labels = make_data(44, 80, 6, 3)
+    assert rankers.transrate(f * 1e100, labels) == pytest.approx(slow_transrate(f * 1e100, labels), rel=1e-9)
+    assert rankers.gbc(f * 1e200, labels) == pytest.approx(slow_gbc(f, labels), rel=1e-8)  # the floor never binds
+
+
+@pytest.mark.parametrize(
+    "name, scale, message",
+    [
+        ("transrate", 1e-10, "transrate: the features (up to "),
+        ("transrate", 1e-50, "transrate: the features (up to "),
+        ("transrate", 1e-200, "transrate: the features (up to "),
+        ("transrate", 1e200, "transrate: the features (up to "),
+        ("gbc", 1e-50, "gbc: the features (up to "),
+        ("gbc", 1e-300, "gbc: the features (up to "),
+        ("logme", 1e-200, "logme: the features (up to "),
+        ("logme", 1e200, "logme: the features (up to "),
+    ],
+)
+def test_scale_dependent_rankers_refuse_a_magnitude_where_float64_loses_the_score(name, scale, message):
+    f, labels = make_data(45, 60, 8, 3)
+    for run in (lambda: rankers.RANKERS[name](f * scale, labels), lambda: rankers.score_all(f * scale, labels, [name])):
+        text = one_line_error(run)
+        assert text.startswith(message) and "rescale" in text
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", list(rankers.FEATURE_RANKERS))
+def test_features_constant_up_to_rounding_are_refused_by_every_ranker(name, dtype):
+    """A dead member (every output the same value, plus the rounding of its batches) must not get a score."""
+    f, labels = make_data(46, 60, 8, 3)
+    ulp = np.finfo(dtype).eps
+    noisy = (np.full(f.shape, 3.0) * (1 + 2 * ulp * np.sign(f - f.mean(axis=0)))).astype(dtype)
+    assert np.ptp(noisy, axis=0).all()
+    assert "constant up to rounding" in one_line_error(rankers.RANKERS[name], noisy, labels)
+    assert "constant up to rounding" in one_line_error(rankers.score_all, noisy, labels)
+    small = f * 1e-30  # small but not constant: the invariant rankers score it
+    if name in ("hscore", "hscore-shrinkage", "sfda"):
+        assert np.isfinite(rankers.RANKERS[name](small, labels))

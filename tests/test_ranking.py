@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from taskspace.errors import TaskspaceError
 from taskspace.mmi import GaussianZoo, task_aware_kappa, task_aware_picks
 from taskspace.rankers import score_all
 from taskspace.ranking import rank_task
@@ -124,3 +125,19 @@ def test_ground_truth_is_every_members_own_head():
     ranking = pd.DataFrame({"task": "t", "ranker": "x", "member": ["a", "b"], "score": [1.0, 2.0], "seconds": 0.0})
     table = transferability_table(ranking, truth)
     assert list(table.protocol) == ["validated", "paper"] and (table.top1_relative == 1.0).all()
+
+
+def test_a_member_that_cannot_be_scored_is_one_error_line_naming_it(task):
+    """A dead member (constant features up to rounding) or a magnitude where a ranker's score is lost ends the
+    ranking job with the task, the member and the ranker named, never with a score that ranks it."""
+    labels, features, probs, _ = task
+    dead = [f.copy() for f in features]
+    dead[2] = np.full_like(features[2], 3.0) * (1 + 2e-16 * np.sign(features[2] - features[2].mean(axis=0)))
+    with pytest.raises(TaskspaceError) as error:
+        rank_task("t", MEMBERS, lambda i: (dead[i], None), labels, ["hscore", "gbc"])
+    assert str(error.value).startswith("ranking t: member 'c': features: every dimension is constant up to rounding")
+    tiny = [f * (1e-60 if i == 1 else 1.0) for i, f in enumerate(features)]
+    with pytest.raises(TaskspaceError) as error:
+        rank_task("t", MEMBERS, lambda i: (tiny[i], None), labels, ["hscore", "transrate"])
+    assert str(error.value).startswith("ranking t: member 'b': transrate: the features (up to ")
+    assert "\n" not in str(error.value)

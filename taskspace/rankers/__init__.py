@@ -72,6 +72,22 @@ __all__ = [
 # --- public API ----------------------------------------------------------------------------------------------
 
 
+def _guarded(name: str, member, compute) -> float:
+    """``compute()`` of one feature ranker with numpy's floating-point warnings off, and a LinAlgError or a
+    non-finite score as one error line naming the ranker (the features are rescaled, so this is a last resort)."""
+    with np.errstate(all="ignore"):
+        try:
+            value = compute()
+        except np.linalg.LinAlgError as error:
+            raise TaskspaceError(f"{name}: {error} (features up to {member.size():.3g} in magnitude)") from None
+    if not np.isfinite(value):
+        raise TaskspaceError(
+            f"{name}: the score is {value!r}: float64 loses it for features up to {member.size():.3g} in magnitude "
+            "(centred); rescale them (e.g. to unit variance)"
+        )
+    return value
+
+
 def logme(features, labels, regression: bool = False) -> float:
     """LogME (You et al., ICML 2021): mean per-item log maximum evidence of a linear model on the features.
 
@@ -79,32 +95,37 @@ def logme(features, labels, regression: bool = False) -> float:
     real-valued targets of shape (n,) or (n, c) (one evidence per column). Formula: ``_logme_evidence``.
     """
     member, targets = _member(features, labels, regression)
-    return _logme_regression(member, targets) if regression else _logme(member)
+    return _guarded("logme", member, lambda: _logme_regression(member, targets) if regression else _logme(member))
 
 
 def hscore(features, labels) -> float:
     """H-score (Bao et al., ICIP 2019); formula and reference: ``_hscore``."""
-    return _hscore(_member(features, labels)[0])
+    member = _member(features, labels)[0]
+    return _guarded("hscore", member, lambda: _hscore(member))
 
 
 def hscore_shrinkage(features, labels) -> float:
     """Shrinkage (Ledoit-Wolf) H-score (Ibrahim et al. 2022); formula and reference: ``_hscore_shrinkage``."""
-    return _hscore_shrinkage(_member(features, labels)[0])
+    member = _member(features, labels)[0]
+    return _guarded("hscore-shrinkage", member, lambda: _hscore_shrinkage(member))
 
 
 def transrate(features, labels, eps: float = TRANSRATE_EPS) -> float:
     """TransRate (Huang et al., ICML 2022) with distortion eps; formula and reference: ``_transrate``."""
-    return _transrate(_member(features, labels)[0], eps)
+    member = _member(features, labels)[0]
+    return _guarded("transrate", member, lambda: _transrate(member, eps))
 
 
 def gbc(features, labels, components: int = GBC_COMPONENTS) -> float:
     """GBC (Pandy et al., CVPR 2022), spherical, after PCA to ``components``; see ``_gbc``."""
-    return _gbc(_member(features, labels)[0], components)
+    member = _member(features, labels)[0]
+    return _guarded("gbc", member, lambda: _gbc(member, components))
 
 
 def sfda(features, labels) -> float:
     """SFDA (Shao et al., ECCV 2022); formula and reference: ``_sfda`` and ``_lda_posteriors``."""
-    return _sfda(_member(features, labels)[0])
+    member = _member(features, labels)[0]
+    return _guarded("sfda", member, lambda: _sfda(member))
 
 
 def leep(source_probs, labels) -> float:
@@ -201,10 +222,10 @@ def score_all(
 
     def run(name: str) -> float:
         if regression:
-            return _logme_regression(member, targets)
+            return _guarded(name, member, lambda: _logme_regression(member, targets))
         if name in SOURCE_HEAD:
             return (_leep if name == "leep" else _nce)(probs, index, len(counts))
-        return _ON_MEMBER[name](member)
+        return _guarded(name, member, lambda: _ON_MEMBER[name](member))
 
     scores = {}
     for name in names:

@@ -11,7 +11,8 @@ import numpy as np
 from scipy.linalg import lapack
 
 from ..errors import TaskspaceError
-from .member import _gram, _Member, _Spectrum
+from ..ties import TIE_RTOL
+from .member import EPS, _gram, _Member, _Spectrum
 
 LOGME_MAX_ITERATIONS = 11
 LOGME_TOLERANCE = 1e-3
@@ -25,7 +26,37 @@ SFDA_POWER_ITERATIONS = 3
 # --- LogME ---------------------------------------------------------------------------------------------------
 
 
-def _logme_evidence(sigma: np.ndarray, coordinates: np.ndarray, target_squares: np.ndarray, n: int, d: int):
+def _too_far(name: str, member: _Member, small: bool, why: str) -> TaskspaceError:
+    """The one-line refusal of a scale-dependent ranker whose score float64 cannot hold at this magnitude."""
+    too = "small" if small else "large"
+    return TaskspaceError(
+        f"{name}: the features (up to {member.size():.3g} in magnitude, centred) are too {too} for {why}; "
+        f"rescale them (e.g. to unit variance): {name} depends on their scale"
+    )
+
+
+def _logme_scale(member: _Member) -> tuple[float, float]:
+    """LogME's start alpha = 1 and guard 1e-5 on ||m||^2 for the features divided by 2^e (``_Member._centring``).
+
+    With F' = F / 2^e the iteration runs on sigma' = sigma / 4^e, t' = t / 4^e, alpha' = alpha / 4^e,
+    ||m'||^2 = 4^e ||m||^2 and beta, gamma, the residual and alpha ||m||^2 unchanged; the log 2^e terms of the
+    evidence cancel. So starting at alpha' = 4^-e with guard 4^e 1e-5 is the reference's iteration on F exactly.
+    """
+    start, guard = np.ldexp(1.0, -2 * member.exponent()), np.ldexp(LOGME_GUARD, 2 * member.exponent())
+    if not 0 < start < np.inf:
+        raise _too_far("logme", member, start == np.inf, "float64 to start LogME's fixed-point iteration at alpha = 1")
+    return float(start), float(guard)
+
+
+def _logme_evidence(
+    sigma: np.ndarray,
+    coordinates: np.ndarray,
+    target_squares: np.ndarray,
+    n: int,
+    d: int,
+    start: float = 1.0,
+    guard: float = LOGME_GUARD,
+):
     """Mean over target columns of the maximum log evidence per item, by the fixed-point iteration.
 
     You et al., "LogME: Practical Assessment of Pre-trained Models for Transfer Learning" (ICML 2021) and
@@ -35,12 +66,13 @@ def _logme_evidence(sigma: np.ndarray, coordinates: np.ndarray, target_squares: 
     with t = alpha / beta, stopping at relative change of t <= 1e-3; evidence divided by n. All columns
     iterate together (each stops on its own test). ``log |alpha I + beta F^T F|`` counts all d eigenvalues,
     the d - k zero ones included, as the fix of thuml/LogME issue #23 (pull request #24) does for n < d;
-    the unfixed code overstates the evidence by (d - k) / (2 n) log alpha whenever rank k < d.
+    the unfixed code overstates the evidence by (d - k) / (2 n) log alpha whenever rank k < d. ``start`` and
+    ``guard``: alpha's start and the guard on ||m||^2 for rescaled features (``_logme_scale``).
     """
     x2 = coordinates**2
     outside = np.maximum(target_squares - x2.sum(axis=0), 0.0)  # ||y||^2 off the span of F
     columns = x2.shape[1]
-    alpha, beta = np.ones(columns), np.ones(columns)
+    alpha, beta = np.full(columns, start), np.ones(columns)
     m2, res2 = np.zeros(columns), np.zeros(columns)
     active = np.ones(columns, dtype=bool)
     s = sigma[:, None]
@@ -49,7 +81,7 @@ def _logme_evidence(sigma: np.ndarray, coordinates: np.ndarray, target_squares: 
         gamma = (s / (s + t)).sum(axis=0)
         m2[active] = (s * x2[:, active] / (t + s) ** 2).sum(axis=0)
         res2[active] = (x2[:, active] / (1.0 + s / t) ** 2).sum(axis=0) + outside[active]
-        alpha[active] = gamma / (m2[active] + LOGME_GUARD)
+        alpha[active] = gamma / (m2[active] + guard)
         beta[active] = (n - gamma) / (res2[active] + LOGME_GUARD)
         converged = np.abs(alpha[active] / beta[active] - t) / t <= LOGME_TOLERANCE
         active[np.flatnonzero(active)[converged]] = False
@@ -70,7 +102,8 @@ def _logme_evidence(sigma: np.ndarray, coordinates: np.ndarray, target_squares: 
 def _logme(member: _Member) -> float:
     spectrum = member.raw_spectrum()
     coordinates = member.label_coordinates(spectrum, raw=True)
-    return _logme_evidence(spectrum.values, coordinates, member.counts.astype(np.float64), member.n, member.d)
+    counts = member.counts.astype(np.float64)
+    return _logme_evidence(spectrum.values, coordinates, counts, member.n, member.d, *_logme_scale(member))
 
 
 def _logme_regression(member: _Member, targets: np.ndarray) -> float:
@@ -79,7 +112,8 @@ def _logme_regression(member: _Member, targets: np.ndarray) -> float:
     coordinates = spectrum.coordinates(
         targets, lambda: member.centred().T @ targets + np.outer(member.mean(), targets.sum(axis=0))
     )
-    return _logme_evidence(spectrum.values, coordinates, (targets**2).sum(axis=0), member.n, member.d)
+    squares = (targets**2).sum(axis=0)
+    return _logme_evidence(spectrum.values, coordinates, squares, member.n, member.d, *_logme_scale(member))
 
 
 # --- H-score, shrinkage H-score, TransRate ---------------------------------------------------------------
@@ -138,7 +172,10 @@ def _hscore_shrinkage(member: _Member) -> float:
 
 def _coding_rate(gram: np.ndarray, n: int, eps: float) -> float:
     """``0.5 log det(I + F^T F / (n eps))`` from either Gram matrix of F (Sylvester), by Cholesky."""
-    factor, info = lapack.dpotrf(np.eye(len(gram)) + gram / (n * eps), lower=1)
+    matrix = np.eye(len(gram)) + gram / (n * eps)
+    if not np.isfinite(matrix).all():  # features huge against sqrt(eps): see _transrate
+        return float("inf")
+    factor, info = lapack.dpotrf(matrix, lower=1)
     if info != 0:  # cannot happen: the matrix is I plus a PSD matrix
         raise TaskspaceError("transrate: Cholesky factorisation of I + F^T F / (n eps) failed")
     return float(np.log(np.diag(factor)).sum())
@@ -147,11 +184,31 @@ def _coding_rate(gram: np.ndarray, n: int, eps: float) -> float:
 def _transrate(member: _Member, eps: float = TRANSRATE_EPS) -> float:
     """TransRate, Huang et al. (ICML 2022), as ``transrate`` in thuml/Transfer-Learning-Library
     tllib/ranking/transrate.py: ``R(F) - mean_c R(F_c)`` with the coding rate ``R(Z) = 0.5 log det(I + Z^T Z /
-    (n_Z eps))`` on the centred features F (centred once, over all items; F_c are the rows of class c)."""
-    rate = _coding_rate(member.centred_gram(), member.n, eps)
+    (n_Z eps))`` on the centred features F (centred once, over all items; F_c are the rows of class c).
+
+    Scale-dependent through eps: on the features divided by 2^e it uses eps / 4^e, the same matrices. Each rate
+    is a sum of logs of Cholesky diagonals, each rounded by about eps_64; features small against sqrt(eps)
+    make every rate nearly zero and the score, their difference, nothing but that rounding (the reference
+    returns 0.0 or noise there). Refused when the rates are below 1 and the score is not at least 1 / TIE_RTOL
+    times their rounding, i.e. not reproducible to the tie rule's precision."""
+    scaled = np.ldexp(eps, -2 * member.exponent())
+    if not 0 < scaled < np.inf:
+        raise _too_far("transrate", member, scaled == np.inf, f"TransRate's eps = {eps:g} in float64")
+    rate = _coding_rate(member.centred_gram(), member.n, scaled)
     centred = member.centred()
-    per_class = [_coding_rate(_gram(centred[rows]), len(rows), eps) for rows in member.class_rows()]
-    return rate - float(np.mean(per_class))
+    grams = [_gram(centred[rows]) for rows in member.class_rows()]
+    per_class = [_coding_rate(gram, len(rows), scaled) for gram, rows in zip(grams, member.class_rows())]
+    if not np.isfinite([rate, *per_class]).all():
+        raise _too_far(
+            "transrate", member, False, f"TransRate's eps = {eps:g} in float64 (I + F^T F / (n eps) overflows)"
+        )
+    score = rate - float(np.mean(per_class))
+    rounding = 16 * EPS * (len(member.centred_gram()) + np.mean([len(gram) for gram in grams]))
+    if max(rate, *per_class) < 1 and abs(score) <= rounding / TIE_RTOL:
+        raise _too_far(
+            "transrate", member, True, f"TransRate's eps = {eps:g} in float64 (score {score:.3g}, within rounding)"
+        )
+    return score
 
 
 # --- GBC, SFDA -----------------------------------------------------------------------------------------------
@@ -167,6 +224,11 @@ def _gbc(member: _Member, components: int = GBC_COMPONENTS) -> float:
     dimension in the log term): ``BD = ||mu_1 - mu_2||^2 / (8 s) + 0.5 (log s - 0.5 log sigma_1 - 0.5 log
     sigma_2)`` with s = (sigma_1 + sigma_2) / 2; ``GBC = -sum over ordered pairs c1 != c2 of exp(-BD)``.
     The reference casts the PCA output to float32; here it stays float64.
+
+    Scale-dependent through the variance floor: on the features divided by 2^e the floor is 1e-4 / 4^e. When
+    the floor binds for every class and dimension and the score is tied (``taskspace.ties``) with
+    -C (C - 1), every pair's distance is lost below the floor: refused, not ranked as a member whose classes
+    coincide.
     """
     spectrum = member.centred_spectrum()
     q = min(components, member.n, member.d)
@@ -178,7 +240,8 @@ def _gbc(member: _Member, components: int = GBC_COMPONENTS) -> float:
         projected[:, :kept] = member.centred() @ spectrum.vectors[:, :kept]
     means = np.asarray(member.onehot @ projected) / member.counts[:, None]
     spread = np.asarray(member.onehot @ (projected - means[member.index]) ** 2) / member.counts[:, None]
-    sigma = np.maximum(spread, GBC_VARIANCE_FLOOR).mean(axis=1)
+    floor = min(np.ldexp(GBC_VARIANCE_FLOOR, -2 * member.exponent()), 1e300)  # sums of it stay finite
+    sigma = np.maximum(spread, floor).mean(axis=1)
     average = (sigma[:, None] + sigma[None, :]) / 2
     squared = ((means[:, None, :] - means[None, :, :]) ** 2).sum(axis=2)
     distance = squared / average / 8 + 0.5 * (
@@ -186,7 +249,12 @@ def _gbc(member: _Member, components: int = GBC_COMPONENTS) -> float:
     )
     coefficient = np.exp(-distance)
     np.fill_diagonal(coefficient, 0.0)
-    return -float(coefficient.sum())
+    score = -float(coefficient.sum())
+    lowest = -member.classes * (member.classes - 1.0)
+    if (spread <= floor).all() and score <= lowest + TIE_RTOL * abs(lowest):
+        why = f"GBC's variance floor {GBC_VARIANCE_FLOOR:g} (every class distance lost below it: GBC {score:g})"
+        raise _too_far("gbc", member, True, why)
+    return score
 
 
 def _softmax(scores: np.ndarray) -> np.ndarray:
@@ -224,7 +292,8 @@ def _lda_posteriors(x: np.ndarray, gram: np.ndarray, member: _Member, shrinkage:
     and uses ``coef = M V V^T``; V is S_w'-orthonormal and complete, so V V^T = S_w'^-1 and S_b drops out:
     ``scores = x S_w'^-1 M^T - 0.5 diag(M S_w'^-1 M^T) + log priors``, softmax. Adaptive shrinkage as the
     reference: ``max(exp(-5 lambda), 1e-10)`` with lambda from its 3-step power iteration ``iterative_A``
-    (utils.py), started from the row sums of S_w. Translation-invariant, so x may be centred.
+    (utils.py), started from the row sums of S_w. Translation-invariant, so x may be centred; scale-invariant
+    but for lambda, which is computed on the rescaled features and multiplied back by 4^e.
     """
     n, d = member.n, member.d
     means, values, vectors, trace = _within_decomposition(x, gram, member)
@@ -240,7 +309,9 @@ def _lda_posteriors(x: np.ndarray, gram: np.ndarray, member: _Member, shrinkage:
             following = step / np.linalg.norm(step)
             step = within(following)
             current = step / np.linalg.norm(step)
-        shrinkage = max(float(np.exp(-5 * (current @ within(following)))), 1e-10)
+        # lambda_max(S_w) scales with the features' square: put back the 4^e of their rescaling
+        largest = np.ldexp(current @ within(following), 2 * member.exponent())
+        shrinkage = max(float(np.exp(-5 * largest)), 1e-10)
     mu = trace / n / d
     if mu <= 0:
         raise TaskspaceError("sfda: the within-class scatter is zero (features constant within every class)")

@@ -17,6 +17,7 @@ from ..errors import TaskspaceError
 
 EPS = np.finfo(np.float64).eps
 PROBABILITY_TOLERANCE = 1e-3
+ROUNDING_SPREAD = 16  # a dimension whose values spread by at most this many of its dtype's eps is constant
 
 
 # --- shared pieces -------------------------------------------------------------------------------------------
@@ -98,11 +99,35 @@ class _Member:
         self.onehot = sparse.csr_matrix((np.ones(self.n), (index, np.arange(self.n))), shape=(self.classes, self.n))
         self.shared = _Shared()
 
+    def _centring(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """Mean and centred features divided by 2^e, the power of two that brings the largest centred value
+        into [0.5, 1): exact in binary floating point, so nothing downstream underflows or overflows whatever
+        the features' magnitude, and scale-invariant rankers give the score of exact arithmetic. Rankers whose
+        formula depends on the scale put 2^e back where it enters (``exponent``)."""
+
+        def build():
+            mean = self.features.mean(axis=0, dtype=np.float64)
+            centred = np.subtract(self.features, mean, dtype=np.float64)
+            exponent = int(np.frexp(np.abs(centred).max())[1])
+            return np.ldexp(mean, -exponent), np.ldexp(centred, -exponent, out=centred), exponent
+
+        return self.shared.get("centred", build)
+
+    def exponent(self) -> int:
+        """e of the rescaling: the rankers read the features divided by 2^e (see ``_centring``)."""
+        return self._centring()[2]
+
+    def size(self) -> float:
+        """The largest centred value of the features as given, for messages."""
+        return float(np.ldexp(np.abs(self.centred()).max(), self.exponent()))
+
     def mean(self) -> np.ndarray:
-        return self.shared.get("mean", lambda: self.features.mean(axis=0, dtype=np.float64))
+        """Mean of the features, divided by 2^e as the centred features are."""
+        return self._centring()[0]
 
     def centred(self) -> np.ndarray:
-        return self.shared.get("centred", lambda: np.subtract(self.features, self.mean(), dtype=np.float64))
+        """Centred features divided by 2^e (see ``_centring``)."""
+        return self._centring()[1]
 
     def class_sums(self) -> np.ndarray:
         """Sums of the centred features per class (C x d)."""
@@ -225,6 +250,18 @@ def _member(features, labels, regression: bool = False):
     else:
         targets = None
         index, counts = _check_labels(labels, n)
-    if not np.ptp(features, axis=0).any():
+    spread = np.ptp(features, axis=0)
+    if not spread.any():
         raise TaskspaceError("features: every dimension is constant over the items; there is nothing to score")
+    if np.issubdtype(features.dtype, np.floating):
+        # A dead member's outputs are one value plus the rounding of its batches: that noise must not be scored.
+        largest = np.abs(features).max(axis=0).astype(np.float64)
+        relative = np.divide(spread, largest, out=np.zeros_like(largest), where=largest > 0)
+        rounding = np.finfo(features.dtype).eps
+        if (relative <= ROUNDING_SPREAD * rounding).all():
+            raise TaskspaceError(
+                f"features: every dimension is constant up to rounding over the items (largest spread "
+                f"{relative.max():.2g} of its values, {features.dtype} rounds at {rounding:.2g}); "
+                "there is nothing to score"
+            )
     return _Member(features, index, counts), targets
