@@ -52,3 +52,22 @@ def best_first(scores, count: int | None = None) -> list[int]:
         order.append(int(left[position]))
         left = np.delete(left, position)
     return order
+
+
+def snap(scores) -> np.ndarray:
+    """The scores with every near-tie made exact, so that rank statistics see ties the same on every machine.
+
+    From the best down, a score within ``TIE_RTOL`` of the best of its group (relative to that best's size, as
+    :func:`near_best`) takes the best's value; the first score below starts the next group. NaN stays NaN.
+    """
+    snapped = np.array(scores, dtype=np.float64)
+    leader = None
+    for i in np.argsort(-snapped, kind="stable"):  # NaN sorts last
+        value = snapped[i]
+        if np.isnan(value):
+            continue
+        if leader is not None and (value == leader or value >= leader - TIE_RTOL * abs(leader)):
+            snapped[i] = leader
+        else:
+            leader = value
+    return snapped

@@ -15,7 +15,7 @@ import pandas as pd
 import scipy.stats
 
 from .errors import TaskspaceError
-from .ties import near_best
+from .ties import near_best, snap
 
 RANKING_COLUMNS = ["task", "ranker", "member", "score", "seconds"]
 TRUTH_COLUMNS = ["task", "protocol", "member", "test"]
@@ -37,8 +37,13 @@ def _pair(scores, truth, what: str = "scores") -> tuple[np.ndarray, np.ndarray]:
 def weighted_tau(scores, truth) -> float:
     """Weighted Kendall tau: ``scipy.stats.weightedtau(scores, truth)`` with its default weights (hyperbolic,
     1 / (r + 1), the average of the rankings by scores and by truth), as LogME's and SFDA's evaluation code and
-    the tllib model-selection tables use. NaN when fewer than two members or either side is constant."""
+    the tllib model-selection tables use. NaN when fewer than two members or either side is constant.
+
+    scipy ranks exact ties as ties (tau-b style) but two scores 1e-12 apart as an order, which another machine's
+    BLAS kernel may round the other way; so scores within ``taskspace.ties.TIE_RTOL`` are snapped to one value
+    first (``taskspace.ties.snap``), as every argmax over scores breaks them."""
     scores, truth = _pair(scores, truth)
+    scores = snap(scores)
     if len(scores) < 2 or np.ptp(scores) == 0 or np.ptp(truth) == 0:
         return float("nan")
     return float(scipy.stats.weightedtau(scores, truth).statistic)

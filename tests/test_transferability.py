@@ -61,6 +61,24 @@ def test_weighted_tau_is_scipy_with_default_weights():
     assert np.isnan(weighted_tau(np.ones(5), truth[:5])) and np.isnan(pearson(np.ones(5), truth[:5]))
 
 
+def test_weighted_tau_counts_near_ties_as_ties_whatever_their_rounding():
+    """Scores within taskspace.ties.TIE_RTOL are one score: two members 1e-12 apart (relative) in either order,
+    as two machines' kernels may round them, give the weighted tau of the exact tie, at the top and below it."""
+    truth = np.array([0.9, 0.7, 0.8, 0.6, 0.5])
+    for a, b in ((0, 1), (1, 2), (3, 4)):
+        scores = np.array([5.0, 4.0, 3.0, 2.0, 1.0])
+        scores[b] = scores[a]
+        tied = weighted_tau(scores, truth)
+        for sign in (1, -1):
+            near = scores.copy()
+            near[b] = scores[a] * (1 + sign * 1e-12)
+            assert weighted_tau(near, truth) == tied
+        assert tied == scipy.stats.weightedtau(scores, truth).statistic
+    apart = np.array([5.0, 5.0 * (1 - 1e-6), 3.0, 2.0, 1.0])  # a real difference stays one
+    assert weighted_tau(apart, truth) == scipy.stats.weightedtau(apart, truth).statistic
+    assert np.isnan(weighted_tau(np.array([1.0, 1.0 + 1e-12, 1.0 - 1e-12]), truth[:3]))  # all tied: constant
+
+
 def test_top1_relative():
     truth = [80.0, 90.0, 60.0]
     assert top1_relative([0.1, 0.9, 0.5], truth) == 1.0
