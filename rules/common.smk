@@ -8,6 +8,8 @@ import re
 import taskspace
 from taskspace.config import SPLITS, validate_config
 from taskspace.errors import TaskspaceError
+from taskspace.kappa_plan import COMBINE_MEM_MB as KAPPA_COMBINE_MEM_MB
+from taskspace.kappa_plan import member_mem_mb as kappa_member_mem
 from taskspace.plan import PROTOCOLS, Plan
 
 try:
@@ -102,8 +104,33 @@ def lm_member_entry(name):
     return PLAN.lm_member_entry(name)
 
 
-def probe_features(wildcards):
-    return PLAN.probe_features(wildcards.space)
+# kappa (rules/kappa.smk, taskspace.kappa_plan): a job per member of a feature space, and a combine per space.
+KAPPA = PLAN.kappa
+
+
+def kappa_member_feature(wildcards):
+    """The rule input holding a member's probe features (the file, or a zoo pass folder)."""
+    return PLAN.member_probe_feature(wildcards.space, wildcards.member)[0]
+
+
+def kappa_member_file(wildcards):
+    return PLAN.member_probe_feature(wildcards.space, wildcards.member)[1]
+
+
+def kappa_member_mem_mb(wildcards, input):
+    # FileNotFoundError while the input is not made: Snakemake asks again later.
+    os.stat(input.features)
+    path = kappa_member_file(wildcards)
+    size = os.path.getsize(path) if os.path.exists(path) else 0
+    return kappa_member_mem(size)
+
+
+def kappa_inputs(wildcards):
+    return KAPPA.inputs(wildcards.space)
+
+
+def kappa_files(wildcards):
+    return KAPPA.feature_files(wildcards.space)
 
 
 def selection_inputs(wildcards):

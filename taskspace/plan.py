@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .config import DEMO_FORMATS, PROBE_DATASET, SPLITS, load_config
+from .kappa_plan import KappaPlan
 from .resources import FEATURE_SHARE
 from .vision.split import SplitConfig, agent_names, task_names
 from .zoo.plan import ZooPlan
@@ -247,6 +248,11 @@ class Plan:
             return self.zoo.member_probe_feature(space, member)
         path = dict(zip(self.feature_spaces[space], self.probe_features(space)))[member]
         return path, path
+
+    @property
+    def kappa(self) -> KappaPlan:
+        """kappa's jobs: one per member of every feature space and a combine per space (taskspace.kappa_plan)."""
+        return KappaPlan(self)
 
     def agent_features(self, experiment: str) -> list[str]:
         return [f"results/vision/{experiment}/features/{agent}.h5" for agent in self.vision[experiment].agents]

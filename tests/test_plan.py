@@ -306,5 +306,13 @@ def test_the_workflow_asks_for_the_plans_targets_and_jobs(tmp_path, demo):
     assert counts["kappa"] == len(demo.feature_spaces) and counts["select_members"] == len(demo.spaces)
     assert counts["vision_agent"] == sum(len(experiment.agents) for experiment in demo.vision.values())
     assert counts["vision_heads"] == len(demo.tasks("vision/digits")) and counts["lm_probes"] == len(demo.tasks("lm"))
+    # kappa: a job per member (its probe features -> its sketch) and a combine per space (sketches and features)
+    assert counts["kappa_member"] == sum(len(members) for members in demo.feature_spaces.values())
     kappa_inputs = {tuple(job["input"]) for job in jobs["kappa"]}
-    assert kappa_inputs == {tuple(demo.probe_features(space)) for space in demo.feature_spaces}
+    assert kappa_inputs == {tuple(sum(demo.kappa.inputs(space).values(), [])) for space in demo.feature_spaces}
+    member_jobs = {(tuple(job["input"]), tuple(job["output"])) for job in jobs["kappa_member"]}
+    assert member_jobs == {
+        ((demo.member_probe_feature(space, member)[0],), (demo.kappa.sketch(space, member),))
+        for space, members in demo.feature_spaces.items()
+        for member in members
+    }

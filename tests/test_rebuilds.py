@@ -16,6 +16,7 @@ pytestmark = pytest.mark.workflow
 # Every job that reads a member's features, directly or through kappa: what an edited member must rerun.
 DOWNSTREAM_OF_FEATURES = Counter(
     {
+        "kappa_member": 1,  # the edited member's own part of kappa, not the others'
         "kappa": 1,
         "lm_convergence": 1,
         "select_members": 1,
