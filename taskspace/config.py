@@ -252,6 +252,7 @@ def _check_lm(lm) -> None:
 
 def _check_vision(name: str, experiment: dict, seed: int) -> None:
     from .vision.split import SplitConfig
+    from .vision.train_config import TrainConfig
 
     where = f"vision.experiments.{name}"
     dataset = experiment["dataset"]
@@ -261,6 +262,8 @@ def _check_vision(name: str, experiment: dict, seed: int) -> None:
             f"receive) cifar-100-python/"
         )
     split = SplitConfig.from_mapping({"seed": seed, **experiment["split"]}, where=f"{where}.split.")
+    # The agent job's own check (scripts/vision_agent.py builds this TrainConfig), made before any job runs.
+    TrainConfig.from_mapping({"seed": seed, **experiment["agents"]}, where=f"{where}.agents.")
     classes = DATASET_CLASSES[dataset["name"]]
     of = f"the {classes} classes of {dataset['name']}"
     admin_pool = agent_pool = classes

@@ -128,6 +128,25 @@ def test_heads_and_method_epochs_fail_at_validation_naming_the_key(path, value, 
     assert "\n" not in str(error.value)
 
 
+@pytest.mark.parametrize(
+    "agents, message",
+    [
+        ({"milestones": [12, 8]}, "milestones: [12, 8] must be increasing epochs between 1 and epochs-1 (14)"),
+        ({"milestones": [8, 8]}, "milestones: [8, 8] must be increasing"),
+        ({"milestones": [8, 15]}, "milestones: [8, 15] must be increasing epochs between 1 and epochs-1 (14)"),
+        ({"epochs": 10}, "milestones: [8, 12] must be increasing epochs between 1 and epochs-1 (9)"),
+    ],
+)
+def test_agent_milestones_fail_at_validation_naming_the_key(agents, message):
+    """The agents' schedule is checked by TrainConfig, the same check the agent job makes, before any job runs."""
+    config = demo_config()
+    config["vision"]["experiments"]["digits"]["agents"].update(agents)
+    with pytest.raises(TaskspaceError) as error:
+        validate_config(config)
+    assert str(error.value).startswith(f"vision.experiments.digits.agents.{message}")
+    assert "\n" not in str(error.value)
+
+
 def test_milestones_that_a_longer_method_reaches_are_valid():
     """The paper protocol's [5, 20] stays valid with 15 epochs while MMI's heads train 20 (the tiny config)."""
     config = with_value(demo_config(), (*DIGITS, "paper"), {"heads": {"epochs": 15}, "method_epochs": {"mmi": 20}})
