@@ -92,7 +92,8 @@ class _Items:
 
 
 def _collate(samples: list):
-    import torch
+    from torch.utils.data import default_collate
 
     failed = [s for s in samples if isinstance(s, _Failed)]
-    return failed[0] if failed else torch.stack(samples)
+    # default_collate stacks a worker's batch straight into shared memory (no copy on the way back).
+    return failed[0] if failed else default_collate(samples)

@@ -133,7 +133,15 @@ def _hf_image(family: str, folder: Path, seed: int, width: int) -> None:
         )
         model_class = tf.ConvNextForImageClassification
         processor = tf.ConvNextImageProcessor(size={"shortest_edge": IMAGE_SIZE})
+    from transformers.utils import logging as hf_logging
+
     torch.manual_seed(seed)
     model = model_class(config).eval()
-    model.save_pretrained(folder)
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # keep job logs readable
+    try:
+        model.save_pretrained(folder)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     processor.save_pretrained(folder)
