@@ -75,7 +75,7 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     config = copy.deepcopy(config if config is not None else {})
     if not isinstance(config, dict):
         raise TaskspaceError(f"config: expected a mapping of keys to values, got {type(config).__name__}")
-    _expand_member_sheets(config)
+    sheets = _expand_member_sheets(config)
     validator = _validator(schema or load_schema())
     errors = list(validator.iter_errors(config))
     if errors:
@@ -93,11 +93,16 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
         from .zoo.config import check_zoos
 
         check_zoos(config["zoos"])
+    if sheets:
+        from .sheets import plain_member_lists
+
+        plain_member_lists(config)
     return config
 
 
-def _expand_member_sheets(config: dict) -> None:
-    """Member sheets (``members: sheet.tsv``) become lists of entries before the schema checks them."""
+def _expand_member_sheets(config: dict) -> bool:
+    """Member sheets (``members: sheet.tsv``) become lists of entries (``sheets.MemberSheet``, which the entry
+    checks name by line) before the schema checks them; whether there were any."""
     if any(
         isinstance(zoo, dict) and isinstance(zoo.get("members"), str) for zoo in (config.get("zoos") or {}).values()
     ) or (isinstance(config.get("lm"), dict) and isinstance(config["lm"].get("members"), str)):
@@ -106,6 +111,8 @@ def _expand_member_sheets(config: dict) -> None:
         expanded = expand_member_sheets(config)
         if expanded is not None:
             config.update(expanded)
+            return True
+    return False
 
 
 # The paper's head settings, the defaults of the `paper` protocol (baidu-research/task_space; each value's
@@ -199,10 +206,12 @@ DATASET_CLASSES = {"digits": 10, "cifar100": 100}
 def _check_lm(lm) -> None:
     if not lm:
         return
+    from .sheets import where_of_member
+
     members = lm["members"]
     seen: dict[str, int] = {}
     for i, entry in enumerate(members):
-        where, name = f"lm.members.{i}", entry["name"]
+        where, name = where_of_member(members, i, prefix="lm.members"), entry["name"]
         has = [key for key in ("source", "build") if key in entry]
         if len(has) != 1:
             got = "both" if has else "neither"
@@ -211,12 +220,14 @@ def _check_lm(lm) -> None:
                 f"package:NAME/FOLDER) and 'build' (a family built here), got {got}"
             )
         if "seed" in entry and "build" not in entry:
-            raise TaskspaceError(f"{where}.seed: member {name!r}: seed only applies to built members (build: FAMILY)")
+            seed = where_of_member(members, i, "seed", "lm.members")
+            raise TaskspaceError(f"{seed}: member {name!r}: seed only applies to built members (build: FAMILY)")
         folded = name.lower()
         if folded in seen:
             first = members[seen[folded]]["name"]
             same = "is used twice" if first == name else f"differs from {first!r} only in case (one folder on macOS)"
-            raise TaskspaceError(f"{where}.name: member name {name!r} {same} (lm.members.{seen[folded]})")
+            at, earlier = where_of_member(members, i, "name", "lm.members"), where_of_member(members, seen[folded])
+            raise TaskspaceError(f"{at}: member name {name!r} {same} ({earlier})")
         seen[folded] = i
     names = [entry["name"] for entry in members]
     k_max = lm["selection"]["k_max"]

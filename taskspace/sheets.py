@@ -39,6 +39,26 @@ class MemberSheet(list):
         self.raw = list(raw)  # each row's cells as written: key -> text
 
 
+def where_of_member(members, index: int, key: str = "", prefix: str = "lm.members") -> str:
+    """Where member ``index`` (its ``key``, if given) was written, for errors found after a sheet is expanded:
+    ``sheet:line`` (``sheet:line:column: key`` when the header has the key) for a row of a member sheet, else
+    the config path ``prefix.index.key`` (``prefix``: the section's members key, ``zoos.<name>.members``)."""
+    if isinstance(members, MemberSheet):
+        line = f"{members.path}:{members.lines[index]}"
+        if key in members.header:
+            return f"{line}:{members.header.index(key) + 1}: {key}"
+        return f"{line}: {key}" if key else line
+    return ".".join(str(part) for part in (prefix, index, key) if part != "")
+
+
+def plain_member_lists(config: dict) -> None:
+    """Expanded sheets back to plain lists once the checks that name their lines are done (YAML dumps lists)."""
+    holders = [config.get("lm"), *(config.get("zoos") or {}).values()]
+    for holder in holders:
+        if isinstance(holder, dict) and isinstance(holder.get("members"), MemberSheet):
+            holder["members"] = list(holder["members"])
+
+
 def _cell(path, line, column, key, text):
     try:
         return yaml.safe_load(text)
@@ -197,12 +217,15 @@ def _expand(holder: dict, where: str, item_schema, root, base: Path) -> None:
         )
     rows = read_member_sheet(path)
     # a section the schema does not know keeps the rows as read: the schema check that follows names it
-    holder["members"] = list(rows) if item_schema is None else validate_sheet(rows, item_schema, path, root)
+    entries = list(rows) if item_schema is None else validate_sheet(rows, item_schema, path, root)
+    # still a MemberSheet, so that checks of the entries name its lines (where_of_member)
+    holder["members"] = MemberSheet(entries, rows.path, rows.header, rows.header_line, rows.lines, rows.raw)
 
 
 def expand_member_sheets(config: dict, base=Path("."), schema: dict | None = None) -> dict:
     """A copy of the config with ``lm.members`` and each ``zoos.<name>.members`` that names a sheet replaced by
-    its validated rows (relative paths from ``base``, the working directory); anything else is left as is."""
+    its validated rows, a :class:`MemberSheet` (relative paths from ``base``, the working directory); anything
+    else is left as is. :func:`plain_member_lists` makes them plain lists."""
     if schema is None:  # the config schema, read here: taskspace.config calls this module (no import circle)
         schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
     config = copy.deepcopy(config)

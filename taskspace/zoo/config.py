@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import TaskspaceError
+from ..sheets import where_of_member
 from .plan import DEMO_DATA, PROBE, SEEDED, demo_of
 
 # Demo data sets a rule writes under results/zoo/data/<name>/ (taskspace.zoo.demo).
@@ -23,18 +24,21 @@ def check_zoo(name: str, zoo: dict) -> None:
     members = zoo["members"]
     seen: dict[str, int] = {}
     for i, entry in enumerate(members):
-        at = f"{where}.members.{i}"
+        at = where_of_member(members, i, prefix=f"{where}.members")  # a sheet's file:line once expanded
         folded = entry["name"].lower()
         if folded in seen:
             raise TaskspaceError(
-                f"{at}.name: member name {entry['name']!r} is used twice or differs only in case "
-                f"({where}.members.{seen[folded]})"
+                f"{where_of_member(members, i, 'name', f'{where}.members')}: member name {entry['name']!r} is used "
+                f"twice or differs only in case ({where_of_member(members, seen[folded], prefix=f'{where}.members')})"
             )
         seen[folded] = i
         _check_entry(entry, modality, at)
         weights = entry.get("weights", "")
         if weights.startswith(SEEDED + "/") and not weights.endswith(".safetensors"):
-            raise TaskspaceError(f"{at}.weights: seeded weights are written as {SEEDED}/<stem>-seed<N>.safetensors")
+            raise TaskspaceError(
+                f"{where_of_member(members, i, 'weights', f'{where}.members')}: seeded weights are written as "
+                f"{SEEDED}/<stem>-seed<N>.safetensors"
+            )
     k_max = zoo["selection"]["k_max"]
     if k_max > len(members):
         raise TaskspaceError(f"{where}.selection.k_max: {k_max} is more than the {len(members)} members")
