@@ -16,8 +16,9 @@ TOKENIZERS_PARALLELISM=false) under a timeout and returns the CompletedProcess (
 with the output's tail as the message). ``start_snakemake`` runs the same command in the background.
 
 The shared tiny run: tests/configs/tiny.yaml (vision digits and LM, every stage) plus tests/configs/given.yaml
-(the paper's published kappa as a given space), run ONCE per test session through profiles/local on 2 cores,
-in the background from the moment the tests are collected (as is the determinism test's second run,
+(the paper's published kappa as a given space) and tests/configs/zoo.yaml (tiny zoo spaces of every member kind
+and data format, on tests/data/zoo/ linked in as zoo-data/), run ONCE per test session through profiles/local
+on 2 cores, in the background from the moment the tests are collected (as is the determinism test's second run,
 ``tiny_run_again``). Tests that only read its outputs take the ``tiny_run`` fixture; one assertion about it
 is one line::
 
@@ -56,7 +57,9 @@ REFERENCE = REPO.parent / "shared" / "reference" / "paper-lm-kappa"
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 RUN_TIMEOUT_S = 900
-TINY_CONFIGS = ("tiny.yaml", "given.yaml")  # the shared tiny run's config, merged in this order
+TINY_CONFIGS = ("tiny.yaml", "given.yaml", "zoo.yaml")  # the shared tiny run's config, merged in this order
+# The tiny zoos' data (tests/configs/zoo.yaml), linked into every work folder as zoo-data/.
+ZOO_DATA = REPO / "tests" / "data" / "zoo"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -82,11 +85,14 @@ def tiny_config() -> dict:
 
 
 def prepare_workdir(workdir: Path, config: dict | Path | None = None) -> Path:
-    """A work folder with resources/ of the checkout linked in (configs name files relative to the work
-    folder, as the demo does) and, when given, ``config`` as its config.yaml (a dict or a file to copy)."""
+    """A work folder with resources/ and the tiny zoos' data (zoo-data/) of the checkout linked in (configs
+    name files relative to the work folder, as the demo does) and, when given, ``config`` as its config.yaml (a
+    dict or a file to copy)."""
     workdir.mkdir(parents=True, exist_ok=True)
     if not (workdir / "resources").exists():
         (workdir / "resources").symlink_to(REPO / "resources")
+    if not (workdir / "zoo-data").exists():
+        (workdir / "zoo-data").symlink_to(ZOO_DATA)
     if isinstance(config, dict):
         (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     elif config is not None:

@@ -23,7 +23,9 @@ from .data import dataset_items
 
 log = logging.getLogger(__name__)
 
-LIBRARIES = ("torch", "torchvision", "transformers", "numpy")
+# Versions every feature file records (a member's own libraries are in its provenance); a precomputed pass
+# imports no torch, which would double its job's time.
+LIBRARIES = {"embedded": ("torch", "numpy"), "features": ("numpy", "h5py")}
 
 
 def extract_pass(settings: dict, out_dir, device: str = "auto") -> list[Path]:
@@ -36,8 +38,9 @@ def extract_pass(settings: dict, out_dir, device: str = "auto") -> list[Path]:
 
         entries = resolve_built(entries, settings["built"])
         settings = {**settings, "entries": entries}
-    base = {"zoo": settings["zoo"], "dataset": settings["dataset"], **library_versions(*LIBRARIES)}
-    if "features" in entries[0]:
+    kind = "features" if "features" in entries[0] else "embedded"
+    base = {"zoo": settings["zoo"], "dataset": settings["dataset"], **library_versions(*LIBRARIES[kind])}
+    if kind == "features":
         if len(entries) != 1:
             raise TaskspaceError(f"zoos.{settings['zoo']}: a precomputed pass has one member")
         return [copy_precomputed(entries[0], settings["dataset"], items, out_dir, base)]
