@@ -381,7 +381,8 @@ class Plan:
             **({"zoos": self.zoo.targets(self.figure_paths, self.ranker_targets)} if self.zoo.zoos else {}),
         }
         summary = [SUMMARY] if self.spaces_with_tasks() or self.zoo.zoos else []
-        return {"all": [RUN_CONFIG, *summary, *itertools.chain.from_iterable(named.values())], **named}
+        # dict.fromkeys: the zoos target lists its spaces' picks and figures again (a file once in `all`)
+        return {"all": [RUN_CONFIG, *summary, *dict.fromkeys(itertools.chain.from_iterable(named.values()))], **named}
 
 
 def _lm_task_paths(task: str, entry: dict) -> dict[str, str]:

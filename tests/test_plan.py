@@ -17,9 +17,9 @@ DEMO = REPO / "config.yaml"
 
 
 def demo_with(*parts):
-    """The demo config with only these of its parts (given, vision, lm)."""
+    """The demo config with only these of its parts (given, vision, lm, zoos)."""
     config = yaml.safe_load(DEMO.read_text())
-    for part in ("given", "vision", "lm"):
+    for part in ("given", "vision", "lm", "zoos"):
         if part not in parts:
             config.pop(part)
     return Plan.from_config(validate_config(config))
@@ -54,7 +54,7 @@ def test_the_plans_protocols_are_the_heads_and_the_schemas():
 
 def test_demo_spaces_members_and_tasks(demo):
     assert demo.tracks == ("vision", "lm")
-    assert list(demo.spaces) == ["given/paper-lm", "vision/digits", "lm"]
+    assert list(demo.spaces) == ["given/paper-lm", "vision/digits", "lm", "zoo/digits", "zoo/polarity"]
     assert demo.spaces["given/paper-lm"] == {"k_max": 8, "hub_first": False, "random_rounds": 20}
     agents = [f"agent{i:03d}" for i in range(25)]
     lm_members = [
@@ -67,11 +67,12 @@ def test_demo_spaces_members_and_tasks(demo):
         "tiny-t5",
         "tiny-bert",
     ]
-    assert demo.feature_spaces == {"vision/digits": agents, "lm": lm_members}
+    zoos = {space: demo.zoo.zoos[space[4:]].members for space in ("zoo/digits", "zoo/polarity")}
+    assert demo.feature_spaces == {"vision/digits": agents, "lm": lm_members, **zoos}
     assert demo.tasks("vision/digits") == tuple(f"task{i:02d}" for i in range(10))
     assert demo.tasks("lm") == ("bigram-shift", "word-replacement")
     assert demo.tasks("given/paper-lm") == ()
-    assert demo.spaces_with_tasks() == ["vision/digits", "lm"]
+    assert demo.spaces_with_tasks() == ["vision/digits", "lm", "zoo/digits", "zoo/polarity"]
     assert demo.protocols("given/paper-lm") == ()
     assert demo.protocols("lm") == demo.protocols("vision/digits") == ("validated", "paper")
     assert demo.gpu == {}  # device: auto cannot ask for a GPU
@@ -110,18 +111,20 @@ def test_demo_lm_files_entries_and_inputs(demo):
 
 def test_demo_targets(demo):
     targets = demo.targets()
-    assert list(targets) == ["all", "selections", "figures", "vision", "lm"]
+    assert list(targets) == ["all", "selections", "figures", "vision", "lm", "zoos"]
     assert targets["all"][:2] == [RUN_CONFIG, "results/summary.md"]
-    assert targets["all"][2:] == targets["selections"] + targets["figures"] + targets["vision"] + targets["lm"]
+    named = targets["selections"] + targets["figures"] + targets["vision"] + targets["lm"] + targets["zoos"]
+    assert targets["all"][2:] == list(dict.fromkeys(named))  # the zoos target repeats its spaces' picks, figures
     for space in ("vision/digits", "lm"):  # every space with tasks: its rankers judged, their figures per protocol
         assert f"results/{space}/transferability.tsv" in targets["all"]
         for protocol in ("validated", "paper"):
             assert f"results/figures/{space}/transferability-{protocol}.png" in targets["all"]
             assert f"results/figures/{space}/rankers-{protocol}.pdf" in targets["all"]
     assert targets["selections"] == [
-        f"results/{space}/selection.tsv" for space in ("given/paper-lm", "vision/digits", "lm")
+        f"results/{space}/selection.tsv"
+        for space in ("given/paper-lm", "vision/digits", "lm", "zoo/digits", "zoo/polarity")
     ]
-    assert len(targets["figures"]) == 3 * 2 * 2  # spaces x (mi-gain, dendrogram) x (pdf, png)
+    assert len(targets["figures"]) == 5 * 2 * 2  # spaces x (mi-gain, dendrogram) x (pdf, png)
     assert targets["vision"][:2] == ["results/vision/digits/metrics.tsv", "results/vision/digits/agents.tsv"]
     assert "results/figures/vision/digits/gain-paper.png" in targets["vision"]
     assert "results/figures/vision/digits/accuracy-validated.pdf" in targets["vision"]
@@ -132,9 +135,10 @@ def test_demo_targets(demo):
         "results/lm/convergence.tsv",
     ]
     assert "results/figures/lm/task-word-replacement-paper.pdf" in targets["lm"]
-    # config, summary, 3 selection tables, 12 space figures; vision: 3 tables + 4 kinds x 2 protocols x 2 formats;
-    # lm: 4 tables + convergence figure + 2 tasks x 2 protocols x 2 formats + transferability + 2 kinds x 2 x 2
-    assert len(set(targets["all"])) == len(targets["all"]) == 1 + 1 + 3 + 12 + (3 + 16) + (4 + 2 + 8 + 1 + 8)
+    # config, summary, 5 selection tables, 20 space figures; vision: 3 tables + 4 kinds x 2 protocols x 2 formats;
+    # lm: 4 tables + convergence figure + 2 tasks x 2 protocols x 2 formats + transferability + 2 kinds x 2 x 2;
+    # per zoo: metrics, transferability, 4 kinds x 1 protocol x 2 formats
+    assert len(set(targets["all"])) == len(targets["all"]) == 1 + 1 + 5 + 20 + (3 + 16) + (4 + 2 + 8 + 1 + 8) + 2 * 10
 
 
 def test_vision_entry_is_what_the_scripts_get(demo):
@@ -255,6 +259,7 @@ def test_figures_for_the_protocols_a_space_asks_for():
     config = yaml.safe_load(DEMO.read_text())
     config["vision"]["experiments"]["digits"]["evaluation"]["protocols"] = ["paper"]
     config["lm"]["evaluation"]["protocols"] = ["validated"]
+    config.pop("zoos")  # validated only, whatever the tracks ask for
     plan = Plan.from_config(validate_config(config))
     assert plan.protocols("vision/digits") == ("paper",) and plan.protocols("lm") == ("validated",)
     figures = [path for path in plan.targets()["all"] if "-paper." in path or "-validated." in path]
