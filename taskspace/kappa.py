@@ -284,6 +284,8 @@ GRAM_ITEMS_PER_WIDTH = 2
 # Attributes of a feature file that identify the probe data it was made from (LM: the probe text's hash;
 # vision: the split's hash and the probe rotations; others may record data_hash or probe_hash).
 PROBE_DATA_KEYS = ("text_hash", "split_hash", "probe_rotations", "probe_hash", "data_hash")
+# The sample form's buffers of Gram rows (all members, one chunk of items): 1 GiB at most.
+CHUNK_BYTES = 2**30
 # torch's code path on the CPU (tests): ``device`` values other than "cpu" run through torch.
 TORCH_CPU = "torch-cpu"
 
@@ -656,10 +658,9 @@ def _sample_hsic(inputs, rows, set_name, debiased, block_items, device, memory_b
     fixed = 8 * (m * m + 3 * m * n)
     feature_bytes = sum(8 * n * member.width for member in inputs if member.sketch is None)
     spill = budget is not None and fixed + feature_bytes + 8 * n * (m + 2) * min(n, 64) > budget
-    chunk = min(n, block_items)
-    if budget is not None:
-        room = budget - fixed - (0 if spill else feature_bytes)
-        chunk = max(1, min(chunk, int(room // (8 * n * (m + 2)))))
+    # Gram rows of all members a chunk at a time: at most CHUNK_BYTES (larger chunks are no faster), within budget.
+    room = CHUNK_BYTES if budget is None else min(CHUNK_BYTES, budget - fixed - (0 if spill else feature_bytes))
+    chunk = max(1, min(n, block_items, int(room // (8 * n * (m + 2)))))
     log.info(
         "kappa in sample space: %d members, %d items, Gram rows %d items at a time (%d chunks)%s",
         m,

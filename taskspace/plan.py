@@ -244,9 +244,16 @@ class Plan:
     def member_probe_feature(self, space: str, member: str) -> tuple[str, str]:
         """What kappa reads of one member: (the input to ask for, the feature file in it); a zoo member's file
         lies in the folder of its pass."""
-        if self.track_of(space) == "zoo":
+        track = self.track_of(space)
+        if track == "zoo":
             return self.zoo.member_probe_feature(space, member)
-        path = dict(zip(self.feature_spaces[space], self.probe_features(space)))[member]
+        # Without listing the space's files: every member job asks (thousands of members at parse time).
+        if track == "vision" and member in self.vision[space.split("/", 1)[1]].agents:
+            path = f"results/vision/{space.split('/', 1)[1]}/features/{member}.h5"
+        elif space == "lm" and member in self.lm_members:
+            path = self.lm_feature_file(member, PROBE_DATASET)
+        else:
+            raise KeyError(f"{member!r} is not a member of feature space {space!r}")
         return path, path
 
     @property
