@@ -86,19 +86,20 @@ def write_digits_imagefolder(
         taken, pools[c] = pools[c][:count], pools[c][count:]
         return sorted(int(i) for i in taken)
 
-    def save(index: int, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _digit_image(digits.images[index], size).save(path)
-
+    # Every image is chosen before any is written: a request beyond the data leaves no partial tree behind.
+    files = {}
     for c in range(DIGIT_CLASSES):
         for index in take(c, probe_per_class, "the probe"):
-            save(index, root / "probe" / f"{index:04d}.png")
+            files[root / "probe" / f"{index:04d}.png"] = index
     counts = {"train": train_per_class, "dev": dev_per_class, "test": test_per_class}
     for task, digits_of_task in classes.items():
         for c in digits_of_task:
             for split, count in counts.items():
                 for index in take(c, count, f"task {task}"):
-                    save(index, root / task / split / f"digit{c}" / f"{index:04d}.png")
+                    files[root / task / split / f"digit{c}" / f"{index:04d}.png"] = index
+    for path, index in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _digit_image(digits.images[index], size).save(path)
     return classes
 
 

@@ -38,11 +38,13 @@ def test_digits_imagefolder_reads_back_disjoint_and_seeded(tmp_path):
     assert set(read_imagefolder(tmp_path / "c" / "t")) == {"train", "test"}
 
 
-def test_digits_asks_within_the_data():
+def test_digits_asks_within_the_data(tmp_path):
     with pytest.raises(TaskspaceError, match="digits: task t needs 200 more images of digit 0"):
-        demo.write_digits_imagefolder("unused", {"t": [0, 1]}, train_per_class=200)
+        demo.write_digits_imagefolder(tmp_path / "too-many", {"t": [0, 1]}, train_per_class=200)
+    assert not (tmp_path / "too-many").exists()  # refused before any image is written
     with pytest.raises(TaskspaceError, match="11 classes; choose 2 to 10"):
-        demo.write_digits_imagefolder("unused", {"t": 11})
+        demo.write_digits_imagefolder(tmp_path / "too-many-classes", {"t": 11})
+    assert not (tmp_path / "too-many-classes").exists()
 
 
 def test_polarity_sentences_are_the_real_file():
