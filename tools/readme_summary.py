@@ -47,6 +47,8 @@ if __name__ == "__main__":
         readme = handle.read()
     with open(summary_path, encoding="utf-8") as handle:
         summary = handle.read()
+    # the demo's working directory holds results/summary.md: its checkout made the numbers (asked before the
+    # README is opened for writing, which would make the checkout look modified)
+    text = embed(readme, NAME, block(summary, provenance(Path(summary_path).resolve().parents[1])))
     with open(readme_path, "w", encoding="utf-8") as handle:
-        # the demo's working directory holds results/summary.md: its checkout made the numbers
-        handle.write(embed(readme, NAME, block(summary, provenance(Path(summary_path).resolve().parents[1]))))
+        handle.write(text)
