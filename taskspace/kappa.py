@@ -39,6 +39,7 @@ without one, and takes the cheaper form for those. A new member costs one member
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -236,13 +237,27 @@ def _normalised(hsic: np.ndarray, names) -> np.ndarray:
     return (kappa + kappa.T) / 2
 
 
-def linear_cka(features, debiased: bool = False, block_items: int = 4096) -> np.ndarray:
-    """kappa of in-memory feature matrices (one n x d_i array per member, same items in the same order)."""
+def linear_cka(features, debiased: bool = False, block_items: int = 4096, form: str | None = None) -> np.ndarray:
+    """kappa of in-memory feature matrices (one n x d_i array per member, same items in the same order), in the
+    cheaper form at their shapes (:func:`choose_form`; ``form`` forces one): a task's few training items against
+    a thousand members' features (task-aware MMI) is sample space."""
     n = {len(x) for x in features}
     if len(n) != 1:
         raise ValueError(f"members have different numbers of items: {sorted(n)}")
+    n = n.pop()
+    names = [str(i) for i in range(len(features))]
+    choice = choose_form(n, [x.shape[1] for x in features], form=form)
+    if choice.form == SAMPLE:
+        sources = []
+        for i, x in enumerate(features):
+            x = np.array(x, dtype=np.float64)
+            bad = int((~np.isfinite(x)).sum())
+            if bad:
+                raise TaskspaceError(f"member {names[i]!r}: {bad} NaN or infinite feature values")
+            sources.append(_FeatureRows(x - x.mean(axis=0)))
+        return _normalised(_sample_products(sources, n, debiased, _Backend("cpu"), None, block_items), names)
     accumulator = AlignmentAccumulator([x.shape[1] for x in features], debiased=debiased)
-    for start in range(0, n.pop(), block_items):
+    for start in range(0, n, block_items):
         accumulator.add([x[start : start + block_items] for x in features])
     return accumulator.kappa()
 
@@ -650,26 +665,16 @@ def _read_centred(member: _Member, rows: np.ndarray, set_name: str, block_items:
 
 
 def _sample_hsic(inputs, rows, set_name, debiased, block_items, device, memory_budget_mb) -> np.ndarray:
-    """HSIC in sample space: Gram rows chunk by chunk (upper triangle), Frobenius products by one symmetric
-    product per chunk, row sums and diagonals for the exact re-centring and the debiased estimator."""
+    """HSIC in sample space from files: Grams that member jobs wrote, the other members' features read once
+    (centred, in memory or, over the budget, in temporary files)."""
     m, n = len(inputs), len(rows[0])
     backend = _Backend(device)
     budget = None if memory_budget_mb is None else memory_budget_mb * 2**20
-    fixed = 8 * (m * m + 3 * m * n)
     feature_bytes = sum(8 * n * member.width for member in inputs if member.sketch is None)
-    spill = budget is not None and fixed + feature_bytes + 8 * n * (m + 2) * min(n, 64) > budget
-    # Gram rows of all members a chunk at a time: at most CHUNK_BYTES (larger chunks are no faster), within budget.
-    room = CHUNK_BYTES if budget is None else min(CHUNK_BYTES, budget - fixed - (0 if spill else feature_bytes))
-    chunk = max(1, min(n, block_items, int(room // (8 * n * (m + 2)))))
-    log.info(
-        "kappa in sample space: %d members, %d items, Gram rows %d items at a time (%d chunks)%s",
-        m,
-        n,
-        chunk,
-        -(-n // chunk),
-        "; the members' centred features in temporary files (over the memory budget)" if spill else "",
-    )
-    with tempfile.TemporaryDirectory(prefix="taskspace-kappa-") if spill else _nothing() as scratch:
+    spill = budget is not None and _fixed_bytes(m, n) + feature_bytes + 8 * n * (m + 2) * min(n, 64) > budget
+    if spill:
+        log.info("kappa in sample space: the members' centred features in temporary files (over the memory budget)")
+    with tempfile.TemporaryDirectory(prefix="taskspace-kappa-") if spill else contextlib.nullcontext() as scratch:
         sources = []
         for member, member_rows in zip(inputs, rows):
             if member.sketch is not None:
@@ -682,38 +687,54 @@ def _sample_hsic(inputs, rows, set_name, debiased, block_items, device, memory_b
                 )
             features = _read_centred(member, member_rows, set_name, block_items, out)
             sources.append(_FeatureRows(features if spill else backend.array(features)))
-        products = backend.zeros(m, m)
-        sums = backend.zeros(m, n)
-        diagonals = backend.zeros(m, n)
-        for c0 in range(0, n, chunk):
-            c1 = min(n, c0 + chunk)
-            size, rest = c1 - c0, n - c1
-            square = backend.empty(m, size * size)
-            right = backend.empty(m, size * rest)
-            for i, source in enumerate(sources):
-                block = square[i].reshape(size, size)
-                beside = right[i].reshape(size, rest)
-                source.chunk(backend, c0, c1, block, beside)
-                diagonals[i, c0:c1] = backend.diagonal(block)
-                sums[i, c0:c1] += block.sum(1)
-                if rest:
-                    sums[i, c0:c1] += beside.sum(1)
-                    sums[i, c1:] += beside.sum(0)
-            products += square @ square.T
-            if rest:
-                products += 2.0 * (right @ right.T)
-            del square, right
-        products, sums, diagonals = backend.numpy(products), backend.numpy(sums), backend.numpy(diagonals)
+        room = None if budget is None else budget - (0 if spill else feature_bytes)
+        hsic = _sample_products(sources, n, debiased, backend, room, block_items)
         del sources
+    return hsic
+
+
+def _fixed_bytes(m: int, n: int) -> int:
+    """The sample form's accumulators: the m x m products, row sums and diagonals (m x n each), a spare."""
+    return 8 * (m * m + 3 * m * n)
+
+
+def _sample_products(sources, n, debiased, backend, budget_bytes, block_items) -> np.ndarray:
+    """HSIC in sample space: Gram rows chunk by chunk (upper triangle), Frobenius products by one symmetric
+    product per chunk, row sums and diagonals for the exact re-centring and the debiased estimator."""
+    m = len(sources)
+    # Gram rows of all members a chunk at a time: at most CHUNK_BYTES (larger chunks are no faster), within budget.
+    room = CHUNK_BYTES if budget_bytes is None else min(CHUNK_BYTES, budget_bytes - _fixed_bytes(m, n))
+    chunk = max(1, min(n, block_items, int(room // (8 * n * (m + 2)))))
+    log.info(
+        "kappa in sample space: %d members, %d items, Gram rows %d items at a time (%d chunks)",
+        m,
+        n,
+        chunk,
+        -(-n // chunk),
+    )
+    products = backend.zeros(m, m)
+    sums = backend.zeros(m, n)
+    diagonals = backend.zeros(m, n)
+    for c0 in range(0, n, chunk):
+        c1 = min(n, c0 + chunk)
+        size, rest = c1 - c0, n - c1
+        square = backend.empty(m, size * size)
+        right = backend.empty(m, size * rest)
+        for i, source in enumerate(sources):
+            block = square[i].reshape(size, size)
+            beside = right[i].reshape(size, rest)
+            source.chunk(backend, c0, c1, block, beside)
+            diagonals[i, c0:c1] = backend.diagonal(block)
+            sums[i, c0:c1] += block.sum(1)
+            if rest:
+                sums[i, c0:c1] += beside.sum(1)
+                sums[i, c1:] += beside.sum(0)
+        products += square @ square.T
+        if rest:
+            products += 2.0 * (right @ right.T)
+        del square, right
+    products, sums, diagonals = backend.numpy(products), backend.numpy(sums), backend.numpy(diagonals)
     return _hsic_from_grams(products, sums, diagonals, debiased)
-
-
-class _nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _hsic_from_grams(products, sums, diagonals, debiased: bool) -> np.ndarray:

@@ -317,6 +317,16 @@ def test_both_forms_give_the_same_kappa(tmp_path, shape, debiased):
         np.testing.assert_allclose(kappa, first, atol=1e-12, rtol=0, err_msg=str(key))
 
 
+@pytest.mark.parametrize("debiased", [False, True])
+def test_in_memory_kappa_takes_the_cheaper_form_too(debiased):
+    """linear_cka (task-aware MMI's kappa over a task's few items and every member) in both forms."""
+    features = members(seed=17, n=30, widths=(50, 64, 3, 40))
+    sample = linear_cka(features, debiased=debiased, block_items=7)  # n = 30 against D = 157: sample space
+    np.testing.assert_allclose(sample, linear_cka(features, debiased=debiased, form="feature"), atol=1e-12, rtol=0)
+    reference = (unbiased_hsic_kappa if debiased else pairwise_kappa)(centred(features))
+    np.testing.assert_allclose(sample, reference, atol=1e-10)
+
+
 def test_the_cheaper_form_is_chosen_and_logged(tmp_path, caplog):
     from taskspace.kappa import choose_form
 
