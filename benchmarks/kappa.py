@@ -22,7 +22,8 @@ import numpy as np
 from _machine import describe
 
 from taskspace.features import FeatureFile, write_features
-from taskspace.kappa import _add_upper_gram, kappa_from_feature_files, member_groups
+from taskspace.kappa import kappa_from_feature_files, member_groups
+from taskspace.kappa.feature_space import _add_upper_gram
 
 # Hidden sizes of the paper's 34 checkpoints, in resources/paper-lm-kappa/members.txt order.
 PAPER_WIDTHS = [

@@ -119,7 +119,7 @@ def test_reach_follows_the_package_and_lazy_imports():
     assert "torch" in heads.external and "taskspace.heads.train" in heads.modules  # lazy __getattr__ import
     assert "torchvision" in imports.reach(REPO / "scripts" / "vision_split.py").external  # CIFAR-100 branch
     given = imports.reach(REPO / "scripts" / "given_kappa.py")
-    assert ("taskspace.kappa", "load_kappa") in given.units and not given.external & TORCH
+    assert ("taskspace.kappa.result", "load_kappa") in given.units and not given.external & TORCH
     assert "gensim" in imports.reach(REPO / "scripts" / "lm_probe_text.py").external  # find_spec("gensim")
 
 
