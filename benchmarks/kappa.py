@@ -1,67 +1,52 @@
-"""kappa: the paper's pairwise loop (re-reading member j for every i) against taskspace's one pass.
+"""kappa at both kinds of shape against the floor of the cheaper form, in the same run, on the same files.
 
-    .venv/bin/python benchmarks/kappa.py [--items 20000] [--folder /tmp/kappa-bench]
+    .venv/bin/python benchmarks/kappa.py [--shapes vision lm] [--repeats 3] [--memory-mb 9830] [--other-form]
 
-N = 34 synthetic members with the widths of the paper's 34 checkpoints, n probe items, float32 feature files
-written once with taskspace.features. Rows (same run, same files):
-- pairwise: for every pair (i, j), load both members from their files, centre, ||X_i^T X_j||_F^2
-  (the paper's estimate_kappa loop); reads sum over pairs.
-- one pass: taskspace.kappa.kappa_from_feature_files; every file read once.
-- grouped (with --memory-mb): the same under a memory budget too small for the D x D matrix: one pass per
-  pair of member groups.
-- floor: the same upper-triangle product (X^T X of all members side by side, float64) on data already in
-  memory, in one call.
+Shapes (float32 HDF5 feature files written once with taskspace.features, synthetic members that share a
+64-dimensional signal):
+- vision: n = 1,000 probe items, 30 members of width 2,048 (D = 61,440): sample space is the cheaper form.
+- lm: n = 12,000 items, 8 members of width 768 (D = 6,144): feature space is the cheaper form.
+
+Rows (best of ``--repeats`` rounds, interleaved; ratios to both floors):
+- floor: plain numpy of the cheaper form on float64 centred arrays already in memory (sample space: every
+  member's Gram ``x @ x.T``, then ``V @ V.T`` over the flattened Grams; feature space: the upper-triangle
+  product of all members side by side, ``taskspace.kappa.feature_space._add_upper_gram``, as numpy's one
+  ``x.T @ x`` crashed inside OpenBLAS at D = 31,488 on the development machine).
+- floor with reads: the floor plus reading each file once into float64 and centring it (plain h5py and
+  numpy), the least a job that starts from the files does.
+- one job: ``taskspace.kappa.kappa_from_feature_files`` (the form it chooses, under ``--memory-mb``, the
+  workflow kappa job's budget by default: 60% of 16 GB), files read and converted included.
+- spread: the workflow's per-member jobs (``sketch_member`` + ``save_sketch``, summed: on a cluster they run
+  side by side) and the combine (``kappa_from_sketches``), each timed alone.
+- the other form (``--other-form``): the same call forced into the dearer form.
+Bytes read are counted on the feature files' vectors (1.00 = each file read once).
 """
 
 import argparse
+import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 from _machine import describe
 
+import taskspace.features as features_module
 from taskspace.features import FeatureFile, write_features
-from taskspace.kappa import kappa_from_feature_files, member_groups
+from taskspace.kappa import (
+    SAMPLE,
+    choose_form,
+    kappa_from_feature_files,
+    kappa_from_sketches,
+    save_sketch,
+    sketch_member,
+)
 from taskspace.kappa.feature_space import _add_upper_gram
+from taskspace.kappa.result import _normalised
+from taskspace.resources import MATRIX_SHARE
 
-# Hidden sizes of the paper's 34 checkpoints, in resources/paper-lm-kappa/members.txt order.
-PAPER_WIDTHS = [
-    768,
-    1024,
-    768,
-    1024,
-    1024,
-    768,
-    768,
-    1024,
-    1024,
-    768,
-    768,
-    768,
-    768,
-    1280,
-    1024,
-    768,
-    768,
-    768,
-    1024,
-    1024,
-    1024,
-    768,
-    1024,
-    512,
-    1024,
-    1280,
-    1280,
-    1024,
-    1024,
-    1024,
-    768,
-    1024,
-    768,
-    1024,
-]
+SHAPES = {"vision": (1000, [2048] * 30), "lm": (12000, [768] * 8)}
 
 
 class CountingDataset:
@@ -85,11 +70,11 @@ class CountingFile(FeatureFile):
         return CountingDataset(super().vectors(set_name))
 
 
-def make_members(folder: Path, n: int, seed: int = 0) -> list[Path]:
+def make_members(folder: Path, n: int, widths, seed: int = 0) -> list[Path]:
     rng = np.random.default_rng(seed)
     shared = rng.standard_normal((n, 64)).astype(np.float32)
     paths = []
-    for i, width in enumerate(PAPER_WIDTHS):
+    for i, width in enumerate(widths):
         x = shared @ rng.standard_normal((64, width)).astype(np.float32)
         x += rng.standard_normal((n, width), dtype=np.float32) * rng.uniform(0.5, 3)
         paths.append(folder / f"member{i:02d}.h5")
@@ -97,109 +82,159 @@ def make_members(folder: Path, n: int, seed: int = 0) -> list[Path]:
     return paths
 
 
-def pairwise(paths) -> np.ndarray:
-    """The paper's loop: member j is loaded again for every i."""
-
-    def load(path):
-        with FeatureFile(path) as f:
-            x = np.asarray(f.vectors("probe")[()], dtype=np.float64)
-        CountingFile.bytes_read += x.size * 4
-        return x - x.mean(0)
-
-    m = len(paths)
-    kappa = np.eye(m)
-    self_norm = {}
-    for i in range(m):
-        xi = load(paths[i])
-        self_norm[i] = np.linalg.norm(xi.T @ xi)
-        for j in range(i + 1, m):
-            xj = load(paths[j])
-            if j not in self_norm:
-                self_norm[j] = np.linalg.norm(xj.T @ xj)
-            kappa[i, j] = kappa[j, i] = np.linalg.norm(xi.T @ xj) ** 2 / (self_norm[i] * self_norm[j])
-    return kappa
-
-
-def floor(paths) -> float:
-    """Time of the symmetric product alone, on all members side by side already in memory."""
-    blocks = []
+def in_memory(paths) -> tuple[float, list[np.ndarray]]:
+    """Seconds to read every member's features once, in float64, centred (plain h5py and numpy), and the
+    arrays: the in-memory floor's starting point, and what a job that starts from the files adds to it."""
+    start = time.perf_counter()
+    arrays = []
     for path in paths:
         with FeatureFile(path) as f:
-            blocks.append(np.asarray(f.vectors("probe")[()], dtype=np.float64))
-    x = np.concatenate(blocks, axis=1)
-    del blocks
-    x -= x.mean(0)
+            x = np.asarray(f.vectors("probe")[()], dtype=np.float64)
+        arrays.append(x - x.mean(0))
+    return time.perf_counter() - start, arrays
+
+
+def floor(arrays, form: str) -> tuple[float, np.ndarray | None]:
+    """Seconds of plain numpy of ``form`` on the arrays, and its kappa (sample space; None for feature space)."""
+    start = time.perf_counter()
+    if form == SAMPLE:
+        n = len(arrays[0])
+        flat = np.empty((len(arrays), n * n))
+        for i, x in enumerate(arrays):
+            flat[i].reshape(n, n)[...] = x @ x.T
+        products = flat @ flat.T
+        seconds = time.perf_counter() - start
+        return seconds, _normalised(products, [str(i) for i in range(len(arrays))])
+    x = np.concatenate(arrays, axis=1)
     gram = np.zeros((x.shape[1], x.shape[1]))
     start = time.perf_counter()
-    # The upper-triangle product that kappa needs, in one call on all items. (A plain x.T @ x, which numpy
-    # runs as one dsyrk, segfaults inside OpenBLAS at this D on this machine.)
     _add_upper_gram(gram, x)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, None
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--items", type=int, default=20000)
-    parser.add_argument("--folder", type=Path, default=Path("/tmp/taskspace-kappa-bench"))
-    parser.add_argument("--skip-pairwise", action="store_true")
-    parser.add_argument("--memory-mb", type=float, help="also time kappa under this budget for the matrix")
-    args = parser.parse_args()
-    args.folder.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {describe()}")
-    print(
-        f"N = {len(PAPER_WIDTHS)} members, widths {min(PAPER_WIDTHS)}-{max(PAPER_WIDTHS)} "
-        f"(D = {sum(PAPER_WIDTHS)}), n = {args.items} items, float32 files\n"
-    )
-    paths = make_members(args.folder, args.items)
-    file_bytes = sum(np.dtype(np.float32).itemsize * args.items * w for w in PAPER_WIDTHS)
-
-    import taskspace.features as features_module
-
+def counted(call):
+    """(seconds, result, bytes of vectors read) of ``call()``."""
     original = features_module.FeatureFile
     features_module.FeatureFile = CountingFile
     CountingFile.bytes_read = 0
-    start = time.perf_counter()
-    one_pass = kappa_from_feature_files(paths).kappa
-    one_pass_time = time.perf_counter() - start
-    one_pass_read = CountingFile.bytes_read
-    if args.memory_mb:
-        CountingFile.bytes_read = 0
+    try:
         start = time.perf_counter()
-        grouped = kappa_from_feature_files(paths, memory_budget_mb=args.memory_mb).kappa
-        grouped_time = time.perf_counter() - start
-        grouped_read = CountingFile.bytes_read
-    features_module.FeatureFile = original
+        result = call()
+        return time.perf_counter() - start, result, CountingFile.bytes_read
+    finally:
+        features_module.FeatureFile = original
 
-    floor_time = floor(paths)
-    print("| method | wall (s) | ratio to floor | data read / file bytes |")
-    print("|---|---|---|---|")
-    print(f"| matrix-product floor (same product, in memory) | {floor_time:.1f} | 1.00 | - |")
-    print(
-        f"| taskspace one pass | {one_pass_time:.1f} | {one_pass_time / floor_time:.2f} "
-        f"| {one_pass_read / file_bytes:.2f} |"
+
+def spread(paths, folder: Path, budget_mb: float):
+    """The workflow's way: one sketch per member (timed in sum), then the combine."""
+    sketches, member_seconds = [], 0.0
+
+    def members():
+        nonlocal member_seconds
+        for i, path in enumerate(paths):
+            start = time.perf_counter()
+            sketch = sketch_member(path, memory_budget_mb=budget_mb)
+            save_sketch(sketch, folder / f"sketch{i:02d}.h5")
+            member_seconds += time.perf_counter() - start
+            sketches.append(folder / f"sketch{i:02d}.h5")
+
+    _, _, member_read = counted(members)
+    combine_seconds, result, combine_read = counted(
+        lambda: kappa_from_sketches(sketches, features=paths, memory_budget_mb=budget_mb)
     )
-    if args.memory_mb:
-        groups = len(member_groups(PAPER_WIDTHS, args.memory_mb))
-        print(
-            f"| taskspace grouped ({args.memory_mb:.0f} MB: {groups} groups, {groups * (groups - 1) // 2} passes) "
-            f"| {grouped_time:.1f} | {grouped_time / floor_time:.2f} | {grouped_read / file_bytes:.2f} |"
+    for sketch in sketches:
+        sketch.unlink()
+    return member_seconds, combine_seconds, result, member_read + combine_read
+
+
+def run_shape(name: str, args, folder: Path) -> None:
+    n, widths = SHAPES[name]
+    paths = make_members(folder, n, widths)
+    file_bytes = sum(4 * n * w for w in widths)
+    choice = choose_form(n, widths, args.memory_mb)
+    other = "feature" if choice.form == SAMPLE else SAMPLE
+    print(f"### {name}: n = {n} items, {len(widths)} members of width {widths[0]} (D = {sum(widths)})\n")
+    print(choice.describe() + "\n")
+    times = {"floor": [], "floor with reads": [], "one job": [], "members": [], "combine": [], "other": []}
+    reads = {}
+    for _ in range(args.repeats):
+        read_seconds, arrays = in_memory(paths)
+        seconds, floor_kappa = floor(arrays, choice.form)
+        del arrays
+        times["floor"].append(seconds)
+        times["floor with reads"].append(read_seconds + seconds)
+        seconds, result, read = counted(lambda: kappa_from_feature_files(paths, memory_budget_mb=args.memory_mb))
+        times["one job"].append(seconds)
+        reads["one job"] = read / file_bytes
+        member_seconds, combine_seconds, spread_result, read = spread(paths, folder, args.memory_mb)
+        times["members"].append(member_seconds)
+        times["combine"].append(combine_seconds)
+        reads["spread"] = read / file_bytes
+    if args.other_form:
+        seconds, other_result, read = counted(
+            lambda: kappa_from_feature_files(paths, memory_budget_mb=args.memory_mb, form=other)
         )
-    if not args.skip_pairwise:
-        CountingFile.bytes_read = 0
-        start = time.perf_counter()
-        reference = pairwise(paths)
-        pairwise_time = time.perf_counter() - start
-        print(
-            f"| paper's pairwise loop | {pairwise_time:.1f} | {pairwise_time / floor_time:.2f} "
-            f"| {CountingFile.bytes_read / file_bytes:.2f} |"
-        )
-        print(
-            f"\nmax |one pass - pairwise| = {np.abs(one_pass - reference).max():.2e}; "
-            f"one pass is {pairwise_time / one_pass_time:.1f}x faster"
-        )
-    if args.memory_mb:
-        print(f"\nmax |grouped - one pass| = {np.abs(grouped - one_pass).max():.2e}")
-    shutil.rmtree(args.folder)
+        times["other"].append(seconds)
+        reads["other"] = read / file_bytes
+    best = {key: min(values) for key, values in times.items() if values}
+    spread_total = best["members"] + best["combine"]
+    floor_s, with_reads = best["floor"], best["floor with reads"]
+
+    def row(label: str, seconds: str, value: float, read: str) -> None:
+        print(f"| {label} | {seconds} | {value / floor_s:.2f} | {value / with_reads:.2f} | {read} |")
+
+    print("| method | wall (s) | ratio to floor | ratio to floor with reads | vectors read / file bytes |")
+    print("|---|---:|---:|---:|---:|")
+    row(f"floor: plain numpy of the {choice.form}-space form, arrays in memory", f"{floor_s:.2f}", floor_s, "-")
+    row(
+        "floor with reads: the same after reading each file once (h5py, float64, centred)",
+        f"{with_reads:.2f}",
+        with_reads,
+        "1.00",
+    )
+    row(
+        f"one job (`kappa_from_feature_files`, {result.meta['form']} space)",
+        f"{best['one job']:.2f}",
+        best["one job"],
+        f"{reads['one job']:.2f}",
+    )
+    row(
+        f"spread: {len(widths)} member jobs (summed) + combine",
+        f"{best['members']:.2f} + {best['combine']:.2f} = {spread_total:.2f}",
+        spread_total,
+        f"{reads['spread']:.2f}",
+    )
+    if args.other_form:
+        row(f"one job forced into {other} space", f"{best['other']:.2f}", best["other"], f"{reads['other']:.2f}")
+    print()
+    if floor_kappa is not None:
+        print(f"max |one job - floor| = {np.abs(result.kappa - floor_kappa).max():.1e}; ", end="")
+    print(f"max |spread - one job| = {np.abs(spread_result.kappa - result.kappa).max():.1e}", end="")
+    if args.other_form:
+        print(f"; max |other form - one job| = {np.abs(other_result.kappa - result.kappa).max():.1e}", end="")
+    print(f"\nload average after: {os.getloadavg()[0]:.1f}\n")
+    for path in paths:
+        path.unlink()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shapes", nargs="+", choices=sorted(SHAPES), default=["vision", "lm"])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--memory-mb", type=float, default=MATRIX_SHARE * 16000)
+    parser.add_argument("--other-form", action="store_true", help="also time the dearer form (slow: minutes)")
+    parser.add_argument("--folder", type=Path, default=None, help="where the feature files go (default: a temp dir)")
+    args = parser.parse_args()
+    print(f"machine: {describe()}")
+    print(f"load average before: {os.getloadavg()[0]:.1f}; memory budget {args.memory_mb:.0f} MB\n")
+    folder = args.folder or Path(tempfile.mkdtemp(prefix="taskspace-kappa-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        for name in args.shapes:
+            run_shape(name, args, folder)
+    finally:
+        if args.folder is None:
+            shutil.rmtree(folder)
 
 
 if __name__ == "__main__":

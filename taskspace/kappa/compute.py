@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import TaskspaceError
 from .feature_space import AlignmentAccumulator, _feature_hsic
 from .forms import SAMPLE, choose_form
-from .inputs import _Keys, _lacking, _Member, _read_member, check_agree, check_options
+from .inputs import _Keys, _lacking, _Member, _read_member, check_agree, check_finite, check_options
 from .result import KappaResult, _normalised
 from .sample_space import _Backend, _FeatureRows, _sample_hsic, _sample_products
 from .sketches import read_sketch
@@ -34,9 +34,7 @@ def linear_cka(features, debiased: bool = False, block_items: int = 4096, form: 
         sources = []
         for i, x in enumerate(features):
             x = np.array(x, dtype=np.float64)
-            bad = int((~np.isfinite(x)).sum())
-            if bad:
-                raise TaskspaceError(f"member {names[i]!r}: {bad} NaN or infinite feature values")
+            check_finite(x, names[i])
             sources.append(_FeatureRows(x - x.mean(axis=0)))
         return _normalised(_sample_products(sources, n, debiased, _Backend("cpu"), None, block_items), names)
     accumulator = AlignmentAccumulator([x.shape[1] for x in features], debiased=debiased)

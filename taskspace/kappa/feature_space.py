@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import TaskspaceError
 from .forms import member_groups, torch_device
+from .inputs import check_finite
 from .result import _normalised
 
 log = logging.getLogger("taskspace.kappa")
@@ -76,9 +77,7 @@ class AlignmentAccumulator:
         for x, width, name in zip(block, self.widths, self.names):
             if x.ndim != 2 or x.shape[1] != width:
                 raise ValueError(f"member {name!r}: block of shape {x.shape} for a member of width {width}")
-            bad = int((~np.isfinite(np.asarray(x))).sum())
-            if bad:
-                raise TaskspaceError(f"member {name!r}: {bad} NaN or infinite feature values")
+            check_finite(np.asarray(x), name)
         if self.device == "cpu":
             stacked = np.concatenate([np.asarray(x, dtype=np.float64) for x in block], axis=1)
             if self.shift is None:

@@ -16,6 +16,17 @@ from ..errors import TaskspaceError
 PROBE_DATA_KEYS = ("text_hash", "split_hash", "probe_rotations", "probe_hash", "data_hash")
 
 
+def check_finite(x: np.ndarray, member: str) -> None:
+    """Refuse a member's features with NaN or infinite values (named, with their count). The sum is one pass
+    without a temporary the size of ``x``: a NaN or infinity anywhere makes it non-finite; only then (or when
+    huge finite values overflow it) are the bad values counted."""
+    if np.isfinite(x.sum()):
+        return
+    bad = int((~np.isfinite(x)).sum())
+    if bad:
+        raise TaskspaceError(f"member {member!r}: {bad} NaN or infinite feature values")
+
+
 @dataclass
 class _Member:
     """One member as kappa reads it: its name, item keys, width, provenance, and either a Gram sketch

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import TaskspaceError
 from .forms import torch_device
-from .inputs import _Member
+from .inputs import _Member, check_finite
 
 log = logging.getLogger("taskspace.kappa")
 
@@ -108,9 +108,7 @@ def _read_centred(member: _Member, rows: np.ndarray, set_name: str, block_items:
     with FeatureFile(member.path) as f:
         start = 0
         for (block,) in aligned_blocks([f], set_name, [rows], block_items):
-            bad = int((~np.isfinite(block)).sum())
-            if bad:
-                raise TaskspaceError(f"member {member.name!r}: {bad} NaN or infinite feature values")
+            check_finite(block, member.name)
             out[start : start + len(block)] = block
             start += len(block)
     out -= out.mean(axis=0)

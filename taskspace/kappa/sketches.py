@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import TaskspaceError
 from .forms import GRAM_ITEMS_PER_WIDTH, gram_pays
-from .inputs import check_options
+from .inputs import check_finite, check_options
 
 SKETCH_FORMAT = "taskspace-kappa-member"
 SKETCH_VERSION = 1
@@ -65,9 +65,7 @@ def sketch_member(
             x = np.asarray(f.vectors(set_name)[()], dtype=np.float64)
             if len(x) != len(items):
                 raise TaskspaceError(f"{path}: {len(x)} {set_name!r} vectors for {len(items)} item keys")
-            bad = int((~np.isfinite(x)).sum())
-            if bad:
-                raise TaskspaceError(f"member {name!r}: {bad} NaN or infinite feature values")
+            check_finite(x, name)
             x -= x.mean(axis=0)
             made = x @ x.T  # a symmetric product (syrk)
     return MemberSketch(name, path, set_name, items, width, provenance, made)
