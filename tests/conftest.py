@@ -57,7 +57,8 @@ REFERENCE = REPO.parent / "shared" / "reference" / "paper-lm-kappa"
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 RUN_TIMEOUT_S = 900
-TINY_CONFIGS = ("tiny.yaml", "given.yaml", "zoo.yaml")  # the shared tiny run's config, merged in this order
+TRACK_CONFIGS = ("tiny.yaml", "given.yaml")  # the paper tracks and a given space (the Slurm test's config)
+TINY_CONFIGS = (*TRACK_CONFIGS, "zoo.yaml")  # the shared tiny run's config, merged in this order
 # The tiny zoos' data (tests/configs/zoo.yaml), linked into every work folder as zoo-data/.
 ZOO_DATA = REPO / "tests" / "data" / "zoo"
 
@@ -72,10 +73,11 @@ def load_config(name: str) -> dict:
     return yaml.safe_load(path.read_text())
 
 
-def tiny_config() -> dict:
-    """The shared tiny run's config: tests/configs/tiny.yaml with the given space of given.yaml."""
+def tiny_config(names=TINY_CONFIGS) -> dict:
+    """The shared tiny run's config: tests/configs/tiny.yaml with the given space of given.yaml and the zoo
+    spaces of zoo.yaml (or the configs ``names``, merged in order)."""
     config = {}
-    for name in TINY_CONFIGS:
+    for name in names:
         for key, value in load_config(name).items():
             if isinstance(value, dict) and isinstance(config.get(key), dict):
                 config[key] = {**config[key], **value}

@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import CONFIGS, REPO
+from conftest import CONFIGS, REPO, prepare_workdir
 from conftest import snakemake as run_snakemake
 
 PAPER_LM = REPO / "configs" / "paper-lm.yaml"
@@ -18,7 +18,10 @@ PAPER_VISION = REPO / "configs" / "paper-vision.yaml"
 TINY = CONFIGS / "tiny.yaml"
 
 # Rules that put torch work on the configured device: under `device: cuda` each must ask Slurm for a GPU.
-DEVICE_RULES = ["lm_features", "lm_probes", "kappa", "vision_agent", "vision_features", "vision_peek", "vision_heads"]
+DEVICE_RULES = [
+    *("lm_features", "lm_probes", "kappa", "vision_agent", "vision_features", "vision_peek", "vision_heads"),
+    *("zoo_features", "zoo_heads"),
+]
 # vision_peek and vision_heads train heads on `device` (scripts/vision_peek.py, scripts/vision_heads.py) but
 # do not declare the GPU yet: with `device: cuda` their Slurm jobs would get no GPU and stop with
 # "device: 'cuda' was asked for but no CUDA GPU is visible". Fix in rules/vision.smk: `**GPU,` in both
@@ -121,7 +124,9 @@ def test_graphs_render(tmp_path, graph):
 
 @pytest.fixture(scope="module")
 def tiny_cuda(tmp_path_factory):
-    jobs, _ = dry_run(tmp_path_factory.mktemp("tiny-cuda"), TINY, extra=["--config", "device=cuda"])
+    """The tiny tracks and the tiny zoo spaces (their member sheet is read when the DAG is built: zoo-data/)."""
+    workdir = prepare_workdir(tmp_path_factory.mktemp("tiny-cuda"))
+    jobs, _ = dry_run(workdir, TINY, CONFIGS / "zoo.yaml", extra=["--config", "device=cuda"])
     return jobs
 
 

@@ -99,7 +99,11 @@ def assert_nothing_finished_looking_is_wrong(workdir: Path, reference: dict, kil
     # Snakemake redoes the jobs it had not seen finish (their outputs are marked incomplete); the rest is kept
     marked = {base64.urlsafe_b64decode(p.name).decode() for p in (workdir / ".snakemake" / "incomplete").glob("*")}
     assert killed_output.relative_to(workdir).as_posix() in marked
-    return {path: (workdir / path).stat().st_mtime_ns for path in present if path not in marked}
+
+    def incomplete(path: str) -> bool:  # a marked output, or a file inside a marked directory output
+        return path in marked or any(path.startswith(f"{output}/") for output in marked)
+
+    return {path: (workdir / path).stat().st_mtime_ns for path in present if not incomplete(path)}
 
 
 def unlock(workdir: Path):

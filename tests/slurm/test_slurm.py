@@ -1,8 +1,9 @@
 """The real workflow through `snakemake --profile profiles/slurm` on a real single-node Slurm cluster.
 
 tests/slurm/cluster-up.sh starts the cluster (two fake GPUs, no accounting). The repository's Snakefile runs
-the shared tiny config of tests/conftest.py (tests/configs/tiny.yaml and given.yaml: both tracks and a given
-space, offline, on the CPU); the GPU rules still ask Slurm for a GPU through
+the paper tracks of the shared tiny config of tests/conftest.py (tests/configs/tiny.yaml and given.yaml: both
+tracks and a given space, offline, on the CPU; not the shared run's zoo spaces, whose jobs are the same kind of
+Slurm jobs and would double this module's time); the GPU rules still ask Slurm for a GPU through
 `--set-resources <rule>:gpu=1`, for exactly the rules that declare `gpu=1` when the config says
 `device: cuda` (found by a dry run). The run is interrupted with SIGINT, restarted, killed with SIGKILL,
 recovered as docs/cluster.md says (`scancel --name <run id>`, `--unlock`) and run to the end. The tests
@@ -14,7 +15,8 @@ check that
 - SIGINT cancelled the run's Slurm jobs, SIGKILL left them (and the lock), the recovery cleared both, and
   no finished job was redone after an interruption;
 - the results (tables, selection, kappa, features, agents, figures) equal those of an uninterrupted local
-  run of the same config (profiles/local): the session's shared tiny run, started alongside to save time.
+  run (profiles/local): the session's shared tiny run, started alongside to save time, less its zoo spaces'
+  files, the zoos in its results/config.yaml and the zoo sections of its summary.
 
 Needs root (the set-up installs Debian packages and starts Slurm's daemons); skipped otherwise.
 Every Snakemake run is bounded by `timeout -s INT`. The module takes about 5 minutes on 2 cores.
@@ -37,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, prepare_workdir, snakemake_command, snakemake_env, tiny_config
+from conftest import REPO, TRACK_CONFIGS, prepare_workdir, snakemake_command, snakemake_env, tiny_config
 
 pytestmark = pytest.mark.slurm
 
@@ -71,12 +73,18 @@ REMOTE_RULES = {
     "lm_features",
     "lm_convergence",
     "lm_probes",
+    "kappa_member",
     "kappa",
     "vision_agent",
     "vision_features",
     "vision_peek",
     "vision_heads",
     "rank_members",
+    # the zoo spaces' (not in this config; tests/test_dryrun.py checks their GPU declarations)
+    "zoo_seeded_weights",
+    "zoo_build_member",
+    "zoo_features",
+    "zoo_heads",
 }
 # The `evaluation` group in this config: 2 vision tasks -> one packed submission.
 EVALUATION = ["vision_heads", "vision_heads"]
@@ -92,7 +100,7 @@ def snakemake_cmd(profile: str, workdir: Path, *extra: str) -> list[str]:
 
 
 def new_workdir(tmp_path_factory, name: str) -> Path:
-    return prepare_workdir(tmp_path_factory.mktemp(name), tiny_config())
+    return prepare_workdir(tmp_path_factory.mktemp(name), tiny_config(TRACK_CONFIGS))
 
 
 def run_logged(cmd: list[str], workdir: Path, log_name: str) -> tuple[int, str]:
@@ -280,20 +288,40 @@ def _h5_contents(path: Path) -> tuple[dict, dict]:
     return arrays, attrs
 
 
+ZOO_RESULTS = ("zoo/", "figures/zoo/", "benchmarks/zoo/")  # the shared run's zoo spaces, not in the Slurm run
+
+
+def _summary_sections(path: Path, zoos: bool) -> list[str]:
+    """results/summary.md's sections (one per `#### ` heading; the machine line before them), with or without
+    those of zoo spaces."""
+    head, *sections = path.read_text().split("\n#### ")
+    return [head, *(s for s in sections if zoos or not s.startswith("zoo/"))]
+
+
 def assert_same_results(got_root: Path, want_root: Path) -> int:
-    """Every result file of one run equals the other's (timings aside); returns how many were compared."""
+    """Every result file of the Slurm run (tracks only) equals the shared run's (timings aside), and that run has
+    no other files but its zoo spaces'; returns how many were compared."""
 
     def files(root):
         return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
 
-    got, want = files(got_root), files(want_root)
+    got = files(got_root)
+    want = {rel for rel in files(want_root) if not rel.startswith(ZOO_RESULTS)}
     assert got == want, f"only in one run: {sorted(got ^ want)}"
     compared = 0
     for rel in sorted(want):
         a, b = got_root / rel, want_root / rel
         if rel.startswith("benchmarks/"):
             continue  # wall-clock timings of each job
-        if a.suffix == ".npz":
+        if rel == "config.yaml":
+            import yaml
+
+            assert yaml.safe_load(a.read_text()) == {
+                key: value for key, value in yaml.safe_load(b.read_text()).items() if key != "zoos"
+            }, rel
+        elif rel == "summary.md":
+            assert _summary_sections(a, zoos=True) == _summary_sections(b, zoos=False), rel
+        elif a.suffix == ".npz":
             with np.load(a) as x, np.load(b) as y:
                 assert sorted(x.files) == sorted(y.files), rel
                 for key in x.files:
@@ -527,7 +555,7 @@ def test_every_cluster_job_ran_in_slurm_exactly_once(slurm_run, plan):
     for text in slurm_logs(workdir).values():
         ran.update(job.outputs for job in parse_jobs(text)[0] if job.local and job.finished)
     want = Counter(job.outputs for job in plan["jobs"] if job.rule in REMOTE_RULES)
-    assert sum(want.values()) == 25  # 22 feature, training, kappa and head jobs, 3 ranking jobs
+    assert sum(want.values()) == 32  # 22 feature, training, kappa and head jobs, 7 kappa member jobs, 3 ranking jobs
     assert set(ran) == set(want)
     # each run's submissions are the Slurm jobs named after its run id
     for attempt in attempts:
