@@ -1,7 +1,7 @@
 """Dry runs at paper scale: how long `snakemake -n` takes, what it lists, and how many Slurm submissions
 the jobs become before and after grouping.
 
-    .venv/bin/python benchmarks/dryrun.py [--repeats 3] [--configs lm vision both]
+    .venv/bin/python benchmarks/dryrun.py [--repeats 3] [--configs lm vision both] [--lm-members 1000 10000]
 
 For configs/paper-lm.yaml, configs/paper-vision.yaml and both together (two --configfile), each in an
 empty temporary --directory (no data, no GPU, no network: the user's data files are inputs only when they
@@ -14,6 +14,9 @@ Cluster submissions = jobs of non-local rules outside groups + group jobs, as th
 (`Group job <name>` blocks). Local rules are those the rule files declare `localrule: True` and the
 target rules without an action (what Snakemake itself runs on the submit node).
 Prints the jobs by rule and one markdown table, with the machine.
+
+``--lm-members M ...`` times instead `snakemake -n` of large zoos: configs/paper-lm.yaml with its 34 members
+repeated under new names up to M members and two of its tasks, best of ``--repeats``.
 """
 
 import argparse
@@ -28,6 +31,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy  # noqa: F401  (loaded so that describe() can name the BLAS)
+import yaml
 from _machine import describe
 
 REPO = Path(__file__).resolve().parents[1]
@@ -127,11 +131,45 @@ def measure(name, configs, repeats, local):
     }
 
 
+def lm_config(members: int, folder: Path) -> Path:
+    """configs/paper-lm.yaml with ``members`` members (its 34 repeated under new names) and two of its tasks."""
+    config = yaml.safe_load((REPO / CONFIGS["lm"][0]).read_text())
+    paper = config["lm"]["members"]
+    config["lm"]["members"] = [dict(paper[i % len(paper)], name=f"m{i:05d}") for i in range(members)]
+    config["lm"]["tasks"] = {name: config["lm"]["tasks"][name] for name in list(config["lm"]["tasks"])[:2]}
+    config["lm"]["baselines"] = [config["lm"]["members"][0]["name"]]
+    path = folder / f"lm-{members}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def many_members(sizes, repeats: int) -> None:
+    print(f"machine: {describe()}; load average before: {os.getloadavg()[0]:.1f}\n")
+    print("| LM members | tasks | jobs | `snakemake -n` best (s) | all runs (s) |")
+    print("|---:|---:|---:|---:|---|")
+    for size in sizes:
+        with tempfile.TemporaryDirectory(prefix="taskspace-dryrun-") as tmp:
+            config = lm_config(size, Path(tmp))
+            workdir = Path(tmp) / "work"
+            workdir.mkdir()
+            times = []
+            for _ in range(repeats):
+                seconds, text = snakemake([config], "-n", workdir=workdir)
+                times.append(seconds)
+        jobs = sum(parse_dryrun(text)[0].values())
+        print(f"| {size:,} | 2 | {jobs:,} | {min(times):.1f} | {', '.join(f'{t:.1f}' for t in times)} |")
+    print(f"\nload average after: {os.getloadavg()[0]:.1f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
+    parser.add_argument("--lm-members", type=int, nargs="+", help="time dry runs of LM zoos of these sizes instead")
     args = parser.parse_args()
+    if args.lm_members:
+        many_members(args.lm_members, args.repeats)
+        return
     local = local_rules()
     results = [measure(name, CONFIGS[name], args.repeats, local) for name in args.configs]
 

@@ -192,3 +192,22 @@ def test_zoo_entry_errors_after_expansion_name_the_sheet_line(tmp_path, monkeypa
         "zoos": {"polarity": {**zoo, "members": [{"name": "x", "source": MINILM}, {"name": "x", "source": MINILM}]}}
     }
     raises(re.escape("zoos.polarity.members.1.name: member name 'x' is used twice"), validate_config, config)
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        (f"name\tsource\tfeatures\nok\t{MINILM}\t\nx\t\tnowhere\n", "zoo.tsv:3:3: features: member 'x': folder"),
+        (f"name\tsource\tpooling\nok\t{MINILM}\t\nx\t{MINILM}\tmax\n", "zoo.tsv:3:3: pooling: "),
+        (f"name\tsource\tbuild\nok\t{MINILM}\t\nx\t{MINILM}\tvit\n", "zoo.tsv:3: member 'x' needs exactly one"),
+    ],
+)
+def test_zoo_member_kind_errors_name_the_sheet_cell(tmp_path, monkeypatch, rows, message):
+    """The member kinds' own checks (taskspace.members.entries.check_entry) on a sheet's row name its file, line
+    and the key's column."""
+    from conftest import REPO
+
+    zoo = yaml.safe_load((REPO / "config.yaml").read_text())["zoos"]["polarity"]
+    monkeypatch.chdir(tmp_path)
+    sheet(tmp_path, rows, "zoo.tsv")
+    raises("^" + re.escape(message), validate_config, {"zoos": {"polarity": {**zoo, "members": "zoo.tsv"}}})

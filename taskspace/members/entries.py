@@ -19,7 +19,7 @@ import importlib.util
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,32 +63,35 @@ def member_kind(entry: Mapping[str, Any], modality: str, where: str = "member") 
     return KIND_KEYS[present[0]]
 
 
-def check_entry(entry: Mapping[str, Any], modality: str, where: str = "member") -> str:
+def check_entry(entry: Mapping[str, Any], modality: str, where: str | Callable[..., str] = "member") -> str:
     """Check a member entry for a zoo of ``modality`` (image or text); return its kind.
 
-    Raises a one-line :class:`TaskspaceError` that starts with ``where`` (e.g. ``zoos.mine.members.3``) and
-    names the member and the key: unknown keys for the kind, no or several kind keys, a builder that is
+    Raises a one-line :class:`TaskspaceError` that starts with where the entry was written and names the
+    member and the key: ``where`` is the entry's config path (``zoos.mine.members.3``, the key appended as
+    ``.weights``) or a function of the key (empty for the entry itself) that says it, e.g. a sheet's
+    ``members.tsv:4:3: weights``. Checked: unknown keys for the kind, no or several kind keys, a builder that is
     not ``module:callable`` or whose module cannot be found, a missing weights file, folder or package,
     a pooling or layer the kind does not take, a family the modality has no tiny build of.
     """
+    at = where if callable(where) else lambda key="": f"{where}.{key}" if key else where
     if not isinstance(entry, Mapping):
-        raise TaskspaceError(f"{where}: a member entry is a mapping of keys, got {entry!r}")
+        raise TaskspaceError(f"{at()}: a member entry is a mapping of keys, got {entry!r}")
     name = entry.get("name")
     if not isinstance(name, str) or not name:
-        raise TaskspaceError(f"{where}.name: a member needs a non-empty name")
-    kind = member_kind(entry, modality, where)
+        raise TaskspaceError(f"{at('name')}: a member needs a non-empty name")
+    kind = member_kind(entry, modality, at())
     if kind == "builder" and modality == "text":
-        raise TaskspaceError(f"{where}.builder: member {name!r}: builder members read images; this zoo is input: text")
+        raise TaskspaceError(f"{at('builder')}: member {name!r}: builder members read images; this zoo is input: text")
     allowed = KEYS[kind, modality]
     unknown = sorted(set(entry) - allowed)
     if unknown:
         raise TaskspaceError(
-            f"{where}.{unknown[0]}: member {name!r}: unknown key for a {kind} member of an {modality} zoo "
+            f"{at(unknown[0])}: member {name!r}: unknown key for a {kind} member of an {modality} zoo "
             f"(allowed: {', '.join(sorted(allowed))})"
         )
 
     def bad(key: str, message: str) -> TaskspaceError:
-        return TaskspaceError(f"{where}.{key}: member {name!r}: {message}")
+        return TaskspaceError(f"{at(key)}: member {name!r}: {message}")
 
     for key in ("trust_remote_code", "head"):
         if key in entry and not isinstance(entry[key], bool):

@@ -24,21 +24,21 @@ def check_zoo(name: str, zoo: dict) -> None:
     members = zoo["members"]
     seen: dict[str, int] = {}
     for i, entry in enumerate(members):
-        at = where_of_member(members, i, prefix=f"{where}.members")  # a sheet's file:line once expanded
+
+        def at(key="", i=i):  # a sheet's file:line:column once expanded, else the config path
+            return where_of_member(members, i, key, f"{where}.members")
+
         folded = entry["name"].lower()
         if folded in seen:
             raise TaskspaceError(
-                f"{where_of_member(members, i, 'name', f'{where}.members')}: member name {entry['name']!r} is used "
-                f"twice or differs only in case ({where_of_member(members, seen[folded], prefix=f'{where}.members')})"
+                f"{at('name')}: member name {entry['name']!r} is used twice or differs only in case "
+                f"({where_of_member(members, seen[folded], prefix=f'{where}.members')})"
             )
         seen[folded] = i
         _check_entry(entry, modality, at)
         weights = entry.get("weights", "")
         if weights.startswith(SEEDED + "/") and not weights.endswith(".safetensors"):
-            raise TaskspaceError(
-                f"{where_of_member(members, i, 'weights', f'{where}.members')}: seeded weights are written as "
-                f"{SEEDED}/<stem>-seed<N>.safetensors"
-            )
+            raise TaskspaceError(f"{at('weights')}: seeded weights are written as {SEEDED}/<stem>-seed<N>.safetensors")
     k_max = zoo["selection"]["k_max"]
     if k_max > len(members):
         raise TaskspaceError(f"{where}.selection.k_max: {k_max} is more than the {len(members)} members")
@@ -60,7 +60,7 @@ def check_zoo(name: str, zoo: dict) -> None:
             )
 
 
-def _check_entry(entry: dict, modality: str, where: str) -> None:
+def _check_entry(entry: dict, modality: str, where) -> None:
     """The member kinds' own checks (taskspace.members.entries.check_entry): one kind per entry, its keys. A
     weights file that a rule of this workflow makes (seeded weights) cannot exist yet: its other keys are
     checked with the weights file of an installed package in its place."""
