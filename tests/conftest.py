@@ -18,8 +18,9 @@ with the output's tail as the message). ``start_snakemake`` runs the same comman
 The shared tiny run: tests/configs/tiny.yaml (vision digits and LM, every stage) plus tests/configs/given.yaml
 (the paper's published kappa as a given space) and tests/configs/zoo.yaml (tiny zoo spaces of every member kind
 and data format, on tests/data/zoo/ linked in as zoo-data/), run ONCE per test session through profiles/local
-on 2 cores, in the background from the moment the tests are collected (as is the determinism test's second run,
-``tiny_run_again``). Tests that only read its outputs take the ``tiny_run`` fixture; one assertion about it
+on 2 cores, in the background from the moment the tests are collected (as is the session's second run of that
+config, ``tiny_run_resumed``, which tests/resumed_run.py SIGKILLs twice and resumes: the resume and determinism
+tests read it). Tests that only read its outputs take the ``tiny_run`` fixture; one assertion about it
 is one line::
 
     def test_ranking_table(tiny_run):
@@ -373,13 +374,16 @@ def _start_tiny_run(tmp_path_factory) -> TinyRun:
     return TinyRun(_tiny_run_folder(tmp_path_factory, "tiny"))
 
 
-def _start_tiny_run_again(tmp_path_factory) -> TinyRun:
-    """A second uninterrupted run of the shared tiny config in a folder of its own (test_determinism.py)."""
-    return TinyRun(_tiny_run_folder(tmp_path_factory, "again"))
+def _start_tiny_run_resumed(tmp_path_factory):
+    """The session's second run of the shared tiny config, SIGKILLed twice and resumed (tests/resumed_run.py):
+    test_resume.py checks what it saw, test_determinism.py compares its results with the shared run's."""
+    from resumed_run import ResumedRun  # it imports this module's helpers
+
+    return ResumedRun(tmp_path_factory.mktemp("killed"))
 
 
 tiny_run, tiny_run_handle = started_early("tiny_run", _start_tiny_run, scope="session")
-tiny_run_again, tiny_run_again_handle = started_early("tiny_run_again", _start_tiny_run_again, scope="session")
+tiny_run_resumed, tiny_run_resumed_handle = started_early("tiny_run_resumed", _start_tiny_run_resumed, scope="session")
 
 
 @pytest.fixture

@@ -1,11 +1,13 @@
 """The same config twice gives the same results (issue 6, section 4).
 
-Two uninterrupted runs of one config in two work folders, on the CPU: selection tables byte-identical, kappa
-arrays identical, metrics tables byte-identical (so equal to the last printed digit), and every other result
+Two runs of one config in two work folders, on the CPU: selection tables byte-identical, kappa arrays
+identical, metrics tables byte-identical (so equal to the last printed digit), and every other result
 (features, agents, split, task files, figures) equal too; only wall-clock fields differ. The first run is the
 shared tiny run of the session (tests/conftest.py: tests/configs/tiny.yaml, both tracks and every stage, with
-the given space of tests/configs/given.yaml) rather than the demo, which takes too long to run twice in CI;
-the demo uses the same code paths and seeds.
+the given space of tests/configs/given.yaml and the zoo spaces of tests/configs/zoo.yaml) rather than the demo,
+which takes too long to run twice in CI; the demo uses the same code paths and seeds. The second is the
+session's other run of that config, which tests/resumed_run.py SIGKILLs twice and resumes: a stricter second
+run than an uninterrupted one (every job of it runs in a fresh process, some twice), and one run fewer.
 """
 
 import numpy as np
@@ -15,12 +17,13 @@ import tiny_runs as runs
 from taskspace.kappa import load_kappa
 
 pytestmark = pytest.mark.workflow
-SPACES = ("lm", "vision/tiny", "given/paper-lm")
+SPACES = ("lm", "vision/tiny", "given/paper-lm", "zoo/tiny-image", "zoo/tiny-text", "zoo/tiny-notask")
 
 
 @pytest.fixture(scope="module")
-def two_runs(tiny_run, tiny_run_again):
-    return tiny_run.workdir, tiny_run_again.workdir
+def two_runs(tiny_run, tiny_run_resumed):
+    assert tiny_run_resumed.final is not None and tiny_run_resumed.final.returncode == 0, tiny_run_resumed.error
+    return tiny_run.workdir, tiny_run_resumed.workdir
 
 
 @pytest.mark.parametrize("space", SPACES)
