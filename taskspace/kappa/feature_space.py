@@ -80,31 +80,25 @@ class AlignmentAccumulator:
             check_finite(np.asarray(x), name)
         if self.device == "cpu":
             stacked = np.concatenate([np.asarray(x, dtype=np.float64) for x in block], axis=1)
-            if self.shift is None:
-                self.shift = stacked.mean(axis=0)
-            stacked -= self.shift
-            _add_upper_gram(self.gram, stacked)
-            self.sums += stacked.sum(axis=0)
-            if self.debiased:
-                norms = self._row_norms(stacked)
-                self.norms_x += norms.T @ stacked
-                self.norms_norms += norms.T @ norms
-                self.norm_totals += norms.sum(0)
         else:
             torch = self._torch
             stacked = torch.cat(
                 [torch.as_tensor(np.asarray(x)).to(self.gram.device, torch.float64) for x in block], dim=1
             )
-            if self.shift is None:
-                self.shift = stacked.mean(dim=0)
-            stacked -= self.shift
+        # numpy arrays and torch tensors share the rest (reductions over axis/dim 0)
+        if self.shift is None:
+            self.shift = stacked.mean(0)
+        stacked -= self.shift
+        if self.device == "cpu":
+            _add_upper_gram(self.gram, stacked)
+        else:
             self.gram.addmm_(stacked.T, stacked)
-            self.sums += stacked.sum(dim=0)
-            if self.debiased:
-                norms = self._row_norms(stacked)
-                self.norms_x += norms.T @ stacked
-                self.norms_norms += norms.T @ norms
-                self.norm_totals += norms.sum(0)
+        self.sums += stacked.sum(0)
+        if self.debiased:
+            norms = self._row_norms(stacked)
+            self.norms_x += norms.T @ stacked
+            self.norms_norms += norms.T @ norms
+            self.norm_totals += norms.sum(0)
         self.n += len(stacked)
 
     def _row_norms(self, stacked):
