@@ -10,8 +10,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from scipy.cluster import hierarchy
-from scipy.spatial.distance import squareform
 
 from .atomic import atomic_path
 from .errors import TaskspaceError
@@ -87,6 +85,10 @@ def kappa_tree(kappa: np.ndarray, members: list[str]):
         return None, pd.DataFrame({"position": [1] * m, "member": list(members), "cluster": [1] * m})
     distance = np.clip(1.0 - kappa, 0.0, None)
     np.fill_diagonal(distance, 0.0)
+    # Imported here: half a second of every other figure job's start-up, and only Fig. 1 draws a tree.
+    from scipy.cluster import hierarchy
+    from scipy.spatial.distance import squareform
+
     tree = hierarchy.linkage(squareform(distance, checks=False), method="ward", optimal_ordering=True)
     top_down = hierarchy.leaves_list(tree)[::-1]
     clusters = hierarchy.fcluster(tree, DENDROGRAM_COLOR_THRESHOLD, criterion="distance")
@@ -116,6 +118,8 @@ def kappa_dendrogram(kappa: np.ndarray, members: list[str], title: str):
             tree_axes.text(0.5, 5, "one member: no tree", ha="center", va="center", color="#555555")
             colours = ["#555555"] * m
         else:
+            from scipy.cluster import hierarchy
+
             drawn = hierarchy.dendrogram(
                 tree,
                 ax=tree_axes,

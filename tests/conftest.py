@@ -18,10 +18,10 @@ with the output's tail as the message). ``start_snakemake`` runs the same comman
 The shared tiny run: tests/configs/tiny.yaml (vision digits and LM, every stage) plus tests/configs/given.yaml
 (the paper's published kappa as a given space) and tests/configs/zoo.yaml (tiny zoo spaces of every member kind
 and data format, on tests/data/zoo/ linked in as zoo-data/), run ONCE per test session through profiles/local
-on 2 cores, in the background from the moment the tests are collected (as is the session's second run of that
-config, ``tiny_run_resumed``, which tests/resumed_run.py SIGKILLs twice and resumes: the resume and determinism
-tests read it). Tests that only read its outputs take the ``tiny_run`` fixture; one assertion about it
-is one line::
+on 2 cores, in the background from the moment the tests are collected (as is the session's second run of its
+zoo spaces, ``tiny_run_resumed``, which tests/resumed_run.py SIGKILLs twice and resumes: the resume and
+determinism tests read it; the paper tracks' second run is the Slurm test's). Tests that only read its outputs
+take the ``tiny_run`` fixture; one assertion about it is one line::
 
     def test_ranking_table(tiny_run):
         assert list(tiny_run.tsv("lm/ranking/bigram-shift.tsv").columns) == [...]
@@ -60,6 +60,7 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARAL
 RUN_TIMEOUT_S = 900
 TRACK_CONFIGS = ("tiny.yaml", "given.yaml")  # the paper tracks and a given space (the Slurm test's config)
 TINY_CONFIGS = (*TRACK_CONFIGS, "zoo.yaml")  # the shared tiny run's config, merged in this order
+TRACK_KEYS = ("vision", "lm", "given")  # the config keys of the paper tracks and given spaces
 # The tiny zoos' data (tests/configs/zoo.yaml), linked into every work folder as zoo-data/.
 ZOO_DATA = REPO / "tests" / "data" / "zoo"
 
@@ -85,6 +86,11 @@ def tiny_config(names=TINY_CONFIGS) -> dict:
             else:
                 config[key] = value
     return config
+
+
+def zoo_spaces_config() -> dict:
+    """The shared tiny run's zoo spaces alone (with its seed, device and figure formats)."""
+    return {key: value for key, value in tiny_config().items() if key not in TRACK_KEYS}
 
 
 def prepare_workdir(workdir: Path, config: dict | Path | None = None) -> Path:
@@ -338,17 +344,26 @@ def started_early(name: str, start, scope: str = "module"):
     return value, pytest.fixture(scope=scope, name=f"{name}_handle")(handle_fixture)
 
 
+def _begins(item) -> list:
+    """The ``begin`` functions of the started-early fixtures a test uses (its fixture closure included)."""
+    info = getattr(item, "_fixtureinfo", None)
+    found = (getattr(defs[-1].func, "begin", None) for defs in info.name2fixturedefs.values()) if info else ()
+    return [begin for begin in found if begin is not None]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    # The modules whose tests wait for work started early run last, in their order, the Slurm test's (the
+    # longest such work) at the very end: the others run meanwhile, beside that work, instead of after it on
+    # one core. Whole modules, so module fixtures are made once.
+    waiting = {item.module for item in items if _begins(item)}
+    items.sort(key=lambda item: (item.module in waiting, item.get_closest_marker("slurm") is not None))
+
+
 def pytest_collection_finish(session):
     factory = getattr(session.config, "_tmp_path_factory", None)  # the fixture's factory (no fixtures in hooks)
     if session.config.option.collectonly or factory is None:
         return
-    begins = {}
-    for item in session.items:
-        info = getattr(item, "_fixtureinfo", None)  # the fixtures a test uses, its closure included
-        for fixturedefs in info.name2fixturedefs.values() if info is not None else ():
-            begin = getattr(fixturedefs[-1].func, "begin", None)
-            if begin is not None:
-                begins.setdefault(begin, None)
+    begins = {begin: None for item in session.items for begin in _begins(item)}
     for begin in begins:
         _begun.append(begin(factory))
 
@@ -375,8 +390,9 @@ def _start_tiny_run(tmp_path_factory) -> TinyRun:
 
 
 def _start_tiny_run_resumed(tmp_path_factory):
-    """The session's second run of the shared tiny config, SIGKILLed twice and resumed (tests/resumed_run.py):
-    test_resume.py checks what it saw, test_determinism.py compares its results with the shared run's."""
+    """The session's second run of the shared tiny run's zoo spaces, SIGKILLed twice and resumed
+    (tests/resumed_run.py): test_resume.py checks what it saw, test_determinism.py compares its results with
+    the shared run's."""
     from resumed_run import ResumedRun  # it imports this module's helpers
 
     return ResumedRun(tmp_path_factory.mktemp("killed"))

@@ -1,17 +1,22 @@
-"""The shared tiny config, SIGKILLed twice and resumed: the session's second run of that config (issue 6).
+"""The shared tiny run's zoo spaces, SIGKILLed twice and resumed: the session's second run of them (issue 6).
 
-One run of the shared tiny config (tests/conftest.py) in a folder of its own is SIGKILLed twice, with
-Snakemake and its running job (the whole process group, as a crashed node or an out-of-memory kill would):
-first in the middle of an LM or vision feature extraction (while the member's feature file is being
-written), then, after the documented recovery, in the middle of a head-training job. The documented recovery
-(docs/troubleshooting.md) is ``snakemake --unlock`` and the same command again (profiles/local sets
-``rerun-incomplete``); a third run finishes. Every run is that command: ``snakemake --profile profiles/local``
-with the config, on 2 cores, offline.
+One run of the zoo spaces of the shared tiny config (tests/conftest.py, ``zoo_spaces_config``: every member
+kind and data format) in a folder of its own is SIGKILLed twice, with Snakemake and its running job (the whole
+process group, as a crashed node or an out-of-memory kill would): first in the middle of a feature pass (while
+a member's feature file in the pass folder is being written), then, after the documented recovery, in the
+middle of a head-training job. The documented recovery (docs/troubleshooting.md) is ``snakemake --unlock`` and
+the same command again (profiles/local sets ``rerun-incomplete``); a third run finishes. Every run is that
+command: ``snakemake --profile profiles/local`` with the config, on 2 cores, offline.
+
+The zoo spaces, not the paper tracks: they have every kind of job the tracks have (feature files written
+through the same writer, kappa, rankers, heads, figures) plus directory outputs, and the tracks get their
+second run, interrupted too, in the Slurm test (tests/slurm/), which compares it with the shared run file by
+file. One full second run of the shared config would cost the test session minutes on 2 cores.
 
 It starts when the tests are collected, beside the shared run (conftest's ``tiny_run_resumed``), and keeps
 what it saw right after each kill (:class:`Kill`), since later runs change the folder. test_resume.py checks
 those observations against the shared run; test_determinism.py compares the finished folder with the shared
-run as the config's second run.
+run's zoo spaces.
 
 Not a test module: conftest.py imports it when the fixture starts.
 """
@@ -29,30 +34,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import tiny_runs as runs
-from conftest import RUN_TIMEOUT_S, prepare_workdir, snakemake, start_snakemake, tail, tiny_config
+from conftest import RUN_TIMEOUT_S, prepare_workdir, snakemake, start_snakemake, tail, zoo_spaces_config
 
 POLL_S = 0.01
-HEADS_LOGS = {  # head-training job log -> its output
-    re.compile(r"logs/lm/probes/(?P<task>[^/]+)\.log"): "results/lm/metrics/{task}.tsv",
-    re.compile(
-        r"logs/vision/(?P<experiment>[^/]+)/tasks/(?P<task>[^/]+)\.log"
-    ): "results/vision/{experiment}/tasks/{task}.tsv",
-}
+HEADS_LOG = re.compile(r"logs/zoo/(?P<zoo>[^/]+)/tasks/(?P<task>[^/]+)\.log")  # a zoo_heads job's log
+HEADS_OUTPUT = "results/zoo/{zoo}/tasks/{task}.tsv"  # and its output
 
 
 def feature_job_writing(workdir: Path, since: float):
-    """The output of an LM or vision feature job that is writing its file now (its partial file exists)."""
-    for partial in [
-        *workdir.glob("results/lm/features/*/.*.h5.partial"),
-        *workdir.glob("results/vision/*/features/.*.h5.partial"),
-    ]:
-        return partial.with_name(partial.name[1 : -len(".partial")])
+    """The output (a pass folder) of a zoo feature job that is writing a member's file now (its partial file
+    exists), once another pass has finished a file (so that the kill has finished results to keep)."""
+    if not any(workdir.glob("results/zoo/*/features/*/*/*.h5")):
+        return None
+    for partial in workdir.glob("results/zoo/*/features/*/*/.*.h5.partial"):
+        return partial.parent
     return None
 
 
 def heads_job_training(workdir: Path, since: float):
-    """The output of a head-training job (lm_probes or vision_heads) of this run that is training now."""
-    for log in [*workdir.glob("logs/lm/probes/*.log"), *workdir.glob("logs/vision/*/tasks/*.log")]:
+    """The output of a head-training job (zoo_heads) of this run that is training now."""
+    for log in workdir.glob("logs/zoo/*/tasks/*.log"):
         try:
             if log.stat().st_mtime < since:
                 continue  # a log of an earlier attempt
@@ -60,12 +61,18 @@ def heads_job_training(workdir: Path, since: float):
         except FileNotFoundError:
             continue
         if " heads on " in text and "done " not in text:
-            relative = log.relative_to(workdir).as_posix()
-            for pattern, output in HEADS_LOGS.items():
-                match = pattern.fullmatch(relative)
-                if match:
-                    return workdir / output.format(**match.groupdict())
+            match = HEADS_LOG.fullmatch(log.relative_to(workdir).as_posix())
+            if match:
+                return workdir / HEADS_OUTPUT.format(**match.groupdict())
     return None
+
+
+def partial_files(output: Path) -> list[Path]:
+    """The hidden partial files a killed job left of its output (inside it, for a folder output)."""
+    if output.is_dir():
+        return sorted(output.glob(".*.partial"))
+    partial = output.with_name(f".{output.name}.partial")
+    return [partial] if partial.exists() else []
 
 
 @dataclass
@@ -93,7 +100,7 @@ class ResumedRun:
     ``error`` when a step could not be taken."""
 
     def __init__(self, workdir: Path):
-        self.workdir = prepare_workdir(workdir, tiny_config())
+        self.workdir = prepare_workdir(workdir, zoo_spaces_config())
         self.kills: list[Kill] = []
         self.refused = self.final = None
         self.error = ""
@@ -137,17 +144,17 @@ class ResumedRun:
         if output is None:
             self.error = f"{log_name}: the run ended before the job to kill was running:\n{tail(kill.log)}"
             return False
-        partial = output.with_name(f".{output.name}.partial")
-        kill.partial_exists = partial.exists()
-        if kill.partial_exists:
+        partials = partial_files(output)
+        kill.partial_exists = bool(partials)
+        if partials:
             from taskspace.errors import TaskspaceError
             from taskspace.features import FeatureFile
 
             try:
-                FeatureFile(partial).close()
+                FeatureFile(partials[0]).close()
             except TaskspaceError as error:
                 kill.partial_error = str(error)
-        kill.present = runs.outputs(self.workdir)
+        kill.present = runs.outputs(self.workdir, zoos_only=True)
         kill.marked = {
             base64.urlsafe_b64decode(p.name).decode() for p in (self.workdir / ".snakemake" / "incomplete").glob("*")
         }

@@ -1,11 +1,12 @@
 """Resume after a hard kill (issue 6, section 1): the checks of the session's killed-and-resumed run.
 
-tests/resumed_run.py runs the shared tiny config in a folder of its own, SIGKILLs it twice (Snakemake and its
-running job, as a crashed node or an out-of-memory kill would: first while a member's feature file is being
-written, then while a head-training job trains) and recovers as docs/troubleshooting.md says (``snakemake
---unlock`` and the same command again; profiles/local sets ``rerun-incomplete``). After each kill no result
-that looks finished is wrong or partial; the final results equal those of the uninterrupted shared run, and
-the results finished before a kill are not redone.
+tests/resumed_run.py runs the shared tiny run's zoo spaces in a folder of their own, SIGKILLs the run twice
+(Snakemake and its running job, as a crashed node or an out-of-memory kill would: first while a member's
+feature file is being written in a pass folder, then while a head-training job trains) and recovers as
+docs/troubleshooting.md says (``snakemake --unlock`` and the same command again; profiles/local sets
+``rerun-incomplete``). After each kill no result that looks finished is wrong or partial; the final results
+equal those of the uninterrupted shared run, and the results finished before a kill are not redone. (The
+paper tracks are interrupted and resumed in the Slurm test, tests/slurm/.)
 """
 
 import re
@@ -36,11 +37,11 @@ def assert_nothing_finished_looking_is_wrong(kill: Kill, reference: dict, workdi
 def test_killed_twice_then_rerun_gives_the_uninterrupted_results(tiny_run, tiny_run_resumed):
     resumed, workdir = tiny_run_resumed, tiny_run_resumed.workdir
     assert not resumed.error, resumed.error
-    reference = runs.outputs(tiny_run.workdir)
+    reference = runs.outputs(tiny_run.workdir, zoos_only=True)
     first, second = resumed.kills
 
-    # 1. SIGKILLed while a member's feature file was being written: the half-written file sat under its
-    # hidden name only, which no reader takes for a feature file
+    # 1. SIGKILLed while a member's feature file was being written in its pass folder: the half-written file
+    # sat under its hidden name only, which no reader takes for a feature file
     assert first.partial_exists
     assert re.search("incomplete feature file|not a readable HDF5 file", first.partial_error), first.partial_error
     assert_nothing_finished_looking_is_wrong(first, reference, workdir)
@@ -52,11 +53,13 @@ def test_killed_twice_then_rerun_gives_the_uninterrupted_results(tiny_run, tiny_
 
     # 3. the same command again finished the rest
     assert resumed.final is not None and resumed.final.returncode == 0, completed(resumed.final)
-    final = runs.outputs(workdir)
+    final = runs.outputs(workdir, zoos_only=True)
     assert sorted(final) == sorted(reference)
     differ = [path for path in final if final[path] != reference[path]]
     assert not differ, f"results that differ from an uninterrupted run: {differ}"
     assert not runs.hidden_files(workdir), "partial files left behind"
+    summary, shared = workdir / "results" / "summary.md", tiny_run / "summary.md"
+    assert runs.summary_sections(summary) == runs.summary_sections(shared, tracks=False)
     # what was finished before a kill was kept, not redone
     for kill in (first, second):
         redone = [path for path, mtime in kill.mtimes.items() if (workdir / path).stat().st_mtime_ns != mtime]

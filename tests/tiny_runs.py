@@ -1,6 +1,7 @@
-"""Comparing the results of workflow runs, for test_resume.py and test_determinism.py (which compare their
-runs with the shared tiny run of tests/conftest.py): which result files a run made, and a fingerprint of each
-that leaves out what may differ between two runs (wall-clock fields).
+"""Comparing the results of workflow runs, for test_resume.py, test_determinism.py and the Slurm test (which
+compare their runs with the shared tiny run of tests/conftest.py): which result files a run made (all, or
+those of the zoo spaces), a fingerprint of each that leaves out what may differ between two runs (wall-clock
+fields), and the summary's sections.
 
 Not a test module: both import it (pytest puts tests/ on the path).
 """
@@ -20,10 +21,14 @@ import pandas as pd
 # seconds per member in the ranking tables): everything else must match exactly.
 TIMING_DIRS = ("results/benchmarks/",)
 TIMING_FIELDS = ("train_seconds", "seconds")
+# The zoo spaces' result folders (under results/): a run of the tracks alone has none, one of the zoo spaces alone
+# only these (and its config.yaml and summary.md).
+ZOO_RESULTS = ("zoo/", "figures/zoo/", "benchmarks/zoo/")
 
 
-def visible_files(workdir: Path) -> list[str]:
-    """Result files as a user sees them: hidden names (partial files, Snakemake's stamps) and timings left out."""
+def visible_files(workdir: Path, zoos_only: bool = False) -> list[str]:
+    """Result files as a user sees them: hidden names (partial files, Snakemake's stamps) and timings left out;
+    with ``zoos_only`` only the zoo spaces' files."""
     root = workdir / "results"
     found = []
     for path in sorted(root.rglob("*")):
@@ -31,6 +36,8 @@ def visible_files(workdir: Path) -> list[str]:
         if path.is_dir() or any(part.startswith(".") for part in path.relative_to(root).parts):
             continue
         if relative.startswith(TIMING_DIRS):
+            continue
+        if zoos_only and not path.relative_to(root).as_posix().startswith(ZOO_RESULTS):
             continue
         found.append(relative)
     return found
@@ -98,6 +105,13 @@ def _plain(value):
     return value
 
 
-def outputs(workdir: Path) -> dict[str, str]:
-    """{result file: fingerprint} of a work folder."""
-    return {relative: fingerprint(workdir / relative) for relative in visible_files(workdir)}
+def outputs(workdir: Path, zoos_only: bool = False) -> dict[str, str]:
+    """{result file: fingerprint} of a work folder (of its zoo spaces' files only, with ``zoos_only``)."""
+    return {relative: fingerprint(workdir / relative) for relative in visible_files(workdir, zoos_only)}
+
+
+def summary_sections(path: Path, tracks: bool = True, zoos: bool = True) -> list[str]:
+    """results/summary.md's sections (one per ``#### `` heading, the machine line before them), those of the
+    paper tracks and given spaces and those of the zoo spaces as asked."""
+    head, *sections = path.read_text().split("\n#### ")
+    return [head, *(s for s in sections if (zoos if s.startswith("zoo/") else tracks))]

@@ -19,7 +19,9 @@ check that
   files, the zoos in its results/config.yaml and the zoo sections of its summary.
 
 Needs root (the set-up installs Debian packages and starts Slurm's daemons); skipped otherwise.
-Every Snakemake run is bounded by `timeout -s INT`. The module takes about 5 minutes on 2 cores.
+Every Snakemake run is bounded by `timeout -s INT`. The cluster's set-up, the dry run and the three runs start
+in the background when the tests are collected (``SlurmSession``), beside the shared tiny run: they mostly
+wait for Slurm, and the test process goes on with other tests meanwhile.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -39,7 +42,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, TRACK_CONFIGS, prepare_workdir, snakemake_command, snakemake_env, tiny_config
+import tiny_runs as runs
+from conftest import (
+    REPO,
+    TRACK_CONFIGS,
+    prepare_workdir,
+    snakemake_command,
+    snakemake_env,
+    started_early,
+    tiny_config,
+)
 
 pytestmark = pytest.mark.slurm
 
@@ -288,16 +300,6 @@ def _h5_contents(path: Path) -> tuple[dict, dict]:
     return arrays, attrs
 
 
-ZOO_RESULTS = ("zoo/", "figures/zoo/", "benchmarks/zoo/")  # the shared run's zoo spaces, not in the Slurm run
-
-
-def _summary_sections(path: Path, zoos: bool) -> list[str]:
-    """results/summary.md's sections (one per `#### ` heading; the machine line before them), with or without
-    those of zoo spaces."""
-    head, *sections = path.read_text().split("\n#### ")
-    return [head, *(s for s in sections if zoos or not s.startswith("zoo/"))]
-
-
 def assert_same_results(got_root: Path, want_root: Path) -> int:
     """Every result file of the Slurm run (tracks only) equals the shared run's (timings aside), and that run has
     no other files but its zoo spaces'; returns how many were compared."""
@@ -306,7 +308,7 @@ def assert_same_results(got_root: Path, want_root: Path) -> int:
         return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
 
     got = files(got_root)
-    want = {rel for rel in files(want_root) if not rel.startswith(ZOO_RESULTS)}
+    want = {rel for rel in files(want_root) if not rel.startswith(runs.ZOO_RESULTS)}
     assert got == want, f"only in one run: {sorted(got ^ want)}"
     compared = 0
     for rel in sorted(want):
@@ -320,7 +322,7 @@ def assert_same_results(got_root: Path, want_root: Path) -> int:
                 key: value for key, value in yaml.safe_load(b.read_text()).items() if key != "zoos"
             }, rel
         elif rel == "summary.md":
-            assert _summary_sections(a, zoos=True) == _summary_sections(b, zoos=False), rel
+            assert runs.summary_sections(a) == runs.summary_sections(b, zoos=False), rel
         elif a.suffix == ".npz":
             with np.load(a) as x, np.load(b) as y:
                 assert sorted(x.files) == sorted(y.files), rel
@@ -352,57 +354,73 @@ def assert_same_results(got_root: Path, want_root: Path) -> int:
 
 
 # ----------------------------------------------------------------------------------------------------
-# fixtures
+# the cluster, the plan and the interrupted run: started when the tests are collected
 # ----------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def slurm_cluster():
-    """Start the single-node test cluster; stop what this fixture started at the end."""
+def why_no_cluster() -> str | None:
+    """Why the test cluster cannot start here (the module is then skipped), or None."""
     if sys.platform != "linux":
-        pytest.skip("the Slurm test cluster needs Linux")
+        return "the Slurm test cluster needs Linux"
     if os.geteuid() != 0:
-        pytest.skip("the Slurm test cluster needs root (apt-get install, Slurm's daemons)")
+        return "the Slurm test cluster needs root (apt-get install, Slurm's daemons)"
     if shutil.which("timeout") is None:
-        pytest.skip("coreutils `timeout` is missing")
+        return "coreutils `timeout` is missing"
     have_slurm = all(
         shutil.which(p) or os.path.exists(f"/usr/sbin/{p}") for p in ("slurmctld", "slurmd", "munged", "sbatch")
     )
     if not have_slurm and shutil.which("apt-get") is None:
-        pytest.skip("Slurm is not installed and apt-get is not available to install it")
-    # One test session at a time uses the cluster (several pytest runs on one machine would otherwise
-    # tear it down under each other): an exclusive lock next to the state folder, held until the end.
-    lock = open(STATE_DIR.rstrip("/") + ".lock", "w")
-    deadline = time.monotonic() + 900
-    while True:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                pytest.fail(f"another test session held {lock.name} for 15 minutes")
-            time.sleep(2)
-    try:
+        return "Slurm is not installed and apt-get is not available to install it"
+    return None
+
+
+class Cluster:
+    """The single-node test cluster: ``up()`` starts it, ``down()`` stops what ``up()`` started.
+
+    One test session at a time uses the cluster (several pytest runs on one machine would otherwise tear it
+    down under each other): an exclusive lock next to the state folder, held from ``up()`` to ``down()``.
+    """
+
+    def __init__(self):
+        self.lock = None
+        self.started_here = False
+
+    def up(self) -> None:
+        self.lock = open(STATE_DIR.rstrip("/") + ".lock", "w")
+        deadline = time.monotonic() + 900
+        while True:
+            try:
+                fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"another test session held {self.lock.name} for 15 minutes")
+                time.sleep(2)
         t0 = time.monotonic()
         up = subprocess.run(["bash", str(CLUSTER_UP), STATE_DIR], capture_output=True, text=True, timeout=900)
         if up.returncode != 0:
             pytest.fail(f"cluster-up.sh failed ({up.returncode}):\n{up.stdout}\n{up.stderr}")
         print(f"\n{up.stdout}(cluster-up.sh: {time.monotonic() - t0:.1f} s)")
-        started_here = "started " in up.stdout
-        yield STATE_DIR
+        self.started_here = "started " in up.stdout
+
+    def down(self) -> None:
         # Stop the daemons when this session started them (TASKSPACE_SLURM_KEEP=1 keeps them for
         # debugging); a cluster that was already up is left as it was found.
-        if started_here and os.environ.get("TASKSPACE_SLURM_KEEP") != "1":
-            down = subprocess.run(["bash", str(CLUSTER_DOWN), STATE_DIR], capture_output=True, text=True, timeout=120)
-            print(down.stdout, down.stderr)
-    finally:
-        fcntl.flock(lock, fcntl.LOCK_UN)
-        lock.close()
+        try:
+            if self.started_here and os.environ.get("TASKSPACE_SLURM_KEEP") != "1":
+                down = subprocess.run(
+                    ["bash", str(CLUSTER_DOWN), STATE_DIR], capture_output=True, text=True, timeout=120
+                )
+                print(down.stdout, down.stderr)
+        finally:
+            self.started_here = False
+            if self.lock is not None:
+                fcntl.flock(self.lock, fcntl.LOCK_UN)
+                self.lock.close()
+                self.lock = None
 
 
-@pytest.fixture(scope="module")
-def plan(tmp_path_factory):
+def dry_run_plan(workdir: Path) -> dict:
     """A dry run of the config with `device: cuda` through profiles/slurm (submits nothing): the DAG's
     jobs and the rules that then declare `gpu=1`."""
-    workdir = new_workdir(tmp_path_factory, "plan")
     rc, out = run_logged(snakemake_cmd("slurm", workdir, "--dry-run", "--config", "device=cuda"), workdir, "dryrun.out")
     assert rc == 0, tail(out)
     jobs, groups = parse_jobs(out)
@@ -461,11 +479,9 @@ def _cluster_jobs_finished(text: str) -> int:
     return sum(1 for job in parse_jobs(text)[0] if job.finished and not job.local)
 
 
-@pytest.fixture(scope="module")
-def slurm_run(slurm_cluster, tiny_run_handle, plan, tmp_path_factory):
+def run_interrupted(workdir: Path, plan: dict) -> list[Attempt]:
     """The workflow through profiles/slurm: interrupted (SIGINT), killed (SIGKILL) and recovered
-    (scancel --name <run id>, --unlock), then run to the end. Returns the workdir and the three attempts."""
-    workdir = new_workdir(tmp_path_factory, "slurm")
+    (scancel --name <run id>, --unlock), then run to the end. Returns the three attempts."""
     # Exactly the rules that ask for a GPU under `device: cuda` ask Slurm for one here, on the CPU.
     gpu_args = ["--set-resources", *(f"{rule}:gpu=1" for rule in sorted(plan["gpu_rules"]))]
     cmd = snakemake_cmd("slurm", workdir, *SLURM_TEST_ARGS, *gpu_args)
@@ -524,7 +540,60 @@ def slurm_run(slurm_cluster, tiny_run_handle, plan, tmp_path_factory):
     assert rc == 0, tail(out)
     c = _attempt("C", workdir, out)
     print(f"\nSlurm runs A+B+C: {time.monotonic() - t0:.1f} s")
-    return workdir, [a, b, c]
+    return [a, b, c]
+
+
+class SlurmSession:
+    """In a background thread: the cluster up, the plan, the interrupted run (``run_interrupted``). It starts
+    when the tests are collected, so that the cluster's set-up (a package install on a fresh machine) and the
+    runs, which mostly wait for Slurm's status checks, overlap with the other tests instead of holding up the
+    test process. ``wait()`` returns it finished (``plan``, ``workdir``, ``attempts``) or raises what stopped
+    it, a skip included; ``stop()`` ends the runs and brings the cluster down."""
+
+    def __init__(self, tmp_path_factory):
+        self.plan_dir = new_workdir(tmp_path_factory, "plan")
+        self.workdir = new_workdir(tmp_path_factory, "slurm")
+        self.cluster = Cluster()
+        self.plan, self.attempts, self.failure = None, None, None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            reason = why_no_cluster()
+            if reason:
+                pytest.skip(reason)
+            self.cluster.up()
+            self.plan = dry_run_plan(self.plan_dir)
+            self.attempts = run_interrupted(self.workdir, self.plan)
+        except BaseException as error:  # noqa: BLE001 (pytest's skip and fail too: raised again in the tests)
+            self.failure = error
+
+    def wait(self, timeout: float = 3 * RUN_TIMEOUT_S) -> SlurmSession:
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            raise AssertionError(f"the Slurm runs were still going after {timeout} s")
+        if self.failure is not None:
+            raise self.failure
+        return self
+
+    def stop(self) -> None:
+        # After wait() the thread is done; in a session stopped early, bringing the cluster down ends its runs.
+        self.cluster.down()
+
+
+slurm_session, slurm_session_handle = started_early("slurm_session", SlurmSession, scope="session")
+
+
+@pytest.fixture(scope="module")
+def plan(slurm_session):
+    return slurm_session.plan
+
+
+@pytest.fixture(scope="module")
+def slurm_run(slurm_session):
+    """The workdir of the interrupted run and its three attempts."""
+    return slurm_session.workdir, slurm_session.attempts
 
 
 def slurm_logs(workdir: Path) -> dict[str, str]:
