@@ -19,10 +19,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from .. import heads  # heads.evaluate_heads loads torch on first use, not when rank_members reads a task
 from ..config import SPLITS
 from ..errors import TaskspaceError
 from ..features import FeatureFile, aligned_blocks, common_items
-from ..heads import Protocol, Split, evaluate_heads
+from ..heads import Protocol, Split
 from ..selection import head_subsets
 from .tasks import REGRESSION, TaskSpec, TokenSplit, is_annotated
 
@@ -126,7 +127,7 @@ def probe_task(
 
     n_items = sum(len(w.labels) for w in words.values())
     keys, member_lists = zip(*head_subsets(selection, members, ranking).items())
-    return evaluate_heads(
+    return heads.evaluate_heads(
         keys,
         member_lists,
         members,

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .. import heads  # its trainers load torch on first use, not when rank_members reads a task
 from ..errors import TaskspaceError
 from ..features import FeatureFile
-from ..heads import Protocol, accuracy, evaluate_heads, stratified_holdout, train_heads_in_feature_groups
+from ..heads import Protocol, accuracy, stratified_holdout
 from ..heads import Split as HeadSplit
 from ..selection import head_subsets
 from .split import Split
@@ -113,7 +114,7 @@ def evaluate_task(
         return (lambda agents_: chosen.load(feature_paths, agents_)), chosen.n_images
 
     widths = next(iter(images.values())).widths
-    return evaluate_heads(
+    return heads.evaluate_heads(
         keys,
         member_lists,
         agents,
@@ -143,7 +144,7 @@ def peek_ranking(
     not a method (the paper ranks by the best test accuracy over epochs of 1500-epoch heads).
     """
     images = _task_images(feature_paths, split, task, protocol.val_per_class, seed)
-    results = train_heads_in_feature_groups(
+    results = heads.train_heads_in_feature_groups(
         lambda chosen: images.load(feature_paths, chosen),
         images.widths,
         images.n_images,

@@ -14,9 +14,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from .. import heads  # heads.evaluate_heads loads torch on first use, not when rank_members reads a task
 from ..errors import TaskspaceError
 from ..features import FeatureFile
-from ..heads import Protocol, accuracy, evaluate_heads, pearson, stratified_holdout
+from ..heads import Protocol, accuracy, pearson, stratified_holdout
 from ..heads import Split as HeadSplit
 from ..selection import head_subsets
 from .data import read_task
@@ -107,7 +108,7 @@ def evaluate_task(
     kind = "regression" if chosen.regression else "classification"
     protocols = [replace(p, heads=replace(p.heads, kind=kind)) for p in protocols]
     keys, member_lists = zip(*head_subsets(selection, members, ranking).items())
-    return evaluate_heads(
+    return heads.evaluate_heads(
         keys,
         member_lists,
         members,
