@@ -3,7 +3,7 @@ compare their runs with the shared tiny run of tests/conftest.py): which result 
 those of the zoo spaces), a fingerprint of each that leaves out what may differ between two runs (wall-clock
 fields), and the summary's sections.
 
-Not a test module: both import it (pytest puts tests/ on the path).
+Not a test module: they import it (pytest puts tests/ on the path).
 """
 
 from __future__ import annotations
