@@ -32,12 +32,11 @@ def visible_files(workdir: Path, zoos_only: bool = False) -> list[str]:
     root = workdir / "results"
     found = []
     for path in sorted(root.rglob("*")):
-        relative = path.relative_to(workdir).as_posix()
-        if path.is_dir() or any(part.startswith(".") for part in path.relative_to(root).parts):
+        inside = path.relative_to(root)
+        if path.is_dir() or any(part.startswith(".") for part in inside.parts):
             continue
-        if relative.startswith(TIMING_DIRS):
-            continue
-        if zoos_only and not path.relative_to(root).as_posix().startswith(ZOO_RESULTS):
+        relative = f"results/{inside.as_posix()}"
+        if relative.startswith(TIMING_DIRS) or (zoos_only and not inside.as_posix().startswith(ZOO_RESULTS)):
             continue
         found.append(relative)
     return found
