@@ -91,17 +91,26 @@ def lm_task_files(wildcards):
 
 
 def lm_feature_inputs(wildcards):
-    return PLAN.lm_feature_inputs(
-        wildcards.member, wildcards.dataset, exists=os.path.exists
-    )
+    """lm_features and lm_pass: a pass reads what its first member would (its text or task files)."""
+    member = getattr(wildcards, "member", None) or wildcards.pass_
+    return PLAN.lm_feature_inputs(member, wildcards.dataset, exists=os.path.exists)
+
+
+# The settings of every LM extraction job (lm_features, lm_pass) besides its members' entries.
+LM_EXTRACTION = dict(
+    format=lambda wildcards: LM_TASKS.get(wildcards.dataset, {}).get("format"),
+    files=lambda wildcards: (
+        PLAN.lm_task_paths(wildcards.dataset) if wildcards.dataset in LM_TASKS else {}
+    ),
+    batch_tokens=LM["extraction"]["batch_tokens"] if LM else None,
+    precision=LM["extraction"]["precision"] if LM else "auto",
+    device=config["device"],
+    version=VERSION,
+)
 
 
 def lm_probes_mem_mb(wildcards, input):
     return PLAN.lm_probes_mem_mb(map(os.path.getsize, input.features))
-
-
-def lm_member_entry(name):
-    return PLAN.lm_member_entry(name)
 
 
 # kappa (rules/kappa.smk, taskspace.kappa_plan): a job per member of a feature space, and a combine per space.

@@ -71,6 +71,7 @@ rule lm_features:
     benchmark:
         "results/benchmarks/lm/features/{member}/{dataset}.tsv"
     wildcard_constraints:
+        member=pattern(PLAN.lm_solo_members),
         dataset=pattern(["probe", *LM_DATASETS]),
     conda:
         "../envs/torch.yaml"
@@ -80,17 +81,58 @@ rule lm_features:
         mem_mb=8000,
         runtime=120,
     params:
-        entry=lambda wildcards: lm_member_entry(wildcards.member),
-        format=lambda wildcards: LM_TASKS.get(wildcards.dataset, {}).get("format"),
-        files=lambda wildcards: (
-            lm_task_paths(wildcards.dataset) if wildcards.dataset in LM_TASKS else {}
-        ),
-        batch_tokens=LM["extraction"]["batch_tokens"] if LM else None,
-        precision=LM["extraction"]["precision"] if LM else "auto",
-        device=config["device"],
-        version=VERSION,
+        **LM_EXTRACTION,
+        entries=lambda wildcards: PLAN.lm_pass_entries(wildcards.member),
     script:
         "../scripts/lm_features.py"
+
+
+rule lm_pass:
+    """Word features of the members of one checkpoint (several layers or poolings) on one dataset, from one
+    forward pass a batch: a file per member in the pass's folder."""
+    input:
+        unpack(lm_feature_inputs),
+    output:
+        folder=directory("results/lm/passes/{pass_}/{dataset}"),
+    log:
+        "logs/lm/passes/{pass_}/{dataset}.log",
+    benchmark:
+        "results/benchmarks/lm/passes/{pass_}/{dataset}.tsv"
+    wildcard_constraints:
+        pass_=pattern(PLAN.lm_shared_passes),
+        dataset=pattern(["probe", *LM_DATASETS]),
+    conda:
+        "../envs/torch.yaml"
+    threads: 2
+    resources:
+        **GPU,
+        mem_mb=8000,
+        runtime=120,
+    params:
+        **LM_EXTRACTION,
+        entries=lambda wildcards: PLAN.lm_pass_entries(wildcards.pass_),
+    script:
+        "../scripts/lm_features.py"
+
+
+rule lm_pass_member:
+    """A member's feature file from its pass's folder: a hard link (no copy), where every member's file is."""
+    input:
+        folder=lambda wildcards: PLAN.lm_pass_dir(
+            PLAN.lm_pass_of(wildcards.member), wildcards.dataset
+        ),
+    output:
+        features="results/lm/features/{member}/{dataset}.h5",
+    log:
+        "logs/lm/features/{member}/{dataset}.log",
+    wildcard_constraints:
+        member=pattern(PLAN.lm_shared_members),
+        dataset=pattern(["probe", *LM_DATASETS]),
+    localrule: True
+    conda:
+        "../envs/light.yaml"
+    script:
+        "../scripts/lm_pass_member.py"
 
 
 rule lm_convergence:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -32,3 +33,15 @@ def write_table(table, path) -> None:
     """Write a pandas DataFrame as TSV, atomically."""
     with atomic_path(path) as partial:
         table.to_csv(partial, sep="\t", index=False, float_format="%.10g")
+
+
+def link_into_place(source, path) -> None:
+    """Make ``path`` the file ``source`` by a hard link (a copy where the file system has none), atomically,
+    with the time of now: the file is the newer of the two for Snakemake, whose mtime of a ``directory()``
+    output is its own timestamp file's."""
+    with atomic_path(path) as partial:
+        try:
+            os.link(source, partial)
+        except OSError:  # another file system, or none with hard links
+            shutil.copyfile(source, partial)
+        os.utime(partial)

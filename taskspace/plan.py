@@ -12,6 +12,7 @@ import copy
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from .config import DEMO_FORMATS, PROBE_DATASET, SPLITS, load_config
 from .kappa_plan import KappaPlan
@@ -218,6 +219,42 @@ class Plan:
         if folder is not None:
             inputs["folder"] = folder
         return inputs
+
+    @cached_property
+    def lm_passes(self) -> dict[str, tuple[str, ...]]:
+        """Pass (its first member's name) -> its members, in config order: members of one checkpoint at several
+        layers or poolings share one load and one forward pass a batch (taskspace.members.group_passes)."""
+        from .members.entries import group_passes
+
+        passes = group_passes(self.lm_member_entry(name) for name in self.lm_members)
+        return {name: tuple(entry["name"] for entry in group) for name, group in passes.items()}
+
+    @property
+    def lm_shared_passes(self) -> list[str]:
+        """The passes of several members: one lm_pass job a dataset writes them all (the others: lm_features)."""
+        return [name for name, members in self.lm_passes.items() if len(members) > 1]
+
+    @property
+    def lm_solo_members(self) -> list[str]:
+        """Members alone in their pass: one lm_features job a dataset writes the member's feature file."""
+        return [members[0] for members in self.lm_passes.values() if len(members) == 1]
+
+    @property
+    def lm_shared_members(self) -> list[str]:
+        """Members that share their pass: lm_pass_member links their feature files from the pass's folder."""
+        return [member for name in self.lm_shared_passes for member in self.lm_passes[name]]
+
+    def lm_pass_of(self, member: str) -> str:
+        return next(name for name, members in self.lm_passes.items() if member in members)
+
+    def lm_pass_dir(self, pass_name: str, dataset: str) -> str:
+        """The folder of a shared pass's feature files on one dataset, ``<member>.h5`` each; lm_pass_member links
+        each into ``results/lm/features/<member>/<dataset>.h5``, where every member's file is."""
+        return f"results/lm/passes/{pass_name}/{dataset}"
+
+    def lm_pass_entries(self, pass_name: str) -> list[dict]:
+        """The loader's entries of a pass's members (one, for a member alone)."""
+        return [self.lm_member_entry(member) for member in self.lm_passes[pass_name]]
 
     def lm_task_features(self, task: str) -> list[str]:
         """The feature files a task's probes read: its dataset's, for every member."""

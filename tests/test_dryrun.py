@@ -19,7 +19,7 @@ TINY = CONFIGS / "tiny.yaml"
 
 # Rules that put torch work on the configured device: under `device: cuda` each must ask Slurm for a GPU.
 DEVICE_RULES = [
-    *("lm_features", "lm_probes", "kappa", "vision_agent", "vision_features", "vision_peek", "vision_heads"),
+    *("lm_features", "lm_pass", "lm_probes", "kappa", "vision_agent", "vision_features", "vision_peek", "vision_heads"),
     *("zoo_features", "zoo_heads"),
 ]
 # vision_peek and vision_heads train heads on `device` (scripts/vision_peek.py, scripts/vision_heads.py) but

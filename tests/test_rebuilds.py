@@ -16,7 +16,7 @@ pytestmark = pytest.mark.workflow
 # Every job that reads a member's features, directly or through kappa: what an edited member must rerun.
 DOWNSTREAM_OF_FEATURES = Counter(
     {
-        "kappa_member": 1,  # the edited member's own part of kappa, not the others'
+        "kappa_member": 1,  # the new or edited member's own part of kappa, not the others'
         "kappa": 1,
         "lm_convergence": 1,
         "select_members": 1,
@@ -92,7 +92,10 @@ def test_deleted_table_reruns_only_its_rule(done):
     assert planned(workdir, config) == []
 
 
-def test_edited_member_reruns_only_its_features_and_what_depends_on_them(done, tmp_path):
+def test_edited_member_reruns_its_pass_and_what_depends_on_it(done, tmp_path):
+    """minilm-l2 and minilm-l6 are one checkpoint at two layers, one pass a dataset (lm_pass) for both. Editing
+    minilm-l2's layer reruns that pass, relinks both members' files and reruns what reads them; nothing of
+    tiny-gpt2, which has a pass of its own (lm_features), nor its build."""
     workdir, _, config = done
     edited = copy.deepcopy(config)
     member = edited["lm"]["members"][0]
@@ -100,32 +103,36 @@ def test_edited_member_reruns_only_its_features_and_what_depends_on_them(done, t
     member["layer"] = 4
     path = tmp_path / "edited.yaml"
     path.write_text(yaml.safe_dump(edited, sort_keys=False))
-    edited_files = {"results/lm/features/minilm-l2/bigram-shift.h5", "results/lm/features/minilm-l2/probe.h5"}
+    passes = {"results/lm/passes/minilm-l2/bigram-shift", "results/lm/passes/minilm-l2/probe"}
 
     # --summary: per output file, why it is out of date ("params changed") and whether it will be redone
     rows = [line.split("\t") for line in snakemake(workdir, "--summary", config=path).splitlines()]
     header, rows = rows[0], [dict(zip(rows[0], row)) for row in rows[1:]]
     assert {"output_file", "rule", "status", "plan"} <= set(header)
     # results/config.yaml records the whole config, so any edit rewrites it; nothing depends on it
-    assert {r["output_file"] for r in rows if r["status"] == "params changed"} == edited_files | {"results/config.yaml"}
+    assert {r["output_file"] for r in rows if r["status"] == "params changed"} == passes | {"results/config.yaml"}
     pending = {r["output_file"] for r in rows if r["plan"] == "update pending"}
-    assert edited_files <= pending
+    linked = {f"results/lm/features/{m}/{d}.h5" for m in ("minilm-l2", "minilm-l6") for d in ("bigram-shift", "probe")}
+    assert passes | linked <= pending
     assert not [
         r
         for r in rows
-        if r["rule"] in ("lm_features", "lm_build_member", "lm_probe_text", "lm_demo_task")
-        and r["output_file"] not in edited_files
-        and r["plan"] != "no update"
+        if r["rule"] in ("lm_features", "lm_build_member", "lm_probe_text", "lm_demo_task") and r["plan"] != "no update"
     ]
     # --list-changes params names them too (Snakemake 9.27.1 also lists every other output that has
     # recorded params, changed or not: docs/cluster.md); no rule's code changed
-    assert edited_files <= set(snakemake(workdir, "--list-changes", "params", config=path).split())
+    assert passes <= set(snakemake(workdir, "--list-changes", "params", config=path).split())
     assert snakemake(workdir, "--list-changes", "code", config=path).split() == []
 
     jobs = planned(workdir, path)
-    features = [job for job in jobs if job["rule"] == "lm_features"]
-    assert sorted(job["wildcards"]["dataset"] for job in features) == ["bigram-shift", "probe"]
-    assert {job["wildcards"]["member"] for job in features} == {"minilm-l2"}
-    assert all("Params have changed" in job["reason"] for job in features), features
-    rest = Counter(job["rule"] for job in jobs if job["rule"] != "lm_features")
-    assert rest == DOWNSTREAM_OF_FEATURES + Counter({"run_config": 1})  # no lm_build_member, lm_probe_text, ...
+    pass_jobs = [job for job in jobs if job["rule"] == "lm_pass"]
+    assert sorted(job["wildcards"]["dataset"] for job in pass_jobs) == ["bigram-shift", "probe"]
+    assert {job["wildcards"]["pass_"] for job in pass_jobs} == {"minilm-l2"}
+    assert all("Params have changed" in job["reason"] for job in pass_jobs), pass_jobs
+    links = {
+        (job["wildcards"]["member"], job["wildcards"]["dataset"]) for job in jobs if job["rule"] == "lm_pass_member"
+    }
+    assert {f"results/lm/features/{m}/{d}.h5" for m, d in links} == linked
+    rest = Counter(job["rule"] for job in jobs if job["rule"] not in ("lm_pass", "lm_pass_member"))
+    # both members' kappa sketches; no lm_features (tiny-gpt2), lm_build_member, lm_probe_text, ...
+    assert rest == DOWNSTREAM_OF_FEATURES + Counter({"kappa_member": 1, "run_config": 1})

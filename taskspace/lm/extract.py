@@ -1,4 +1,5 @@
-"""Word features: sentences (lists of words) -> one vector per word, from a loaded zoo member.
+"""Word features: sentences (lists of words) -> one vector per word, from a loaded zoo member, or from the
+members of one pass (one checkpoint at several layers or poolings) at once, one forward pass a batch.
 
 The pipeline, per window of sentences (a bounded number of words, so memory stays flat):
 
@@ -11,7 +12,7 @@ The pipeline, per window of sentences (a bounded number of words, so memory stay
    paper's ``LMs/data.py`` (see :mod:`taskspace.lm.members`);
 3. sort the window's sentences by length and cut batches by a token budget (padded batch size x length),
    so little compute goes to padding;
-4. one forward pass per batch under ``torch.inference_mode``, in the member's precision
+4. one forward pass per batch (for all members of a pass) under ``torch.inference_mode``, in the member's precision
    (``lm.extraction.precision``; ``auto``: half on CUDA, float32 on the CPU; the paper's is float32);
 5. pool sub-word vectors into word vectors (first, last or mean sub-word) with index arithmetic on the
    whole batch: no Python loop over words;
@@ -29,7 +30,8 @@ import itertools
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -45,6 +47,8 @@ DEFAULT_WINDOW_WORDS = 32768
 MAX_BATCH_SENTENCES = 512
 # Whose versions a feature file records (taskspace's too), as <library>_version attributes.
 LIBRARIES = ("torch", "transformers", "tokenizers")
+# What a feature file records of each set's words (ExtractStats' counts).
+SET_COUNTS = ("n_sentences", "n_words", "n_words_kept", "n_words_dropped", "n_words_truncated", "n_words_empty")
 
 
 @dataclass
@@ -130,76 +134,93 @@ def provenance(member, sets: Mapping[str, Sequence[Sequence[str]]]) -> dict:
     }
 
 
-def extract_features(
-    member,
+def extract_features(member, sets: Mapping[str, Sequence[Sequence[str]]], path, **options) -> dict[str, ExtractStats]:
+    """Embed every word of every set and write one feature file at ``path`` (:func:`extract_pass` for one
+    member). Returns the statistics per set."""
+    return extract_pass([member], sets, [path], **options)
+
+
+def extract_pass(
+    members: Sequence,
     sets: Mapping[str, Sequence[Sequence[str]]],
-    path,
+    paths: Sequence,
     *,
     dtype: str = "float32",
     batch_tokens: int | None = None,
     window_words: int = DEFAULT_WINDOW_WORDS,
     log_every: float = 30.0,
 ) -> dict[str, ExtractStats]:
-    """Embed every word of every set and write one feature file at ``path``.
+    """The members of one pass (one loaded checkpoint at several layers or poolings,
+    :meth:`~taskspace.lm.members.LoadedMember.for_member`) embed every word of every set from one forward pass
+    a batch; each member's vectors go to its feature file in ``paths``.
 
-    ``sets`` maps a set name (``probe``, ``train``, ...) to its sentences, each a list of words. The
-    file is written under a partial name and moved into place only when complete (a killed job leaves no
-    finished-looking file, and a rerun starts over cleanly). Provenance: member, source, revision,
-    layer, pooling, text hash, dropped-word counts (file total and per set) and library versions.
-    Returns the statistics per set.
+    ``sets`` maps a set name (``probe``, ``train``, ...) to its sentences, each a list of words. Each file is
+    written under a partial name and moved into place only when complete (a killed job leaves no
+    finished-looking file, and a rerun starts over cleanly). Provenance: member, source, revision, layer,
+    pooling, text hash, dropped-word counts (file total and per set) and library versions. The members share
+    tokenisation, so the statistics (returned per set) are the same for all of them.
     """
+    if len(members) != len(paths):
+        raise ValueError(f"{len(members)} members but {len(paths)} feature files")
     stats = {}
-    with FeatureWriter(path, provenance(member, sets), dtype=dtype) as writer:
+    with ExitStack() as files:
+        writers = [
+            files.enter_context(FeatureWriter(p, provenance(m, sets), dtype=dtype)) for m, p in zip(members, paths)
+        ]
         for set_name, sentences in sets.items():
             set_stats = ExtractStats()
             wrote = False
-            for items, vectors in word_vectors(
-                member,
+            for items, vectors in pass_word_vectors(
+                members,
                 sentences,
                 batch_tokens=batch_tokens,
                 window_words=window_words,
                 stats=set_stats,
                 log_every=log_every,
-                label=f"{member.name}/{set_name}",
+                label=f"{members[0].name}/{set_name}",
             ):
-                writer.append(set_name, items, vectors)
+                for writer, member_vectors in zip(writers, vectors):
+                    writer.append(set_name, items, member_vectors)
                 wrote = True
-            if not wrote:  # every word dropped, or no sentences: an empty set, not a missing one
-                writer.append(set_name, np.zeros((0, 2), np.int64), np.zeros((0, member.width), np.float32))
-            group = writer.h5[set_name]
-            group.attrs["text_hash"] = text_hash(sentences)
-            for key in (
-                "n_sentences",
-                "n_words",
-                "n_words_kept",
-                "n_words_dropped",
-                "n_words_truncated",
-                "n_words_empty",
-            ):
-                group.attrs[key] = getattr(set_stats, key)
+            for writer, member in zip(writers, members):
+                if not wrote:  # every word dropped, or no sentences: an empty set, not a missing one
+                    writer.append(set_name, np.zeros((0, 2), np.int64), np.zeros((0, member.width), np.float32))
+                group = writer.h5[set_name]
+                group.attrs["text_hash"] = text_hash(sentences)
+                for key in SET_COUNTS:
+                    group.attrs[key] = getattr(set_stats, key)
             stats[set_name] = set_stats
         total = ExtractStats()
         for s in stats.values():
             total.add(s)
-        writer.h5.attrs["n_words_dropped"] = total.n_words_dropped
-        writer.h5.attrs["n_words_truncated"] = total.n_words_truncated
-        writer.h5.attrs["n_words_empty"] = total.n_words_empty
+        for writer in writers:
+            for key in ("n_words_dropped", "n_words_truncated", "n_words_empty"):
+                writer.h5.attrs[key] = getattr(total, key)
     return stats
 
 
-def word_vectors(
-    member,
+def word_vectors(member, sentences: Sequence[Sequence[str]], *, pooling: str | None = None, **options):
+    """Yield (items, vectors) window by window, in (sentence, word) order, for one member
+    (:func:`pass_word_vectors`); ``pooling`` overrides the member's."""
+    if pooling is not None:
+        member = replace(member, spec=replace(member.spec, pooling=pooling))
+    for items, (vectors,) in pass_word_vectors([member], sentences, **options):
+        yield items, vectors
+
+
+def pass_word_vectors(
+    members: Sequence,
     sentences: Sequence[Sequence[str]],
     *,
-    pooling: str | None = None,
     batch_tokens: int | None = None,
     window_words: int = DEFAULT_WINDOW_WORDS,
     padding_side: str | None = None,
     stats: ExtractStats | None = None,
     log_every: float = 30.0,
     label: str | None = None,
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield (items, vectors) window by window, in (sentence, word) order.
+) -> Iterator[tuple[np.ndarray, list[np.ndarray]]]:
+    """Yield (items, [vectors of each member]) window by window, in (sentence, word) order, from one forward
+    pass a batch for all members of one pass.
 
     items: int64 (n, 2) of (sentence index, word index); vectors: float32 (n, width). Words cut off by
     the maximum length, and words with no sub-words, are left out and counted in ``stats``.
@@ -207,43 +228,48 @@ def word_vectors(
     """
     import torch
 
-    pooling = pooling or member.spec.pooling
-    if pooling not in ("first", "last", "mean"):
-        raise TaskspaceError(f"member {member.name}: pooling {pooling!r} is not one of first, last, mean")
-    batch_tokens = batch_tokens or DEFAULT_BATCH_TOKENS.get(member.device, 4096)
-    padding_side = padding_side or member.tokenizer.padding_side
-    if member.stack == "decoder":
+    from .members import pass_hidden
+
+    for member in members:
+        if member.spec.pooling not in ("first", "last", "mean"):
+            raise TaskspaceError(
+                f"member {member.name}: pooling {member.spec.pooling!r} is not one of first, last, mean"
+            )
+    first = members[0]
+    batch_tokens = batch_tokens or DEFAULT_BATCH_TOKENS.get(first.device, 4096)
+    padding_side = padding_side or first.tokenizer.padding_side
+    if first.stack == "decoder":
         # A decoder reads the sentence shifted right behind a start token: padding must come after it.
         padding_side = "right"
     stats = stats if stats is not None else ExtractStats()
-    progress = Progress(log, label or member.name, len(sentences), "sentences", log_every)
-    n_bad = 0
+    progress = Progress(log, label or first.name, len(sentences), "sentences", log_every)
+    n_bad = np.zeros(len(members), dtype=np.int64)
     for start, stop in _windows(sentences, window_words):
         t0 = time.perf_counter()
         window = sentences[start:stop]
-        encoded = encode(member, window, stats)
-        keys, parts = [], []
+        encoded = encode(first, window, stats)
+        keys, parts = [], [[] for _ in members]
         with torch.inference_mode():
-            for batch in batches(encoded, batch_tokens, padding_side, member.tokenizer):
+            for batch in batches(encoded, batch_tokens, padding_side, first.tokenizer):
                 stats.n_padded_tokens += batch.input_ids.size
-                hidden = member.hidden(_to_device(member, batch))
-                items, vectors = pool(hidden, batch, pooling)
-                n_bad += int((~torch.isfinite(vectors)).sum())
+                for m, (member, hidden) in enumerate(zip(members, pass_hidden(members, _to_device(first, batch)))):
+                    items, vectors = pool(hidden, batch, member.spec.pooling)
+                    n_bad[m] += int((~torch.isfinite(vectors)).sum())
+                    parts[m].append(vectors.float().cpu().numpy())
                 keys.append(items)
-                parts.append(vectors.float().cpu().numpy())
-        if n_bad:
-            dtype = str(member.dtype).replace("torch.", "")
-            hint = "; compute it in float32 or bfloat16 (lm.extraction.precision)" if dtype == "float16" else ""
-            raise TaskspaceError(
-                f"member {member.name}: {n_bad} feature values are NaN or Inf (computed in {dtype}){hint}"
-            )
+        for member, bad in zip(members, n_bad):
+            if bad:
+                dtype = str(member.dtype).replace("torch.", "")
+                hint = "; compute it in float32 or bfloat16 (lm.extraction.precision)" if dtype == "float16" else ""
+                raise TaskspaceError(
+                    f"member {member.name}: {bad} feature values are NaN or Inf (computed in {dtype}){hint}"
+                )
         if keys:
             items = np.concatenate(keys)
             items[:, 0] += start
-            vectors = np.concatenate(parts)
             order = np.lexsort((items[:, 1], items[:, 0]))
             stats.n_words_kept += len(order)
-            yield items[order], vectors[order]
+            yield items[order], [np.concatenate(part)[order] for part in parts]
         stats.seconds += time.perf_counter() - t0
         progress.update(stop, lambda elapsed: _words_line(stats, elapsed))
 

@@ -46,8 +46,8 @@ import json
 import logging
 import os
 import pickle
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -183,14 +183,35 @@ class LoadedMember:
         Call under ``torch.inference_mode()``. ``inputs`` holds ``input_ids``, ``attention_mask`` and,
         when the tokenizer makes them, ``token_type_ids`` (tensors on ``self.device``).
         """
-        want_all = not self.is_last_layer
-        out = self.module(**inputs, output_hidden_states=want_all, return_dict=True)
-        if self.stack == "decoder":
-            # The paper's BART features: the full model's output, i.e. the decoder's.
-            return out.last_hidden_state if not want_all else out.decoder_hidden_states[self.layer_index]
-        # The last layer is read from last_hidden_state (what the paper used); for families that apply a
-        # final norm it equals hidden_states[-1] anyway.
-        return out.last_hidden_state if not want_all else out.hidden_states[self.layer_index]
+        return pass_hidden([self], inputs)[0]
+
+    def read_layer(self, out):
+        """The member's layer from the module's output (``output_hidden_states`` set unless it is the last)."""
+        if self.is_last_layer:
+            # The last layer is read from last_hidden_state (what the paper used; for BART the decoder's);
+            # for families that apply a final norm it equals hidden_states[-1] anyway.
+            return out.last_hidden_state
+        states = out.decoder_hidden_states if self.stack == "decoder" else out.hidden_states
+        return states[self.layer_index]
+
+    def for_member(self, entry) -> LoadedMember:
+        """This loaded checkpoint as another member of its pass (another layer or pooling; see
+        :func:`taskspace.members.group_passes`): the same tokenizer and module, the other member's spec."""
+        spec = MemberSpec.from_entry(entry)
+        if replace(spec, name="", layer=0, pooling="") != replace(self.spec, name="", layer=0, pooling=""):
+            raise TaskspaceError(
+                f"members {self.spec.name}, {spec.name}: not one pass (their entries differ in more than name, "
+                f"layer, pooling)"
+            )
+        return replace(self, spec=spec, layer_index=_layer_index(spec, self.n_layers + 1))
+
+
+def pass_hidden(members: Sequence[LoadedMember], inputs: Mapping[str, Any]) -> list:
+    """Hidden states of every member of one pass (one loaded checkpoint, :meth:`LoadedMember.for_member`) for a
+    padded batch, from one forward pass: a (batch, tokens, width) tensor per member, in order."""
+    want_all = not all(member.is_last_layer for member in members)
+    out = members[0].module(**inputs, output_hidden_states=want_all, return_dict=True)
+    return [member.read_layer(out) for member in members]
 
 
 def load_member(entry, *, device: str = "auto", precision: str = "auto") -> LoadedMember:
@@ -460,6 +481,16 @@ def _max_length(spec: MemberSpec, tokenizer, config) -> int | None:
     return min(limits) if limits else None
 
 
+def _layer_index(spec: MemberSpec, n_states: int) -> int:
+    """The hidden-state index of the member's layer in a model with ``n_states`` of them (embeddings first)."""
+    if not -n_states <= spec.layer < n_states:
+        raise TaskspaceError(
+            f"member {spec.name}: layer {spec.layer} is out of range: the model has {n_states - 1} layers "
+            f"(0 = embeddings .. {n_states - 1}, or -1 .. -{n_states})"
+        )
+    return spec.layer % n_states
+
+
 def _probe(member: LoadedMember) -> None:
     """One tiny forward pass: count the hidden states, resolve the layer, check the model runs."""
     import torch
@@ -481,13 +512,8 @@ def _probe(member: LoadedMember) -> None:
             f"member {spec.name}: {type(member.module).__name__} does not return hidden states, so no layer can be read"
         )
     n_states = len(states)
-    if not -n_states <= spec.layer < n_states:
-        raise TaskspaceError(
-            f"member {spec.name}: layer {spec.layer} is out of range: the model has {n_states - 1} layers "
-            f"(0 = embeddings .. {n_states - 1}, or -1 .. -{n_states})"
-        )
     member.n_layers = n_states - 1
-    member.layer_index = spec.layer % n_states
+    member.layer_index = _layer_index(spec, n_states)
     member.width = int(states[-1].shape[-1])
     log.info(
         "member %s: %s (%s, %s) layer %d of %d, width %d, %s, %s on %s",

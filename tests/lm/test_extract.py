@@ -16,7 +16,14 @@ import torch
 
 from taskspace.errors import TaskspaceError
 from taskspace.features import FeatureFile, partial_path
-from taskspace.lm.extract import ExtractStats, expected_provenance, extract_features, text_hash, word_vectors
+from taskspace.lm.extract import (
+    ExtractStats,
+    expected_provenance,
+    extract_features,
+    extract_pass,
+    text_hash,
+    word_vectors,
+)
 from taskspace.lm.members import load_member
 
 torch.set_num_threads(1)
@@ -154,6 +161,49 @@ def test_feature_file_holds_vectors_items_and_provenance(zoo, probe_sentences, t
     assert not partial_path(path).exists()
 
 
+@pytest.mark.parametrize("name", ["bert", "gpt2"])
+def test_one_pass_writes_what_each_member_writes_alone(zoo, probe_sentences, tmp_path, name):
+    """Members of one checkpoint at several layers and poolings share one forward pass a batch; each file equals
+    the member's own extraction, vectors and provenance."""
+    loaded = zoo[name]
+    entry = dataclasses.asdict(loaded.spec)
+    members = [
+        loaded.for_member({**entry, "name": "top-last"}),
+        loaded.for_member({**entry, "name": "l1-first", "layer": 1, "pooling": "first"}),
+        loaded.for_member({**entry, "name": "l0-mean", "layer": 0, "pooling": "mean"}),
+    ]
+    sets = {"probe": probe_sentences, "test": probe_sentences[:7]}
+    shared = [tmp_path / f"pass-{member.name}.h5" for member in members]
+    pass_stats = extract_pass(members, sets, shared, batch_tokens=300, log_every=None)
+    for member, path in zip(members, shared):
+        alone = tmp_path / f"alone-{member.name}.h5"
+        alone_stats = extract_features(member, sets, alone, batch_tokens=300, log_every=None)
+        assert {k: counts(v) for k, v in alone_stats.items()} == {k: counts(v) for k, v in pass_stats.items()}
+        with FeatureFile(path) as got, FeatureFile(alone) as want:
+            assert got.provenance == want.provenance
+            for set_name in sets:
+                assert np.array_equal(got.items(set_name), want.items(set_name))
+                assert np.array_equal(got.vectors(set_name)[()], want.vectors(set_name)[()]), (member.name, set_name)
+    # the layers and poolings differ, so the files do
+    with FeatureFile(shared[0]) as top, FeatureFile(shared[1]) as first:
+        assert not np.array_equal(top.vectors("probe")[()], first.vectors("probe")[()])
+
+
+def counts(stats: ExtractStats) -> dict:
+    """The word and token counts, without the seconds."""
+    return {k: v for k, v in dataclasses.asdict(stats).items() if k != "seconds"}
+
+
+def test_a_pass_is_one_checkpoint_and_layers_stay_in_range(zoo):
+    loaded = zoo["bert"]
+    entry = dataclasses.asdict(loaded.spec)
+    with pytest.raises(TaskspaceError, match=r"^members tiny-bert, other: not one pass"):
+        loaded.for_member({**entry, "name": "other", "source": str(zoo["gpt2"].spec.source)})
+    with pytest.raises(TaskspaceError, match=r"^member deep: layer 9 is out of range: the model has 2 layers"):
+        loaded.for_member({**entry, "name": "deep", "layer": 9})
+    assert loaded.for_member({**entry, "name": "l-1", "layer": -2}).layer_index == loaded.n_layers - 1
+
+
 def test_text_hash_sees_words_and_boundaries():
     assert text_hash([["a", "b"], ["c"]]) != text_hash([["a"], ["b", "c"]])
     assert text_hash([["a", "b"]]) != text_hash([["a b"]])
@@ -162,14 +212,14 @@ def test_text_hash_sees_words_and_boundaries():
 
 def test_non_finite_features_name_the_member_and_leave_no_file(zoo, probe_sentences, tmp_path, monkeypatch):
     member = dataclasses.replace(zoo["bert"])
-    real = member.hidden
+    real = member.read_layer
 
-    def broken(inputs):
-        hidden = real(inputs).clone()
+    def broken(out):
+        hidden = real(out).clone()
         hidden[0, :, :3] = float("nan")  # every word of the batch's first sentence
         return hidden
 
-    monkeypatch.setattr(member, "hidden", broken)
+    monkeypatch.setattr(member, "read_layer", broken)
     path = tmp_path / "nan.h5"
     with pytest.raises(TaskspaceError, match=r"member tiny-bert: \d+ feature values are NaN or Inf"):
         extract_features(member, {"probe": probe_sentences}, path, log_every=None)
