@@ -357,9 +357,11 @@ class Plan:
         return paths
 
     def summary_inputs(self) -> dict[str, list[str]]:
-        """What the run's summary reads: every vision experiment's and the LM track's metrics table and every
-        space's transferability table (lists, so that a config without a track has none)."""
+        """What the run's summary reads: every vision experiment's and the LM track's metrics table, every
+        space's transferability table (lists, so that a config without a track has none) and the run's config
+        file, whose machine block (taskspace.provenance.machine) its first line names."""
         return {
+            "config": [RUN_CONFIG],
             "vision": [f"results/vision/{name}/metrics.tsv" for name in self.vision],
             "lm": ["results/lm/metrics.tsv"] if self.tasks("lm") else [],
             "rankers": [f"results/{space}/transferability.tsv" for space in self.spaces_with_tasks()],

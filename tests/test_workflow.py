@@ -1,11 +1,14 @@
 """The workflow end to end through the real Snakemake command line: the given space of the shared tiny run
-(tests/configs/given.yaml), a targeted rerun in a copy of it, and bad inputs that stop a run early."""
+(tests/configs/given.yaml), the machine it records, a targeted rerun in a copy of it, and bad inputs that stop a
+run early."""
 
 import numpy as np
 import pytest
+import yaml
 from conftest import REPO, load_config, prepare_workdir, snakemake
 
 from taskspace.mmi import GaussianZoo
+from taskspace.provenance import describe, machine
 
 pytestmark = pytest.mark.workflow
 
@@ -20,6 +23,12 @@ def test_given_kappa_space_end_to_end(tiny_run):
     for figure in ("mi-gain", "kappa-dendrogram"):
         assert (tiny_run / f"figures/given/paper-lm/{figure}.png").stat().st_size > 10_000
     assert "start select_members" in tiny_run.log("given/paper-lm/selection.log")
+
+
+def test_the_summary_names_the_machine_the_run_recorded(tiny_run):
+    recorded = yaml.safe_load(tiny_run.text("config.yaml"))["machine"]
+    assert recorded["cpu"] == machine()["cpu"] and recorded["torch_cpu_capability"]
+    assert tiny_run.text("summary.md").splitlines()[0] == describe(recorded)
 
 
 def test_deleting_one_figure_reruns_only_its_rule(tiny_run_copy):
