@@ -100,7 +100,7 @@ def lm_feature_inputs(wildcards):
 LM_EXTRACTION = dict(
     format=lambda wildcards: LM_TASKS.get(wildcards.dataset, {}).get("format"),
     files=lambda wildcards: (
-        PLAN.lm_task_paths(wildcards.dataset) if wildcards.dataset in LM_TASKS else {}
+        lm_task_paths(wildcards.dataset) if wildcards.dataset in LM_TASKS else {}
     ),
     batch_tokens=LM["extraction"]["batch_tokens"] if LM else None,
     precision=LM["extraction"]["precision"] if LM else "auto",
