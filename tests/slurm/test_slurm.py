@@ -236,7 +236,7 @@ def parse_jobs(output: str) -> tuple[list[Job], list[list[Job]]]:
             indented = bool(m.group(1))
             current = Job(rule=m.group(3), local=m.group(2) == "localrule", group=group_name if indented else None)
             jobs.append(current)
-            if indented:
+            if indented and groups:  # not the indented `rule` line of a failed job's error report
                 groups[-1].append(current)
         elif m := re.match(r"^Finished jobid: (\S+) \(Rule: (\S+)\)$", line):
             for job in reversed(jobs):
