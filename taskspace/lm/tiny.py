@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,20 +124,58 @@ def _unigram(texts, vocab_size, specials, unk_token, lowercase=False):
 
 
 def _bert_tokenizer(texts, vocab_size, max_length):
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
     from transformers import BertTokenizer
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False)
-    trained = _train(tokenizer, trainer, texts)["vocab"]
-    # The learnt token set is stable but its ids are not (hash-map order); WordPiece does not depend on
-    # ids, so number the tokens in sorted order to make the files a function of the text.
-    ordered = specials + sorted(t for t in trained if t not in specials)
-    vocab = {token: i for i, token in enumerate(ordered)}
+    vocab = {token: i for i, token in enumerate(_wordpiece_vocab(texts, vocab_size, specials))}
     return BertTokenizer(vocab=vocab, do_lower_case=True, model_max_length=max_length)
+
+
+def _wordpiece_vocab(texts, vocab_size, specials, prefix="##"):
+    """The specials, then the pieces in sorted order: WordPiece learnt as the ``tokenizers`` trainer learns it
+    (BPE merges over BERT-normalised words, non-initial pieces marked ``##``), here in Python because that
+    trainer breaks ties between equally frequent pairs in hash-map order, which changes from process to
+    process (the vocabulary at its edge did). Ties go to the smallest pair, so the vocabulary is a function of
+    the text."""
+    from tokenizers import normalizers, pre_tokenizers
+
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    counts = Counter(
+        word for text in texts for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))
+    )
+    words = [[word[0], *(prefix + char for char in word[1:])] for word in counts]
+    frequency = list(counts.values())
+    pieces = set(specials).union(*words)
+    pairs: Counter = Counter()
+    where = defaultdict(set)  # pair -> the words it occurs in
+    for index, word in enumerate(words):
+        for pair in zip(word, word[1:]):
+            pairs[pair] += frequency[index]
+            where[pair].add(index)
+    while len(pieces) < vocab_size and pairs:
+        best = min(pairs, key=lambda pair: (-pairs[pair], pair))
+        merged = best[0] + best[1].removeprefix(prefix)
+        pieces.add(merged)
+        for index in sorted(where.pop(best)):
+            word = words[index]
+            for pair in zip(word, word[1:]):
+                pairs[pair] -= frequency[index]
+                if pairs[pair] <= 0:
+                    del pairs[pair]
+            merged_word, position = [], 0
+            while position < len(word):
+                if tuple(word[position : position + 2]) == best:
+                    merged_word.append(merged)
+                    position += 2
+                else:
+                    merged_word.append(word[position])
+                    position += 1
+            words[index] = merged_word
+            for pair in zip(merged_word, merged_word[1:]):
+                pairs[pair] += frequency[index]
+                where[pair].add(index)
+    return specials + sorted(pieces - set(specials))
 
 
 def _gpt2_tokenizer(texts, vocab_size, max_length):

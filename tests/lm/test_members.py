@@ -37,6 +37,23 @@ def test_tiny_members_are_deterministic(tmp_path, tiny_train_text, family):
     }  # the tokenizer's files
 
 
+def test_tiny_bert_vocabulary_is_a_function_of_the_text():
+    """gensim's polarity sentences have ties between equally frequent pairs at the vocabulary's edge, where the
+    `tokenizers` WordPiece trainer's picks changed from build to build (8 vocabularies in 8 builds of 500)."""
+    from taskspace.lm.tiny import _bert_tokenizer, _wordpiece_vocab
+    from taskspace.sources.demo import polarity_sentences
+
+    texts = [sentence for sentence, _ in polarity_sentences()]
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    builds = [_wordpiece_vocab(texts, 500, specials) for _ in range(4)]
+    assert all(build == builds[0] for build in builds)
+    vocab = builds[0]
+    assert len(vocab) == 500 and vocab[:5] == specials and len(set(vocab)) == 500
+    # every word of the text splits into pieces of the vocabulary (its characters are all there)
+    tokenizer = _bert_tokenizer(texts, 500, 128)
+    assert not any(tokenizer.unk_token in tokenizer.tokenize(text) for text in texts)
+
+
 def test_tiny_member_unknown_family(tmp_path):
     with pytest.raises(TaskspaceError, match="family 'lstm'"):
         build_tiny_member("lstm", tmp_path, ["some text"])
