@@ -168,10 +168,14 @@ def start_snakemake(
     config="config.yaml",
     cores: int | str | None = 2,
     profile: str | None = None,
+    nice: int = 0,
 ) -> subprocess.Popen:
     """The same command in the background, output to workdir/log_name, in a session of its own (so that
-    os.killpg(proc.pid, ...) reaches Snakemake and its jobs)."""
+    os.killpg(proc.pid, ...) reaches Snakemake and its jobs), at CPU priority ``nice`` (below 0 takes root;
+    elsewhere `nice` says so and runs the command at the usual priority)."""
     command = snakemake_command(workdir, *args, config=config, cores=cores, profile=profile)
+    if nice:
+        command = ["nice", "-n", str(nice), *command]
     with open(Path(workdir) / log_name, "w") as log:
         return subprocess.Popen(
             command,
@@ -249,10 +253,15 @@ class Background:
 class TinyRun(Background):
     """An uninterrupted run of the shared tiny config in ``workdir``, in the background: the command the README
     and docs/troubleshooting.md give users (profiles/local, which sets rerun-incomplete), on 2 cores, offline.
-    ``wait()`` returns the Run once it succeeded."""
+    ``wait()`` returns the Run once it succeeded.
+
+    It runs ahead of the session's other work (``PRIORITY``): most of the modules that wait for early work wait
+    for it, and run first (``pytest_collection_modifyitems``), beside the rest of that work, not after it."""
+
+    PRIORITY = -10  # nice
 
     def __init__(self, workdir: Path):
-        super().__init__(prepare_workdir(workdir, tiny_config()), profile="local")
+        super().__init__(prepare_workdir(workdir, tiny_config()), profile="local", nice=self.PRIORITY)
 
     def wait(self, timeout: float = RUN_TIMEOUT_S) -> Run:
         super().wait(timeout)
@@ -338,6 +347,7 @@ def started_early(name: str, start, scope: str = "module"):
     def value_fixture(request):
         return request.getfixturevalue(f"{name}_handle").wait()
 
+    begin.work = name
     handle_fixture.begin = value_fixture.begin = begin
     value_fixture.__doc__ = start.__doc__
     value = pytest.fixture(scope=scope, name=name)(value_fixture)
@@ -352,11 +362,20 @@ def _begins(item) -> list:
 
 
 def pytest_collection_modifyitems(session, config, items):
-    # The modules whose tests wait for work started early run last, in their order, the Slurm test's (the
-    # longest such work) at the very end: the others run meanwhile, beside that work, instead of after it on
-    # one core. Whole modules, so module fixtures are made once.
-    waiting = {item.module for item in items if _begins(item)}
-    items.sort(key=lambda item: (item.module in waiting, item.get_closest_marker("slurm") is not None))
+    # The modules whose tests wait for work started early run last: those that wait for the shared tiny run
+    # alone (which runs ahead of the other work) first, the Slurm test's (the longest such work) at the very
+    # end. The other modules run meanwhile, beside that work, instead of after it on one core. Whole modules,
+    # so module fixtures are made once.
+    waiting = {}  # module -> the early work its tests wait for
+    for item in items:
+        waiting.setdefault(item.module, set()).update(begin.work for begin in _begins(item))
+    items.sort(
+        key=lambda item: (
+            bool(waiting[item.module]),
+            bool(waiting[item.module] - {"tiny_run"}),
+            item.get_closest_marker("slurm") is not None,
+        )
+    )
 
 
 def pytest_collection_finish(session):

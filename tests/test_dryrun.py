@@ -1,4 +1,6 @@
-"""Dry runs at paper scale and what they show: job counts, group packing, GPU requests, DAG renderings.
+"""Dry runs of every shipped config and what they show: the paper configs' job counts and packing at paper
+scale; the tiny configs' GPU requests, the Slurm profile's packing and DAG renderings. (The demo config's dry run
+is tests/test_plan.py's.)
 
 Each dry run happens in an empty folder: no data, no GPU, no network (the user's data files are inputs only
 when they exist, and nothing is read at parse time). Timings are measured by benchmarks/dryrun.py, not
@@ -66,6 +68,10 @@ def paper_vision(tmp_path_factory):
     return dry_run(tmp_path_factory.mktemp("paper-vision"), PAPER_VISION)
 
 
+def test_every_config_of_configs_is_dry_run_here():
+    assert sorted((REPO / "configs").glob("*.yaml")) == [PAPER_LM, PAPER_VISION]
+
+
 def test_paper_lm_dry_run(paper_lm):
     jobs, groups = paper_lm
     counts = by_rule(jobs)
@@ -105,29 +111,40 @@ def test_both_paper_configs_together(tmp_path, paper_lm, paper_vision):
     assert groups == [8] * 10  # 80 vision evaluation jobs, 8 a submission
 
 
-def test_without_the_profile_nothing_is_packed(tmp_path):
-    jobs, groups = dry_run(tmp_path, PAPER_VISION, profile=False)
-    assert groups == [1] * 80
-
-
-@pytest.mark.parametrize("graph", ["--rulegraph", "--dag"])
-def test_graphs_render(tmp_path, graph):
-    dot = snakemake(tmp_path, graph, config=(PAPER_LM, PAPER_VISION))
-    assert dot.lstrip().startswith("digraph snakemake_dag {") and dot.rstrip().endswith("}")
-    labels = Counter(re.findall(r'^\s*\d+\[label = "(\w+)', dot, flags=re.M))  # a node's rule
-    assert {"lm_features", "vision_agent", "kappa", "select_members", "vision_heads", "lm_probes"} <= set(labels)
-    if graph == "--dag":  # a node per job
-        assert labels["lm_features"] == 238 and labels["vision_agent"] == 400 and sum(labels.values()) > 1000
-    else:  # a node per rule
-        assert set(labels.values()) == {1}
+@pytest.fixture(scope="module")
+def tiny_workdir(tmp_path_factory):
+    """An empty folder with the tiny zoo spaces' data (their member sheet is read when the DAG is built)."""
+    return prepare_workdir(tmp_path_factory.mktemp("tiny"))
 
 
 @pytest.fixture(scope="module")
-def tiny_cuda(tmp_path_factory):
-    """The tiny tracks and the tiny zoo spaces (their member sheet is read when the DAG is built: zoo-data/)."""
-    workdir = prepare_workdir(tmp_path_factory.mktemp("tiny-cuda"))
-    jobs, _ = dry_run(workdir, TINY, CONFIGS / "zoo.yaml", extra=["--config", "device=cuda"])
-    return jobs
+def tiny_cuda(tiny_workdir):
+    """The tiny tracks and the tiny zoo spaces under `device: cuda`, through the Slurm profile."""
+    return dry_run(tiny_workdir, TINY, CONFIGS / "zoo.yaml", extra=["--config", "device=cuda"])
+
+
+def test_the_profile_packs_the_evaluation_jobs_and_nothing_else(tiny_workdir, tiny_cuda):
+    jobs, groups = tiny_cuda
+    evaluation = [job for job in jobs if job["rule"] in ("vision_heads", "zoo_heads")]
+    assert len(evaluation) == 2 + 4  # 2 vision tasks; 2 zoo spaces with 2 tasks each
+    assert groups == [6] and all(job["group"] == "evaluation" for job in evaluation)
+    assert not [job for job in jobs if job["group"] and job not in evaluation]
+    # without the profile each evaluation job is a group of its own
+    _, groups = dry_run(tiny_workdir, TINY, CONFIGS / "zoo.yaml", profile=False)
+    assert groups == [1] * 6
+
+
+@pytest.mark.parametrize("graph", ["--rulegraph", "--dag"])
+def test_graphs_render(tiny_workdir, tiny_cuda, graph):
+    dot = snakemake(tiny_workdir, graph, config=(TINY, CONFIGS / "zoo.yaml"))
+    assert dot.lstrip().startswith("digraph snakemake_dag {") and dot.rstrip().endswith("}")
+    labels = Counter(re.findall(r'^\s*\d+\[label = "(\w+)', dot, flags=re.M))  # a node's rule
+    jobs, _ = tiny_cuda
+    assert set(labels) == set(by_rule(jobs))
+    if graph == "--dag":  # a node per job
+        assert labels == by_rule(jobs)
+    else:  # a node per rule
+        assert set(labels.values()) == {1}
 
 
 @pytest.mark.parametrize(
@@ -140,14 +157,14 @@ def tiny_cuda(tmp_path_factory):
     ],
 )
 def test_device_rules_ask_for_a_gpu_under_cuda(tiny_cuda, rule):
-    jobs = [job for job in tiny_cuda if job["rule"] == rule]
+    jobs = [job for job in tiny_cuda[0] if job["rule"] == rule]
     assert jobs, f"no {rule} job in the tiny config"
     assert all(job["resources"].get("gpu") == "1" for job in jobs), jobs
 
 
-def test_no_other_rule_asks_for_a_gpu(tiny_cuda, tmp_path):
-    assert not [job for job in tiny_cuda if job["rule"] not in DEVICE_RULES and "gpu" in job["resources"]]
-    # device: cpu (the tiny config's own) and auto (cannot be known when the DAG is built) ask for none
-    for device in ("cpu", "auto"):
-        jobs, _ = dry_run(tmp_path, TINY, extra=["--config", f"device={device}"])
-        assert not [job for job in jobs if "gpu" in job["resources"]], device
+def test_no_other_rule_asks_for_a_gpu(tiny_workdir, tiny_cuda):
+    assert not [job for job in tiny_cuda[0] if job["rule"] not in DEVICE_RULES and "gpu" in job["resources"]]
+    # device: auto (a GPU cannot be known when the DAG is built) asks for none, through Snakemake; and so does
+    # device: cpu (tests/test_plan.py checks the plan's GPU request for each device)
+    jobs, _ = dry_run(tiny_workdir, TINY, extra=["--config", "device=auto"])
+    assert not [job for job in jobs if "gpu" in job["resources"]]

@@ -76,6 +76,9 @@ def test_demo_spaces_members_and_tasks(demo):
     assert demo.protocols("given/paper-lm") == ()
     assert demo.protocols("lm") == demo.protocols("vision/digits") == ("validated", "paper")
     assert demo.gpu == {}  # device: auto cannot ask for a GPU
+    config = yaml.safe_load(DEMO.read_text())
+    assert Plan.from_config(validate_config({**config, "device": "cpu"})).gpu == {}
+    assert Plan.from_config(validate_config({**config, "device": "cuda"})).gpu == {"gpu": 1}
 
 
 def test_demo_lm_files_entries_and_inputs(demo):
