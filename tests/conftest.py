@@ -171,8 +171,7 @@ def start_snakemake(
     nice: int = 0,
 ) -> subprocess.Popen:
     """The same command in the background, output to workdir/log_name, in a session of its own (so that
-    os.killpg(proc.pid, ...) reaches Snakemake and its jobs), at CPU priority ``nice`` (below 0 takes root;
-    elsewhere `nice` says so and runs the command at the usual priority)."""
+    os.killpg(proc.pid, ...) reaches Snakemake and its jobs), at CPU priority ``nice`` (below 0: root only)."""
     command = snakemake_command(workdir, *args, config=config, cores=cores, profile=profile)
     if nice:
         command = ["nice", "-n", str(nice), *command]
@@ -255,13 +254,15 @@ class TinyRun(Background):
     and docs/troubleshooting.md give users (profiles/local, which sets rerun-incomplete), on 2 cores, offline.
     ``wait()`` returns the Run once it succeeded.
 
-    It runs ahead of the session's other work (``PRIORITY``): most of the modules that wait for early work wait
-    for it, and run first (``pytest_collection_modifyitems``), beside the rest of that work, not after it."""
+    As root it runs ahead of the session's other work (``PRIORITY``): most of the tests that wait for early work
+    wait for it alone and run first (``pytest_collection_modifyitems``), beside the rest of that work, not
+    after it on one core."""
 
     PRIORITY = -10  # nice
 
     def __init__(self, workdir: Path):
-        super().__init__(prepare_workdir(workdir, tiny_config()), profile="local", nice=self.PRIORITY)
+        nice = self.PRIORITY if os.geteuid() == 0 else 0
+        super().__init__(prepare_workdir(workdir, tiny_config()), profile="local", nice=nice)
 
     def wait(self, timeout: float = RUN_TIMEOUT_S) -> Run:
         super().wait(timeout)
