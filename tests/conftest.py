@@ -363,17 +363,18 @@ def _begins(item) -> list:
 
 
 def pytest_collection_modifyitems(session, config, items):
-    # The tests that wait for work started early run last: those that wait for the shared tiny run alone (which
-    # runs ahead of the other work) first, the Slurm test's (the longest such work) at the very end. The other
-    # tests run meanwhile, beside that work, instead of after it on one core. (Every module fixture of such a
-    # module waits for early work itself, so the waiting tests of a module stay together and make it once.)
-    def waits_for(item) -> set:
-        return {begin.work for begin in _begins(item)}
-
+    # The modules whose tests wait for work started early run last: those that wait for the shared tiny run
+    # alone (which runs ahead of the other work) first, the Slurm test's (the longest such work) at the very
+    # end. The other modules run meanwhile, beside that work, instead of after it on one core. Whole modules,
+    # so module fixtures are made once (sorted test by test, two sessions used more CPU, not less:
+    # benchmarks/README.md).
+    waiting = {}  # module -> the early work its tests wait for
+    for item in items:
+        waiting.setdefault(item.module, set()).update(begin.work for begin in _begins(item))
     items.sort(
         key=lambda item: (
-            bool(waits_for(item)),
-            bool(waits_for(item) - {"tiny_run"}),
+            bool(waiting[item.module]),
+            bool(waiting[item.module] - {"tiny_run"}),
             item.get_closest_marker("slurm") is not None,
         )
     )
