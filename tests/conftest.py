@@ -374,7 +374,7 @@ def pytest_collection_modifyitems(session, config, items):
     items.sort(
         key=lambda item: (
             bool(waiting[item.module]),
-            bool(waiting[item.module] - {"tiny_run"}),
+            bool(waiting[item.module] - {tiny_run_handle.begin.work}),
             item.get_closest_marker("slurm") is not None,
         )
     )
