@@ -113,6 +113,32 @@ def prepare_workdir(workdir: Path, config: dict | Path | None = None) -> Path:
 # running Snakemake
 
 
+# CPU priorities of the work started early (``started_early``). The tests that run meanwhile are one process: at
+# the priority of the background runs it would get the share of one run, and once they were done it would run
+# the rest of the tests alone, one core idle. So background work yields to it (any user may lower a priority);
+# the shared tiny run, which most of the waiting tests wait for, goes ahead of all (``TinyRun.PRIORITY``).
+BACKGROUND_NICE = 10
+
+
+def niced(command: list[str], nice: int) -> list[str]:
+    """``command`` run at CPU priority ``nice`` (``nice -n``; below 0: root only)."""
+    return ["nice", "-n", str(nice), *command] if nice else list(command)
+
+
+def set_session_priority(proc: subprocess.Popen, nice: int) -> None:
+    """The CPU priority of a process started in a session of its own (``start_new_session``), run ``niced``.
+
+    With Linux's autogroup scheduling (kernel.sched_autogroup_enabled) the CPU is shared between sessions first
+    and a process's own nice counts only within its session: the session's priority is its autogroup's nice
+    (sched(7)). Popen returns after the child's setsid, so this sets the new session's."""
+    if not nice:
+        return
+    try:
+        Path(f"/proc/{proc.pid}/autogroup").write_text(str(nice))
+    except OSError:  # a kernel without autogroups: the process's nice is the priority
+        pass
+
+
 def snakemake_command(
     workdir: Path, *args: str, config="config.yaml", cores: int | str | None = 2, profile: str | None = None
 ) -> list[str]:
@@ -143,16 +169,18 @@ def snakemake(
     env: dict | None = None,
     timeout: float = RUN_TIMEOUT_S,
     check: bool = True,
+    nice: int = 0,
 ) -> subprocess.CompletedProcess:
     """Run Snakemake on the repository's Snakefile in ``workdir`` and return the CompletedProcess.
 
     ``config``: a dict is written to workdir/config.yaml first; otherwise as in ``snakemake_command``.
     ``check``: assert that it exited 0 (the message is the output's tail); pass False to look at a failure.
+    ``nice``: its CPU priority (BACKGROUND_NICE for a run in a background thread).
     """
     if isinstance(config, dict):
         prepare_workdir(Path(workdir), config)
         config = "config.yaml"
-    command = snakemake_command(workdir, *args, config=config, cores=cores, profile=profile)
+    command = niced(snakemake_command(workdir, *args, config=config, cores=cores, profile=profile), nice)
     result = subprocess.run(
         command, cwd=workdir, env=snakemake_env(env), capture_output=True, text=True, timeout=timeout
     )
@@ -168,15 +196,13 @@ def start_snakemake(
     config="config.yaml",
     cores: int | str | None = 2,
     profile: str | None = None,
-    nice: int = 0,
+    nice: int = BACKGROUND_NICE,
 ) -> subprocess.Popen:
     """The same command in the background, output to workdir/log_name, in a session of its own (so that
-    os.killpg(proc.pid, ...) reaches Snakemake and its jobs), at CPU priority ``nice`` (below 0: root only)."""
-    command = snakemake_command(workdir, *args, config=config, cores=cores, profile=profile)
-    if nice:
-        command = ["nice", "-n", str(nice), *command]
+    os.killpg(proc.pid, ...) reaches Snakemake and its jobs), at CPU priority ``nice``."""
+    command = niced(snakemake_command(workdir, *args, config=config, cores=cores, profile=profile), nice)
     with open(Path(workdir) / log_name, "w") as log:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             command,
             cwd=workdir,
             env=snakemake_env(),
@@ -185,6 +211,8 @@ def start_snakemake(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    set_session_priority(proc, nice)
+    return proc
 
 
 def tail(result, chars: int = 4000) -> str:
@@ -254,15 +282,21 @@ class TinyRun(Background):
     and docs/troubleshooting.md give users (profiles/local, which sets rerun-incomplete), on 2 cores, offline.
     ``wait()`` returns the Run once it succeeded.
 
-    As root it runs ahead of the session's other work (``PRIORITY``): most of the tests that wait for early work
-    wait for it alone and run first (``pytest_collection_modifyitems``), beside the rest of that work, not
-    after it on one core."""
+    As root it runs ahead of the session's other work (``PRIORITY``, ``ahead()``): most of the tests that wait
+    for early work wait for it alone, and they run first (``pytest_collection_modifyitems``), beside the rest of
+    that work, not after it on one core."""
 
-    PRIORITY = -10  # nice
+    PRIORITY = -20  # nice (as root; else 0, the test process's, still above BACKGROUND_NICE)
 
     def __init__(self, workdir: Path):
-        nice = self.PRIORITY if os.geteuid() == 0 else 0
-        super().__init__(prepare_workdir(workdir, tiny_config()), profile="local", nice=nice)
+        super().__init__(
+            prepare_workdir(workdir, tiny_config()), profile="local", nice=self.PRIORITY if self.ahead() else 0
+        )
+
+    @staticmethod
+    def ahead() -> bool:
+        """Whether the run gets a higher CPU priority than the test process (only root may raise one)."""
+        return os.geteuid() == 0
 
     def wait(self, timeout: float = RUN_TIMEOUT_S) -> Run:
         super().wait(timeout)
@@ -273,8 +307,8 @@ class Commands:
     """Shell commands run one after another in ``cwd`` in the background, each in a session of its own; the
     first that fails ends the sequence. ``wait()`` returns [(command, CompletedProcess)] of those that ran."""
 
-    def __init__(self, commands: list[str], cwd: Path, env: dict | None = None):
-        self.commands, self.cwd, self.env = list(commands), cwd, snakemake_env(env)
+    def __init__(self, commands: list[str], cwd: Path, env: dict | None = None, nice: int = BACKGROUND_NICE):
+        self.commands, self.cwd, self.env, self.nice = list(commands), cwd, snakemake_env(env), nice
         self.results, self.proc, self.stopped = [], None, False
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -284,7 +318,7 @@ class Commands:
             if self.stopped:
                 return
             self.proc = subprocess.Popen(
-                ["bash", "-c", command],
+                niced(["bash", "-c", command], self.nice),
                 cwd=self.cwd,
                 env=self.env,
                 text=True,
@@ -293,6 +327,7 @@ class Commands:
                 stderr=subprocess.PIPE,
                 start_new_session=True,
             )
+            set_session_priority(self.proc, self.nice)
             stdout, stderr = self.proc.communicate()
             self.results.append((command, subprocess.CompletedProcess(command, self.proc.returncode, stdout, stderr)))
             if self.proc.returncode != 0:
@@ -363,18 +398,21 @@ def _begins(item) -> list:
 
 
 def pytest_collection_modifyitems(session, config, items):
-    # The modules whose tests wait for work started early run last: those that wait for the shared tiny run
-    # alone (which runs ahead of the other work) first, the Slurm test's (the longest such work) at the very
-    # end. The other modules run meanwhile, beside that work, instead of after it on one core. Whole modules,
-    # so module fixtures are made once (sorted test by test, two sessions used more CPU, not less:
-    # benchmarks/README.md).
+    # The modules whose tests wait for work started early run after the others, so that the others run beside
+    # that work instead of after it on one core: those that wait for the shared tiny run alone first, the
+    # Slurm test's (the longest such work) at the very end. When the tiny run runs ahead of all other work
+    # (TinyRun.ahead()), it ends minutes before the others, so the modules that wait for it alone run first
+    # of all: their Snakemake calls then run beside the other background work, too. Whole modules, so module
+    # fixtures are made once (sorted test by test, two sessions used more CPU, not less: benchmarks/README.md).
     waiting = {}  # module -> the early work its tests wait for
     for item in items:
         waiting.setdefault(item.module, set()).update(begin.work for begin in _begins(item))
+    tiny_run_alone = {tiny_run_handle.begin.work}
     items.sort(
         key=lambda item: (
+            not (TinyRun.ahead() and waiting[item.module] == tiny_run_alone),
             bool(waiting[item.module]),
-            bool(waiting[item.module] - {tiny_run_handle.begin.work}),
+            bool(waiting[item.module] - tiny_run_alone),
             item.get_closest_marker("slurm") is not None,
         )
     )

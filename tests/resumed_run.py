@@ -34,7 +34,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import tiny_runs as runs
-from conftest import RUN_TIMEOUT_S, prepare_workdir, snakemake, start_snakemake, tail, zoo_spaces_config
+from conftest import (
+    BACKGROUND_NICE,
+    RUN_TIMEOUT_S,
+    prepare_workdir,
+    snakemake,
+    start_snakemake,
+    tail,
+    zoo_spaces_config,
+)
 
 POLL_S = 0.01
 HEADS_LOG = re.compile(r"logs/zoo/(?P<zoo>[^/]+)/tasks/(?P<task>[^/]+)\.log")  # a zoo_heads job's log
@@ -113,12 +121,12 @@ class ResumedRun:
         try:
             if not self._kill_when("run1.out", feature_job_writing):
                 return
-            self.refused = snakemake(self.workdir, profile="local", check=False)
+            self.refused = snakemake(self.workdir, profile="local", check=False, nice=BACKGROUND_NICE)
             self._unlock()
             if not self._kill_when("run2.out", heads_job_training):
                 return
             self._unlock()
-            self.final = snakemake(self.workdir, profile="local", check=False)
+            self.final = snakemake(self.workdir, profile="local", check=False, nice=BACKGROUND_NICE)
         except (AssertionError, OSError, subprocess.SubprocessError) as error:  # for the tests that read this run
             self.error = f"{type(error).__name__}: {error}"
 
@@ -165,7 +173,7 @@ class ResumedRun:
         return True
 
     def _unlock(self) -> None:
-        snakemake(self.workdir, "--unlock", profile="local")
+        snakemake(self.workdir, "--unlock", profile="local", nice=BACKGROUND_NICE)
 
     def wait(self, timeout: float = 3 * RUN_TIMEOUT_S) -> ResumedRun:
         self.thread.join(timeout)

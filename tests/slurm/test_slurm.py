@@ -44,9 +44,12 @@ import numpy as np
 import pytest
 import tiny_runs as runs
 from conftest import (
+    BACKGROUND_NICE,
     REPO,
     TRACK_CONFIGS,
+    niced,
     prepare_workdir,
+    set_session_priority,
     snakemake_command,
     snakemake_env,
     started_early,
@@ -117,22 +120,29 @@ def new_workdir(tmp_path_factory, name: str) -> Path:
 
 
 def run_logged(cmd: list[str], workdir: Path, log_name: str) -> tuple[int, str]:
-    """Run a command in `workdir`; return (exit code, combined output, also kept in workdir/log_name)."""
+    """Run a command in `workdir` (at the background work's priority: it runs in the session's background
+    thread); return (exit code, combined output, also kept in workdir/log_name)."""
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / log_name
     with open(log, "w") as out:
         rc = subprocess.run(
-            cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=OFFLINE_ENV
+            niced(cmd, BACKGROUND_NICE),
+            cwd=workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=OFFLINE_ENV,
         ).returncode
     return rc, log.read_text()
 
 
 def start_logged(cmd: list[str], workdir: Path, log_name: str) -> subprocess.Popen:
-    """Start a command in the background, in its own session (so it can be killed as a whole)."""
+    """Start a command in the background, in its own session (so it can be killed as a whole), at the
+    background work's priority."""
     workdir.mkdir(parents=True, exist_ok=True)
     with open(workdir / log_name, "w") as out:
-        return subprocess.Popen(
-            cmd,
+        proc = subprocess.Popen(
+            niced(cmd, BACKGROUND_NICE),
             cwd=workdir,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -140,6 +150,8 @@ def start_logged(cmd: list[str], workdir: Path, log_name: str) -> subprocess.Pop
             start_new_session=True,
             env=OFFLINE_ENV,
         )
+    set_session_priority(proc, BACKGROUND_NICE)
+    return proc
 
 
 def kill_group(proc: subprocess.Popen) -> None:
