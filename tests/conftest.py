@@ -125,18 +125,20 @@ def niced(command: list[str], nice: int) -> list[str]:
     return ["nice", "-n", str(nice), *command] if nice else list(command)
 
 
-def set_session_priority(proc: subprocess.Popen, nice: int) -> None:
-    """The CPU priority of a process started in a session of its own (``start_new_session``), run ``niced``.
+def start_session(command: list[str], nice: int, **popen) -> subprocess.Popen:
+    """Start ``command`` in a session of its own (so that os.killpg(proc.pid, ...) reaches all it starts) at CPU
+    priority ``nice``; ``popen``: Popen's other arguments.
 
     With Linux's autogroup scheduling (kernel.sched_autogroup_enabled) the CPU is shared between sessions first
     and a process's own nice counts only within its session: the session's priority is its autogroup's nice
     (sched(7)). Popen returns after the child's setsid, so this sets the new session's."""
-    if not nice:
-        return
-    try:
-        Path(f"/proc/{proc.pid}/autogroup").write_text(str(nice))
-    except OSError:  # a kernel without autogroups: the process's nice is the priority
-        pass
+    proc = subprocess.Popen(niced(command, nice), start_new_session=True, **popen)
+    if nice:
+        try:
+            Path(f"/proc/{proc.pid}/autogroup").write_text(str(nice))
+        except OSError:  # a kernel without autogroups: the process's nice is the priority
+            pass
+    return proc
 
 
 def snakemake_command(
@@ -200,19 +202,17 @@ def start_snakemake(
 ) -> subprocess.Popen:
     """The same command in the background, output to workdir/log_name, in a session of its own (so that
     os.killpg(proc.pid, ...) reaches Snakemake and its jobs), at CPU priority ``nice``."""
-    command = niced(snakemake_command(workdir, *args, config=config, cores=cores, profile=profile), nice)
+    command = snakemake_command(workdir, *args, config=config, cores=cores, profile=profile)
     with open(Path(workdir) / log_name, "w") as log:
-        proc = subprocess.Popen(
+        return start_session(
             command,
+            nice,
             cwd=workdir,
             env=snakemake_env(),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
         )
-    set_session_priority(proc, nice)
-    return proc
 
 
 def tail(result, chars: int = 4000) -> str:
@@ -317,17 +317,16 @@ class Commands:
         for command in self.commands:
             if self.stopped:
                 return
-            self.proc = subprocess.Popen(
-                niced(["bash", "-c", command], self.nice),
+            self.proc = start_session(
+                ["bash", "-c", command],
+                self.nice,
                 cwd=self.cwd,
                 env=self.env,
                 text=True,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                start_new_session=True,
             )
-            set_session_priority(self.proc, self.nice)
             stdout, stderr = self.proc.communicate()
             self.results.append((command, subprocess.CompletedProcess(command, self.proc.returncode, stdout, stderr)))
             if self.proc.returncode != 0:

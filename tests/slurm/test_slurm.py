@@ -47,11 +47,10 @@ from conftest import (
     BACKGROUND_NICE,
     REPO,
     TRACK_CONFIGS,
-    niced,
     prepare_workdir,
-    set_session_priority,
     snakemake_command,
     snakemake_env,
+    start_session,
     started_early,
     tiny_config,
 )
@@ -119,39 +118,26 @@ def new_workdir(tmp_path_factory, name: str) -> Path:
     return prepare_workdir(tmp_path_factory.mktemp(name), tiny_config(TRACK_CONFIGS))
 
 
-def run_logged(cmd: list[str], workdir: Path, log_name: str) -> tuple[int, str]:
-    """Run a command in `workdir` (at the background work's priority: it runs in the session's background
-    thread); return (exit code, combined output, also kept in workdir/log_name)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    log = workdir / log_name
-    with open(log, "w") as out:
-        rc = subprocess.run(
-            niced(cmd, BACKGROUND_NICE),
-            cwd=workdir,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=OFFLINE_ENV,
-        ).returncode
-    return rc, log.read_text()
-
-
 def start_logged(cmd: list[str], workdir: Path, log_name: str) -> subprocess.Popen:
     """Start a command in the background, in its own session (so it can be killed as a whole), at the
-    background work's priority."""
+    background work's priority, its output to workdir/log_name."""
     workdir.mkdir(parents=True, exist_ok=True)
     with open(workdir / log_name, "w") as out:
-        proc = subprocess.Popen(
-            niced(cmd, BACKGROUND_NICE),
+        return start_session(
+            cmd,
+            BACKGROUND_NICE,
             cwd=workdir,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            start_new_session=True,
             env=OFFLINE_ENV,
         )
-    set_session_priority(proc, BACKGROUND_NICE)
-    return proc
+
+
+def run_logged(cmd: list[str], workdir: Path, log_name: str) -> tuple[int, str]:
+    """Run a command as ``start_logged`` does and wait; return (exit code, combined output)."""
+    rc = start_logged(cmd, workdir, log_name).wait()
+    return rc, (workdir / log_name).read_text()
 
 
 def kill_group(proc: subprocess.Popen) -> None:
